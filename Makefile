@@ -1,0 +1,48 @@
+# One entry point per user action. Every target sets up what it needs (tools/setup.sh is
+# idempotent), so `make lab` and `make test` work on a fresh Debian 12 machine.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+ENV := source tools/env.sh &&
+
+.PHONY: help setup image lab lab-down test lint sanity unit molecule vm-image vm-test clean
+
+help:
+	@echo "make lab       - bring up the local arm64 board lab and converge playbooks/site.yml on it"
+	@echo "make lab-down  - remove the lab boards"
+	@echo "make test      - lint, ansible-test sanity, unit tests, molecule arm64 scenario"
+	@echo "make vm-test   - real-kernel arm64 VM scenario (slow; cgroup v2 and v1)"
+
+setup:
+	bash tools/setup.sh
+
+image: setup
+	$(ENV) bash tools/image/build.sh
+
+lab: image
+	$(ENV) bash tools/lab.sh up
+
+lab-down:
+	$(ENV) bash tools/lab.sh down
+
+lint: setup
+	$(ENV) bash tools/lint.sh
+
+sanity: setup
+	$(ENV) bash tools/sanity.sh
+
+unit: setup
+	$(ENV) python -m pytest tests/unit
+
+molecule: image
+	$(ENV) molecule test -s default
+
+test: lint sanity unit molecule
+
+vm-image: setup
+	$(ENV) bash tools/vm/build.sh
+
+vm-test: vm-image
+	$(ENV) bash tools/vm/test.sh
+
+clean:
+	rm -rf .cache tests/output rock5b-oom-*.tar.gz
