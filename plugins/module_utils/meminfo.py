@@ -1,0 +1,66 @@
+# -*- coding: utf-8 -*-
+# Copyright: rock5b.oom contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""/proc/meminfo and /proc/swaps, and the commit limit arithmetic of strict overcommit."""
+
+from __future__ import annotations
+
+import os
+
+
+def parse_meminfo(text):
+    """Map each /proc/meminfo field to its number (kB for sized fields, a count for HugePages_*)."""
+    fields = {}
+    for line in text.splitlines():
+        name, _sep, rest = line.partition(":")
+        parts = rest.split()
+        if parts and parts[0].isdigit():
+            fields[name.strip()] = int(parts[0])
+    return fields
+
+
+def read_meminfo(proc_root):
+    with open(os.path.join(proc_root, "meminfo")) as handle:
+        return parse_meminfo(handle.read())
+
+
+def parse_swaps(text):
+    """Swap devices from /proc/swaps: path, type, size_kb, used_kb, priority, zram."""
+    devices = []
+    for line in text.splitlines()[1:]:
+        parts = line.split()
+        if len(parts) < 5:
+            continue
+        devices.append({
+            "path": parts[0], "type": parts[1], "size_kb": int(parts[2]),
+            "used_kb": int(parts[3]), "priority": int(parts[4]),
+            "zram": os.path.basename(parts[0]).startswith("zram"),
+        })
+    return devices
+
+
+def read_swaps(proc_root):
+    try:
+        with open(os.path.join(proc_root, "swaps")) as handle:
+            return parse_swaps(handle.read())
+    except FileNotFoundError:
+        return []
+
+
+def hugetlb_kb(meminfo):
+    """Memory reserved for huge pages, which strict overcommit leaves out of the commit limit."""
+    if "Hugetlb" in meminfo:
+        return meminfo["Hugetlb"]
+    return meminfo.get("HugePages_Total", 0) * meminfo.get("Hugepagesize", 0)
+
+
+def commit_limit_kb(meminfo, overcommit_ratio, overcommit_kbytes=0):
+    """CommitLimit the kernel enforces under vm.overcommit_memory=2 (mm/util.c).
+
+    (MemTotal - huge pages) x ratio / 100 + SwapTotal, or overcommit_kbytes + SwapTotal when
+    that is set. SwapTotal already counts zram devices in use as swap.
+    """
+    swap = meminfo.get("SwapTotal", 0)
+    if overcommit_kbytes:
+        return int(overcommit_kbytes) + swap
+    return (meminfo.get("MemTotal", 0) - hugetlb_kb(meminfo)) * int(overcommit_ratio) // 100 + swap

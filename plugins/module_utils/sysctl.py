@@ -1,0 +1,193 @@
+# -*- coding: utf-8 -*-
+# Copyright: rock5b.oom contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Sysctl settings as the kernel and systemd-sysctl see them.
+
+Reads and writes /proc/sys and reads the sysctl.d configuration files. Every function takes
+the root of the tree it works on (``proc_root`` for /proc, ``root`` for the file system), so
+unit tests run them against fake trees and modules against the real ones.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+
+# Directories systemd-sysctl reads, highest precedence first: a file in an earlier directory
+# masks a file of the same name in a later one; the surviving files are applied sorted by name,
+# so a later name overrides an earlier one (sysctl.d(5)).
+CONFIG_DIRS = (
+    "/etc/sysctl.d",
+    "/run/sysctl.d",
+    "/usr/local/lib/sysctl.d",
+    "/usr/lib/sysctl.d",
+    "/lib/sysctl.d",
+)
+# procps' `sysctl --system` reads this last; Debian up to 12 also links it in as
+# /etc/sysctl.d/99-sysctl.conf, which sorts after 99-oom-rock5b.conf. Debian 13 dropped it.
+LEGACY_FILE = "/etc/sysctl.conf"
+
+
+def normalize_key(key):
+    """Return ``key`` in dotted form (``vm/min_free_kbytes`` -> ``vm.min_free_kbytes``)."""
+    key = key.strip()
+    slash, dot = key.find("/"), key.find(".")
+    if slash != -1 and (dot == -1 or slash < dot):
+        key = key.replace("/", ".")
+    return key
+
+
+def normalize_value(value):
+    """Return ``value`` as the kernel prints it, with runs of white space folded to one space."""
+    return " ".join(str(value).split())
+
+
+def _under(root, path):
+    return os.path.join(root, path.lstrip("/"))
+
+
+def proc_sys_path(proc_root, key):
+    """Path of ``key`` under ``proc_root``/sys."""
+    return os.path.join(proc_root, "sys", *normalize_key(key).split("."))
+
+
+def key_exists(proc_root, key):
+    return os.path.isfile(proc_sys_path(proc_root, key))
+
+
+def read_live(proc_root, key):
+    """The kernel's current value of ``key``, normalized, or None when the kernel lacks it."""
+    try:
+        with open(proc_sys_path(proc_root, key)) as handle:
+            return normalize_value(handle.read())
+    except FileNotFoundError:
+        return None
+
+
+def write_live(proc_root, key, value):
+    """Write ``value`` to ``key``; raises OSError as the kernel answers (EINVAL, EROFS, EACCES)."""
+    with open(proc_sys_path(proc_root, key), "w") as handle:
+        handle.write("%s\n" % value)
+
+
+def live_writable(proc_root):
+    """Whether /proc/sys can be written here (it is mounted read-only in containers)."""
+    path = os.path.join(proc_root, "sys")
+    try:
+        if os.statvfs(path).f_flag & os.ST_RDONLY:
+            return False
+    except OSError:
+        return False
+    return os.access(path, os.W_OK)
+
+
+def parse_conf(text):
+    """Parse sysctl.d text into a list of dicts: line, key, value, ignore_errors.
+
+    Follows sysctl.d(5): ``#`` and ``;`` start comments, a leading ``-`` on the key means
+    failures to set it are ignored, keys may use ``/`` or ``.`` and may hold globs.
+    Lines without ``=`` are ignored, as systemd-sysctl ignores them (with a warning).
+    """
+    entries = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line[0] in "#;" or "=" not in line:
+            continue
+        key, value = line.split("=", 1)
+        key = key.strip()
+        ignore = key.startswith("-")
+        entries.append({
+            "line": number,
+            "key": normalize_key(key.lstrip("-")),
+            "value": normalize_value(value),
+            "ignore_errors": ignore,
+        })
+    return entries
+
+
+def read_conf(root, path):
+    """Parsed entries of the file at ``path`` under ``root``; None when it does not exist."""
+    try:
+        with open(_under(root, path)) as handle:
+            return parse_conf(handle.read())
+    except FileNotFoundError:
+        return None
+
+
+def conf_values(entries):
+    """The value each key ends with in one file (a later line wins)."""
+    values = {}
+    for entry in entries or []:
+        values[entry["key"]] = entry["value"]
+    return values
+
+
+def render_conf(settings, header):
+    """The managed file's text: the header, then one sorted ``key = value`` line per setting."""
+    lines = ["# %s" % line if line else "#" for line in header.splitlines()]
+    lines += ["%s = %s" % (key, settings[key]) for key in sorted(settings)]
+    return "\n".join(lines) + "\n"
+
+
+def config_files(root, extra=None):
+    """The sysctl configuration files in the order they are applied at boot.
+
+    Returns a list of dicts (path, name, masked_by) where ``path`` is absolute on the target
+    system. ``extra`` names a file to place in the order even if it does not exist yet (the
+    managed file before its first write). /etc/sysctl.conf comes last, as procps reads it.
+    """
+    chosen, masked = {}, []
+    candidates = []
+    for directory in CONFIG_DIRS:
+        try:
+            names = sorted(os.listdir(_under(root, directory)))
+        except OSError:
+            names = []
+        candidates += [(directory, name) for name in names if name.endswith(".conf")]
+    if extra:
+        candidates.append((os.path.dirname(extra), os.path.basename(extra)))
+    rank = dict((directory, index) for index, directory in enumerate(CONFIG_DIRS))
+    for directory, name in candidates:
+        path = os.path.join(directory, name)
+        current = chosen.get(name)
+        if current is None:
+            chosen[name] = path
+        elif rank.get(directory, len(CONFIG_DIRS)) < rank.get(os.path.dirname(current), len(CONFIG_DIRS)):
+            masked.append({"path": current, "masked_by": path})
+            chosen[name] = path
+        elif path != current:
+            masked.append({"path": path, "masked_by": current})
+    ordered = [{"path": chosen[name], "name": name} for name in sorted(chosen)]
+    legacy = _under(root, LEGACY_FILE)
+    seen = set(os.path.realpath(_under(root, entry["path"])) for entry in ordered)
+    if os.path.isfile(legacy) and os.path.realpath(legacy) not in seen:
+        ordered.append({"path": LEGACY_FILE, "name": os.path.basename(LEGACY_FILE)})
+    return ordered, masked
+
+
+def find_overrides(root, managed_path, desired):
+    """Files that would override a managed key at boot, and with what.
+
+    A file overrides when it is applied after ``managed_path`` and sets a managed key (directly
+    or through a glob) to another value, or when it masks ``managed_path`` by name.
+    Returns a list of dicts: path, key, value, reason.
+    """
+    ordered, masked = config_files(root, extra=managed_path)
+    overrides = [
+        {"path": item["masked_by"], "key": "*", "value": None,
+         "reason": "masks %s: a file of the same name in a directory of higher precedence" % managed_path}
+        for item in masked if item["path"] == managed_path
+    ]
+    paths = [entry["path"] for entry in ordered]
+    if managed_path not in paths:
+        return overrides
+    for entry in ordered[paths.index(managed_path) + 1:]:
+        for item in read_conf(root, entry["path"]) or []:
+            for key in sorted(desired):
+                if fnmatch.fnmatchcase(key, item["key"]) and item["value"] != desired[key]:
+                    overrides.append({
+                        "path": entry["path"], "line": item["line"], "key": key,
+                        "value": item["value"],
+                        "reason": "applied after %s, sets %s = %s" % (managed_path, key, item["value"]),
+                    })
+    return overrides

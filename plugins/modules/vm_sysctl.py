@@ -1,0 +1,355 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: rock5b.oom contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: vm_sysctl
+short_description: Keep a profile of vm.* sysctls in one sysctl.d file and live in the kernel
+version_added: 0.1.0
+description:
+  - Manages a whole profile of C(vm.*) sysctls in one call, which is what makes a fleet run cheap.
+  - Writes the profile to one sysctl.d drop-in, atomically (a temporary file renamed over the old
+    one), with a header saying it is managed.
+  - Applies the values live through C(/proc/sys) where it is writable, then reads every key back
+    from the kernel; a value the kernel refuses or changes fails the task and the values written
+    so far are restored.
+  - Reports drift three ways (desired, file, live) and names other configuration files that would
+    override a managed key at boot under systemd-sysctl's ordering (C(/etc/sysctl.d),
+    C(/run/sysctl.d), C(/usr/local/lib/sysctl.d), C(/usr/lib/sysctl.d), C(/lib/sysctl.d), and
+    C(/etc/sysctl.conf), which procps reads last and Debian 12 links in as C(99-sysctl.conf)).
+  - Before turning on strict overcommit (C(vm.overcommit_memory=2)) it checks that the resulting
+    commit limit leaves room above what is committed already, and refuses otherwise.
+  - When C(/proc/sys) is read-only (a container), it writes the file, skips the live apply and
+    warns, unless O(strict_live) asks it to fail.
+  - Nothing is changed on the host when the task fails on bad input or a refused pre-flight.
+author:
+  - rock5b.oom contributors
+options:
+  settings:
+    description:
+      - The profile, C(vm.*) key to value. Keys may use dots or slashes.
+      - Known keys are checked against the kernel's ranges, for example C(vm.overcommit_memory) 0-2,
+        C(vm.panic_on_oom) 0-2, C(vm.watermark_scale_factor) 1-3000, C(vm.oom_dump_tasks) and
+        C(vm.oom_kill_allocating_task) 0-1. Other C(vm.*) keys must exist in the running kernel.
+      - C(vm.min_free_kbytes=auto) resolves to MemTotal/128 kB, at least 32768 and at most 262144.
+      - A key set to V(null) is left out of the profile.
+    type: dict
+    required: true
+  path:
+    description:
+      - The sysctl.d drop-in that holds the profile.
+    type: path
+    default: /etc/sysctl.d/99-oom-rock5b.conf
+  apply_live:
+    description:
+      - Write the values to C(/proc/sys) as well as to the file.
+    type: bool
+    default: true
+  strict_live:
+    description:
+      - Fail, changing nothing, when C(/proc/sys) is read-only instead of warning and writing only
+        the file.
+    type: bool
+    default: false
+  overcommit_check:
+    description:
+      - Refuse C(vm.overcommit_memory=2) when the new CommitLimit would be below Committed_AS plus
+        O(overcommit_margin_kb).
+    type: bool
+    default: true
+  overcommit_margin_kb:
+    description:
+      - Room, in kB, that must stay free under the new commit limit for the pre-flight to pass.
+    type: int
+    default: 131072
+  fail_on_override:
+    description:
+      - Fail when another configuration file would override a managed key at boot, instead of
+        warning.
+    type: bool
+    default: false
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+  platform:
+    platforms: posix
+notes:
+  - C(vm.*) sysctls are not namespaced. In a container with a writable C(/proc/sys) this module
+    would change the host; the ordinary read-only C(/proc/sys) of a container is detected.
+  - Strict overcommit turns many OOM kills into allocation failures (C(ENOMEM)); programs that
+    reserve large virtual ranges (browsers, JVMs, Go) may fail to start under it.
+seealso:
+  - name: sysctl.d(5)
+    description: Order and precedence of sysctl configuration files.
+    link: https://www.freedesktop.org/software/systemd/man/latest/sysctl.d.html
+  - name: Documentation for /proc/sys/vm
+    description: What each vm.* key means.
+    link: https://docs.kernel.org/admin-guide/sysctl/vm.html
+"""
+
+EXAMPLES = r"""
+- name: Apply the Rock 5B+ OOM profile
+  rock5b.oom.vm_sysctl:
+    settings:
+      vm.min_free_kbytes: auto
+      vm.overcommit_memory: 2
+      vm.overcommit_ratio: 80
+      vm.oom_dump_tasks: 1
+      vm.oom_kill_allocating_task: 0
+      vm.panic_on_oom: 0
+      vm.watermark_scale_factor: 10
+
+- name: Only report drift, do not touch the live kernel
+  rock5b.oom.vm_sysctl:
+    settings:
+      vm.panic_on_oom: 1
+    apply_live: false
+  check_mode: true
+  register: vm_profile
+
+- name: Insist on the live apply (fails in containers)
+  rock5b.oom.vm_sysctl:
+    settings:
+      vm.oom_dump_tasks: 1
+    path: /etc/sysctl.d/90-oom.conf
+    strict_live: true
+"""
+
+RETURN = r"""
+settings:
+  description: The resolved profile, as the kernel prints each value (C(auto) resolved).
+  returned: always
+  type: dict
+  sample: {"vm.min_free_kbytes": "32768", "vm.overcommit_memory": "2"}
+path:
+  description: The managed file.
+  returned: always
+  type: str
+  sample: /etc/sysctl.d/99-oom-rock5b.conf
+before:
+  description: The managed keys in the file and live before the run (V(null) where missing).
+  returned: always
+  type: dict
+  sample: {"file": {"vm.panic_on_oom": "1"}, "live": {"vm.panic_on_oom": "0"}}
+after:
+  description: The managed keys in the file and live after the run, live values as read back.
+  returned: always
+  type: dict
+  sample: {"file": {"vm.panic_on_oom": "0"}, "live": {"vm.panic_on_oom": "0"}}
+drift:
+  description: Keys whose file or live value differed from the profile before the run.
+  returned: always
+  type: dict
+  sample: {"vm.panic_on_oom": {"desired": "0", "file": "1", "live": "0"}}
+file_changed:
+  description: Whether the file was (or in check mode would be) rewritten.
+  returned: always
+  type: bool
+live_changed:
+  description: Keys written (or in check mode to be written) to /proc/sys.
+  returned: always
+  type: list
+  elements: str
+live_applied:
+  description: Whether live values were applied; false when /proc/sys is read-only or O(apply_live=false).
+  returned: always
+  type: bool
+overrides:
+  description: Other files that would override a managed key at boot.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"path": "/etc/sysctl.d/99-sysctl.conf", "key": "vm.panic_on_oom", "value": "1", "line": 3,
+            "reason": "applied after /etc/sysctl.d/99-oom-rock5b.conf, sets vm.panic_on_oom = 1"}]
+overcommit:
+  description: The strict overcommit pre-flight, in kB.
+  returned: always
+  type: dict
+  sample: {"applies": true, "ok": true, "new_limit_kb": 3276800, "live_limit_kb": 2097152,
+           "committed_kb": 1048576, "margin_kb": 131072, "message": ""}
+"""
+
+import os
+import tempfile
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.rock5b.oom.plugins.module_utils.meminfo import read_meminfo
+from ansible_collections.rock5b.oom.plugins.module_utils.sysctl import (
+    conf_values, find_overrides, key_exists, live_writable, parse_conf, read_live, render_conf,
+    write_live,
+)
+from ansible_collections.rock5b.oom.plugins.module_utils.vm_profile import (
+    overcommit_preflight, validate_settings,
+)
+
+PROC_ROOT = "/proc"
+FS_ROOT = "/"
+HEADER = (
+    "Managed by Ansible (rock5b.oom.vm_sysctl). Local edits are overwritten on the next run;\n"
+    "set values through the sysctl_profile_settings variable instead.\n"
+    "The vm.* OOM profile for Radxa Rock 5B+ boards."
+)
+# Ratio and limit first, so strict overcommit is switched on with its final commit limit.
+WRITE_FIRST = ("vm.overcommit_kbytes", "vm.overcommit_ratio")
+
+
+def write_order(keys):
+    return sorted(keys, key=lambda key: (key not in WRITE_FIRST, key))
+
+
+def read_text(path):
+    try:
+        with open(path) as handle:
+            return handle.read()
+    except FileNotFoundError:
+        return None
+
+
+def write_atomically(module, path, text):
+    directory = os.path.dirname(path)
+    if not os.path.isdir(directory):
+        os.makedirs(directory, 0o755)
+    handle, temp = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), dir=directory)
+    with os.fdopen(handle, "w") as stream:
+        stream.write(text)
+        stream.flush()
+        os.fsync(stream.fileno())
+    os.chmod(temp, 0o644)
+    module.atomic_move(temp, path)
+
+
+def apply_live(module, keys, desired, before_live):
+    """Write ``keys`` and read them back; on any failure restore what was written and fail."""
+    written = []
+    for key in write_order(keys):
+        problem = None
+        try:
+            write_live(PROC_ROOT, key, desired[key])
+            written.append(key)
+            readback = read_live(PROC_ROOT, key)
+            if readback != desired[key]:
+                problem = "the kernel holds %s = %s after writing %s" % (key, readback, desired[key])
+        except OSError as error:
+            problem = "the kernel refused %s = %s: %s" % (key, desired[key], error.strerror or error)
+        if problem:
+            for done in reversed(written):
+                try:
+                    write_live(PROC_ROOT, done, before_live[done])
+                except OSError:
+                    problem += "; and %s could not be restored to %s" % (done, before_live[done])
+            module.fail_json(msg="%s. Live values written in this run were restored and the file "
+                                 "was not changed." % problem, key=key)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            settings=dict(type="dict", required=True),
+            path=dict(type="path", default="/etc/sysctl.d/99-oom-rock5b.conf"),
+            apply_live=dict(type="bool", default=True),
+            strict_live=dict(type="bool", default=False),
+            overcommit_check=dict(type="bool", default=True),
+            overcommit_margin_kb=dict(type="int", default=131072),
+            fail_on_override=dict(type="bool", default=False),
+        ),
+        supports_check_mode=True,
+    )
+    params = module.params
+    path = params["path"]
+    if not os.path.isabs(path):
+        module.fail_json(msg="path must be absolute, got %s" % path)
+    if params["overcommit_margin_kb"] < 0:
+        module.fail_json(msg="overcommit_margin_kb must be >= 0, got %d" % params["overcommit_margin_kb"])
+
+    meminfo = read_meminfo(PROC_ROOT)
+    desired, errors = validate_settings(params["settings"], meminfo.get("MemTotal", 0))
+    missing = sorted(key for key in desired if not key_exists(PROC_ROOT, key))
+    errors += ["%s: this kernel has no such sysctl (no %s/sys/%s)" % (key, PROC_ROOT, key.replace(".", "/"))
+               for key in missing]
+    if errors:
+        module.fail_json(msg="invalid settings, nothing was changed: " + "; ".join(errors), errors=errors)
+    if not desired:
+        module.fail_json(msg="settings is empty: there is no profile to manage")
+
+    before_live = dict((key, read_live(PROC_ROOT, key)) for key in desired)
+    writable = live_writable(PROC_ROOT)
+    apply = params["apply_live"] and writable
+    warnings = []
+    if params["apply_live"] and not writable:
+        if params["strict_live"]:
+            module.fail_json(msg="%s/sys is read-only here (a container?) and strict_live is set: "
+                                 "nothing was changed." % PROC_ROOT)
+        warnings.append("%s/sys is read-only here (a container?): wrote the file only; the values "
+                        "apply at the next boot. Set strict_live (sysctl_profile_strict_live) to "
+                        "fail instead." % PROC_ROOT)
+
+    overcommit = overcommit_preflight(meminfo, desired, before_live, params["overcommit_margin_kb"])
+    if params["overcommit_check"] and not overcommit["ok"]:
+        module.fail_json(msg=overcommit["message"] + " Nothing was changed.", overcommit=overcommit)
+
+    full_path = os.path.join(FS_ROOT, path.lstrip("/"))
+    old_text = read_text(full_path)
+    new_text = render_conf(desired, HEADER)
+    before_file = conf_values(parse_conf(old_text or ""))
+    file_changed = old_text != new_text
+
+    drift = {}
+    for key in desired:
+        entry = {"desired": desired[key], "file": before_file.get(key), "live": before_live[key]}
+        if entry["file"] != desired[key] or entry["live"] != desired[key]:
+            drift[key] = entry
+    live_changed = [key for key in write_order(desired) if before_live[key] != desired[key]] if apply else []
+
+    overrides = find_overrides(FS_ROOT, path, desired)
+    if overrides:
+        summary = "; ".join("%s: %s" % (item["path"], item["reason"]) for item in overrides)
+        if params["fail_on_override"]:
+            module.fail_json(msg="other files override the profile at boot, nothing was changed: " + summary,
+                             overrides=overrides)
+        warnings.append("other files override the profile at boot: " + summary)
+
+    if not module.check_mode:
+        if live_changed:
+            apply_live(module, live_changed, desired, before_live)
+        if file_changed:
+            write_atomically(module, full_path, new_text)
+    if os.path.exists(full_path):
+        # Same text but wrong mode or owner is drift too; these honour check mode themselves.
+        file_changed = module.set_mode_if_different(full_path, "0644", file_changed)
+        file_changed = module.set_owner_if_different(full_path, "root", file_changed)
+        file_changed = module.set_group_if_different(full_path, "root", file_changed)
+
+    after_live = dict(before_live)
+    if live_changed:
+        after_live = dict((key, read_live(PROC_ROOT, key) if not module.check_mode else desired[key])
+                          for key in desired)
+    diff = [{
+        "before_header": path, "after_header": path,
+        "before": old_text or "", "after": new_text,
+    }]
+    if live_changed:
+        diff.append({
+            "before_header": "%s/sys (live)" % PROC_ROOT, "after_header": "%s/sys (live)" % PROC_ROOT,
+            "before": "".join("%s = %s\n" % (key, before_live[key]) for key in live_changed),
+            "after": "".join("%s = %s\n" % (key, desired[key]) for key in live_changed),
+        })
+    for warning in warnings:
+        module.warn(warning)
+    module.exit_json(
+        changed=file_changed or bool(live_changed),
+        settings=desired, path=path,
+        before={"file": dict((key, before_file.get(key)) for key in desired), "live": before_live},
+        after={"file": dict(desired), "live": after_live},
+        drift=drift, file_changed=file_changed, live_changed=live_changed, live_applied=apply,
+        overrides=overrides, overcommit=overcommit, diff=diff,
+    )
+
+
+if __name__ == "__main__":
+    main()
