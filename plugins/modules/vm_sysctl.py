@@ -181,7 +181,7 @@ import tempfile
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.rock5b.oom.plugins.module_utils.meminfo import read_meminfo
 from ansible_collections.rock5b.oom.plugins.module_utils.sysctl import (
-    conf_values, find_overrides, key_exists, live_writable, parse_conf, read_live, render_conf,
+    CONFIG_DIRS, conf_values, find_overrides, key_exists, live_writable, parse_conf, read_live, render_conf,
     write_live,
 )
 from ansible_collections.rock5b.oom.plugins.module_utils.vm_profile import (
@@ -306,6 +306,9 @@ def main():
             drift[key] = entry
     live_changed = [key for key in write_order(desired) if before_live[key] != desired[key]] if apply else []
 
+    if os.path.dirname(path) not in CONFIG_DIRS:
+        warnings.append("%s is not in a directory systemd-sysctl reads at boot (%s): the profile "
+                        "will not survive a reboot." % (path, ", ".join(CONFIG_DIRS)))
     overrides = find_overrides(FS_ROOT, path, desired)
     if overrides:
         summary = "; ".join("%s: %s" % (item["path"], item["reason"]) for item in overrides)

@@ -302,3 +302,9 @@ def test_relative_path_is_refused(board, run):
 def board_meminfo():
     from conftest import MEMINFO_4G
     return dict(MEMINFO_4G)
+
+
+def test_file_outside_sysctl_d_is_written_with_a_warning(board, run):
+    result = converge(board, lambda: run(path="/etc/oom-profile.conf"))
+    assert board.read("/etc/oom-profile.conf") == EXPECTED_FILE
+    assert any("not survive a reboot" in warning for warning in result["warnings"])
