@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Lints the collection: ansible-lint (production profile, yamllint included through its
+# yaml rule) and yamllint on the YAML files ansible-lint does not own.
+# Offline: .ansible-lint sets offline: true; collections come from .cache/collections.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+[ -n "${ROCK5B_ROOT:-}" ] || source tools/env.sh
+
+ansible-lint --offline --profile production
+yamllint -s -c .yamllint .
