@@ -28,7 +28,7 @@ pkgs=(
     fuse-overlayfs slirp4netns uidmap
     qemu-user-static binfmt-support arch-test mmdebstrap
     qemu-system-arm qemu-utils e2fsprogs
-    openssh-client rsync zstd xz-utils git make ca-certificates
+    openssh-client rsync zstd xz-utils git make ca-certificates shellcheck
     python3 python3-venv
 )
 missing=()
