@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced (bash) by the Makefile targets and usable by hand: `source tools/env.sh`.
 # Puts the test bed's tools first on PATH and points Ansible, molecule and podman at the
 # repository's configuration. Works from any working directory.

@@ -8,3 +8,9 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 ansible-lint --offline --profile production
 yamllint -s -c .yamllint .
+# Shell scripts of the test bed (warnings and errors; SC2034 "unused" is noise for the
+# sourced libraries).
+mapfile -t scripts < <(git ls-files -- '*.sh' .ci/run)
+if [ "${#scripts[@]}" -gt 0 ]; then
+    shellcheck -x -S warning -e SC2034 "${scripts[@]}"
+fi

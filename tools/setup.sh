@@ -40,13 +40,18 @@ if [ "${#missing[@]}" -gt 0 ]; then
     log "installing: ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
     # apt-get update only when the lists are missing or the install fails on stale lists.
+    aptlog=$(mktemp)
+    run_apt() { "$@" >>"$aptlog" 2>&1 || { cat "$aptlog" >&2; rm -f "$aptlog"; return 1; }; }
     if ! compgen -G '/var/lib/apt/lists/*_Packages*' >/dev/null; then
-        apt-get update -qq
+        run_apt apt-get update
     fi
-    if ! apt-get install -y -qq --no-install-recommends "${missing[@]}"; then
-        apt-get update -qq
-        apt-get install -y -qq --no-install-recommends "${missing[@]}"
+    if ! run_apt apt-get install -y --no-install-recommends "${missing[@]}"; then
+        log "install failed on stale package lists? updating them and retrying"
+        aptlog=$(mktemp)
+        run_apt apt-get update
+        run_apt apt-get install -y --no-install-recommends "${missing[@]}"
     fi
+    rm -f "$aptlog"
 fi
 
 # --- 2. binfmt_misc + qemu-aarch64 ---------------------------------------------------------
@@ -96,11 +101,11 @@ stamp="ansible==$ANSIBLE_BUNDLE ${COLLECTIONS[*]}"
 if [ "$(cat "$coll/.rock5b-stamp" 2>/dev/null || true)" != "$stamp" ]; then
     dl=$cache/pypi
     install -d "$dl"
-    if ! compgen -G "$dl/ansible-$ANSIBLE_BUNDLE[-.]*" >/dev/null; then
+    if ! compgen -G "$dl/ansible-${ANSIBLE_BUNDLE}[-.]*" >/dev/null; then
         log "downloading ansible==$ANSIBLE_BUNDLE from PyPI (for its bundled collections)"
         "$venv/bin/python" -m pip download -q --no-deps --only-binary=:all: -d "$dl" "ansible==$ANSIBLE_BUNDLE"
     fi
-    archive=$(compgen -G "$dl/ansible-$ANSIBLE_BUNDLE[-.]*" | head -n1)
+    archive=$(compgen -G "$dl/ansible-${ANSIBLE_BUNDLE}[-.]*" | head -n1)
     log "extracting ${COLLECTIONS[*]} from $(basename "$archive")"
     for c in "${COLLECTIONS[@]}"; do rm -rf "${coll:?}/$c"; done
     "$venv/bin/python" - "$archive" "$repo/.cache/collections" "${COLLECTIONS[@]}" <<'EOF'
