@@ -1,0 +1,306 @@
+# -*- coding: utf-8 -*-
+# Copyright: rock5b.oom contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Processes as /proc shows them: listing, selection, systemd units, oom_score_adj.
+
+Every function takes the root of the tree it reads (``proc_root``), so unit tests run them
+against fake trees and modules against the real /proc. Standard library only, no Ansible
+imports: the low-memory monitor ships this file next to itself and imports it as it is.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+
+OOM_SCORE_ADJ_MIN = -1000
+OOM_SCORE_ADJ_MAX = 1000
+# Lowering oom_score_adj below the value a privileged writer last set needs this capability.
+CAP_SYS_RESOURCE = 24
+# task->flags bit of kernel threads (include/linux/sched.h): they have no memory to kill.
+PF_KTHREAD = 0x00200000
+# The kernel keeps comm in 16 bytes with the terminating NUL (TASK_COMM_LEN).
+COMM_LEN = 15
+
+UNIT_SUFFIXES = (
+    ".service", ".scope", ".socket", ".mount", ".swap", ".device", ".automount", ".timer",
+    ".path", ".target", ".slice",
+)
+# Units that can own processes; a .slice only groups other units.
+PROCESS_UNIT_SUFFIXES = (".service", ".scope", ".socket", ".mount", ".swap")
+# systemd's unit name rules (unit_name_is_valid): these characters, at most 255 bytes,
+# "prefix@instance.suffix" for templates.
+UNIT_NAME_RE = re.compile(r"^[A-Za-z0-9:_.\\-]+(@[A-Za-z0-9:_.\\-]*)?\.(%s)$"
+                          % "|".join(suffix[1:] for suffix in UNIT_SUFFIXES))
+
+# Errors meaning "the process is gone": its /proc directory vanished (ENOENT) or the task
+# behind an open /proc directory exited (ESRCH).
+GONE = (errno.ENOENT, errno.ESRCH)
+# Errors meaning "the kernel (or file permissions) refused the write".
+DENIED = (errno.EACCES, errno.EPERM)
+
+
+class ProcessGone(Exception):
+    """The process exited, or its pid now belongs to another process."""
+
+
+def normalize_unit(unit):
+    """``ssh`` -> ``ssh.service`` (as systemctl does); other names unchanged."""
+    unit = unit.strip()
+    if unit and not unit.endswith(UNIT_SUFFIXES):
+        unit += ".service"
+    return unit
+
+
+def valid_unit(unit):
+    return len(unit) <= 255 and bool(UNIT_NAME_RE.match(unit))
+
+
+def _read(path, dir_fd=None):
+    fd = os.open(path, os.O_RDONLY, dir_fd=dir_fd)
+    try:
+        chunks = []
+        while True:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                return b"".join(chunks)
+            chunks.append(chunk)
+    finally:
+        os.close(fd)
+
+
+def list_pids(proc_root):
+    """The pids of all processes (thread group leaders), sorted."""
+    try:
+        names = os.listdir(proc_root)
+    except FileNotFoundError:
+        return []
+    return sorted(int(name) for name in names if name.isdigit())
+
+
+def parse_stat(text):
+    """Fields of /proc/<pid>/stat: comm, state, ppid, flags, starttime.
+
+    comm sits in parentheses and may itself hold spaces and parentheses, so the fields are
+    split after the last ``)``.
+    """
+    start, end = text.index("("), text.rindex(")")
+    fields = text[end + 2:].split()
+    # fields[0] is field 3 (state) of proc(5).
+    return {
+        "comm": text[start + 1:end],
+        "state": fields[0],
+        "ppid": int(fields[1]),
+        "flags": int(fields[6]),
+        "starttime": int(fields[19]),
+    }
+
+
+def parse_cgroup(text):
+    """The systemd unit a process belongs to, from /proc/<pid>/cgroup text; None if none.
+
+    cgroup v2: ``0::/system.slice/ssh.service``. cgroup v1 and hybrid: the
+    ``N:name=systemd:/system.slice/ssh.service`` line, which systemd keeps up to date there
+    (under v1 the ``0::`` line, if present, is just ``/``). The unit is the outermost path
+    component that can own processes, so a delegated sub-cgroup
+    (``/system.slice/foo.service/worker``) or a user manager's own units
+    (``/user.slice/user-1000.slice/user@1000.service/app.slice/x.service``) count for the
+    system unit that contains them (foo.service, user@1000.service).
+    """
+    v1 = v2 = None
+    for line in text.splitlines():
+        parts = line.split(":", 2)
+        if len(parts) != 3:
+            continue
+        hierarchy, controllers, path = parts
+        if controllers == "name=systemd":
+            v1 = path
+        elif hierarchy == "0" and controllers == "":
+            v2 = path
+    path = v1 if v1 is not None else v2
+    if not path:
+        return None
+    for component in path.strip().split("/"):
+        if component.endswith(PROCESS_UNIT_SUFFIXES):
+            return component
+    return None
+
+
+def read_cmdline(proc_root, pid):
+    """The command line with arguments joined by spaces; "" for kernel threads and zombies."""
+    raw = _read(os.path.join(proc_root, str(pid), "cmdline"))
+    return raw.rstrip(b"\0").replace(b"\0", b" ").decode("utf-8", "replace")
+
+
+def read_oom_score_adj(proc_root, pid):
+    """The process's oom_score_adj; raises ProcessGone when it no longer exists."""
+    try:
+        return int(_read(os.path.join(proc_root, str(pid), "oom_score_adj")).decode())
+    except OSError as error:
+        if error.errno in GONE:
+            raise ProcessGone(pid)
+        raise
+
+
+def read_process(proc_root, pid):
+    """One process as a dict; None when it vanished while being read.
+
+    Keys: pid, ppid, comm, state, cmdline, unit, oom_score_adj, starttime, kernel_thread.
+    """
+    base = os.path.join(proc_root, str(pid))
+    try:
+        stat = parse_stat(_read(os.path.join(base, "stat")).decode("utf-8", "replace"))
+        try:
+            cgroup = _read(os.path.join(base, "cgroup")).decode("utf-8", "replace")
+        except FileNotFoundError:
+            cgroup = ""
+        return {
+            "pid": pid,
+            "ppid": stat["ppid"],
+            "comm": stat["comm"],
+            "state": stat["state"],
+            "starttime": stat["starttime"],
+            "kernel_thread": bool(stat["flags"] & PF_KTHREAD),
+            "cmdline": read_cmdline(proc_root, pid),
+            "unit": parse_cgroup(cgroup),
+            "oom_score_adj": int(_read(os.path.join(base, "oom_score_adj")).decode()),
+        }
+    except OSError as error:
+        if error.errno in GONE:
+            return None
+        raise
+    except (ValueError, IndexError):
+        # A stat line cut short by an exiting process.
+        return None
+
+
+def list_processes(proc_root):
+    """Every user-space process (kernel threads and zombies left out), keyed by pid."""
+    table = {}
+    for pid in list_pids(proc_root):
+        process = read_process(proc_root, pid)
+        if process is None or process["kernel_thread"] or process["state"] in ("Z", "X"):
+            continue
+        table[pid] = process
+    return table
+
+
+def read_pidfile(path):
+    """The pid in a pidfile; None when the file does not exist. Raises ValueError on junk."""
+    try:
+        with open(path) as handle:
+            text = handle.read()
+    except FileNotFoundError:
+        return None
+    token = text.strip().split("\n", 1)[0].strip()
+    if not token.isdigit() or int(token) <= 0:
+        raise ValueError("%s does not hold a pid (%r)" % (path, text[:40]))
+    return int(token)
+
+
+def children_map(table):
+    """ppid -> [pids] over a process table."""
+    children = {}
+    for pid in sorted(table):
+        children.setdefault(table[pid]["ppid"], []).append(pid)
+    return children
+
+
+def descendants(table, pids):
+    """All descendants (children, grandchildren, ...) of ``pids`` in ``table``, sorted."""
+    children = children_map(table)
+    found, todo = set(), list(pids)
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return sorted(found - set(pids))
+
+
+def main_processes(table, pids):
+    """Those of ``pids`` whose parent is not among them: the daemon, not what it forked."""
+    chosen = set(pids)
+    return sorted(pid for pid in chosen if table[pid]["ppid"] not in chosen)
+
+
+def select(table, pid=None, comm=None, pattern=None, unit=None, units=None, pidfile_pid=None):
+    """Pids in ``table`` matching every selector given (intersection), sorted.
+
+    ``comm`` is compared with the kernel's comm, which holds at most 15 characters: a longer
+    name is compared by its first 15. ``pattern`` is a compiled regular expression searched
+    in the command line. ``unit`` matches the process's systemd unit; ``units`` is a set of
+    names the unit is known by (the unit and its aliases). ``pidfile_pid`` is the pid a
+    pidfile named (a missing pidfile selects nothing: pass 0).
+    """
+    names = set(units or ()) | ({unit} if unit else set())
+    chosen = []
+    for candidate in sorted(table):
+        process = table[candidate]
+        if pid is not None and candidate != pid:
+            continue
+        if pidfile_pid is not None and candidate != pidfile_pid:
+            continue
+        if comm is not None and process["comm"] != comm[:COMM_LEN]:
+            continue
+        if pattern is not None and not pattern.search(process["cmdline"]):
+            continue
+        if names and process["unit"] not in names:
+            continue
+        chosen.append(candidate)
+    return chosen
+
+
+def has_capability(proc_root, capability=CAP_SYS_RESOURCE):
+    """Whether this process holds ``capability`` (CapEff of /proc/self/status).
+
+    None when it cannot be told (no status file): callers then try and handle the error.
+    """
+    try:
+        with open(os.path.join(proc_root, "self", "status")) as handle:
+            for line in handle:
+                if line.startswith("CapEff:"):
+                    return bool(int(line.split()[1], 16) >> capability & 1)
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def write_oom_score_adj(proc_root, pid, value, starttime=None):
+    """Write ``value`` to the oom_score_adj of ``pid`` and return what the kernel holds then.
+
+    The process directory is opened first and everything goes through that handle: if the
+    process exits, the kernel answers ESRCH instead of letting the write reach a new process
+    that got the same pid. With ``starttime`` (from the listing) a pid reused before the
+    directory was opened is caught too. Raises ProcessGone for a process that is gone, and
+    OSError as the kernel answers otherwise (EACCES: lowering the score needs
+    CAP_SYS_RESOURCE).
+    """
+    try:
+        fd = os.open(os.path.join(proc_root, str(pid)), os.O_RDONLY | os.O_DIRECTORY)
+    except OSError as error:
+        if error.errno in GONE:
+            raise ProcessGone(pid)
+        raise
+    try:
+        if starttime is not None:
+            try:
+                current = parse_stat(_read("stat", dir_fd=fd).decode("utf-8", "replace"))
+            except (ValueError, IndexError):
+                raise ProcessGone(pid)
+            if current["starttime"] != starttime:
+                raise ProcessGone(pid)
+        # O_TRUNC as a shell's ">" does: ignored by procfs, needed by fake trees.
+        handle = os.open("oom_score_adj", os.O_WRONLY | os.O_TRUNC, dir_fd=fd)
+        try:
+            os.write(handle, ("%d\n" % value).encode())
+        finally:
+            os.close(handle)
+        return int(_read("oom_score_adj", dir_fd=fd).decode())
+    except OSError as error:
+        if error.errno in GONE:
+            raise ProcessGone(pid)
+        raise
+    finally:
+        os.close(fd)
