@@ -1,0 +1,339 @@
+# -*- coding: utf-8 -*-
+# Copyright: rock5b.oom contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""OOM kill reports in the kernel log, from journald JSON or dmesg text.
+
+Standard library only (shipped with the low-memory monitor). The module decides where the
+lines come from; this file turns them into records ``(timestamp, message, boot_id)`` and the
+records into OOM events.
+
+A report, as mm/oom_kill.c prints it from Linux 5.0 to 6.12 (dump_header, dump_oom_summary,
+__oom_kill_process, oom_reap_task_mm)::
+
+    <comm> invoked oom-killer: gfp_mask=%#x(%pGg), order=%d, oom_score_adj=%hd
+    CPU: %d PID: %d Comm: %s ...            (6.10+: CPU: %d UID: %u PID: %d Comm: %s ...)
+    ... memory state, for a memcg OOM: memory: usage %llukB, limit %llukB, failcnt %lu
+    ... task table (6.8+ adds rss_anon rss_file rss_shmem columns)
+    oom-kill:constraint=%s,nodemask=%*pbl,cpuset=%s,mems_allowed=%*pbl,
+        (global_oom | oom_memcg=<path>),task_memcg=<path>,task=%s,pid=%d,uid=%d
+    <Out of memory|Memory cgroup out of memory>: Killed process %d (%s) total-vm:%lukB,
+        anon-rss:%lukB, file-rss:%lukB, shmem-rss:%lukB, UID:%u pgtables:%lukB oom_score_adj:%hd
+    oom_reaper: reaped process %d (%s), now anon-rss:%lukB, file-rss:%lukB, shmem-rss:%lukB
+
+The header and summary are rate limited; a ``Killed process`` line alone is still an event.
+Older kernels (4.x) lack ``UID:``, ``pgtables:`` and ``oom_score_adj:`` on the kill line;
+those fields are then None.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import re
+import time
+
+# How long after a report header its context (invoker, constraint, memcg) applies to kill lines.
+CONTEXT_SECONDS = 10.0
+
+_INVOKED = re.compile(
+    r"^(?P<comm>.*?) invoked oom-killer: gfp_mask=(?P<gfp_mask>0x[0-9a-fA-F]+)(?:\((?P<gfp_flags>[^)]*)\))?"
+    r"(?:, nodemask=(?P<nodemask>[^,]*))?, order=(?P<order>-?\d+), oom_score_adj=(?P<adj>-?\d+)"
+)
+_CPU = re.compile(r"^CPU: \d+ (?:UID: (?P<uid>\d+) )?PID: (?P<pid>\d+) Comm: (?P<comm>.+?)\s+(?:Not tainted|Tainted)")
+_MEMCG_USAGE = re.compile(r"^memory: usage (?P<usage>\d+)kB, limit (?P<limit>\d+)kB, failcnt (?P<failcnt>\d+)")
+_SUMMARY = re.compile(
+    r"^oom-kill:constraint=(?P<constraint>[A-Z_]+),nodemask=(?P<nodemask>\(null\)|[0-9,\-]*)"
+    r"(?:,cpuset=(?P<cpuset>.*?),mems_allowed=(?P<mems_allowed>[0-9,\-]*))?"
+    r"(?:,(?P<global_oom>global_oom)|,oom_memcg=(?P<oom_memcg>.*?))?"
+    r"(?:,task_memcg=(?P<task_memcg>.*?))?"
+    r",task=(?P<task>.*),pid=(?P<pid>\d+),uid=(?P<uid>\d+)\s*$"
+)
+_KILLED = re.compile(
+    r"^(?:(?P<message>.*?): )?Killed process (?P<pid>\d+) \((?P<comm>.*)\) total-vm:(?P<total_vm>\d+)kB, "
+    r"anon-rss:(?P<anon>\d+)kB, file-rss:(?P<file>\d+)kB(?:, shmem-rss:(?P<shmem>\d+)kB)?"
+    r"(?:,? UID:(?P<uid>\d+))?(?: pgtables:(?P<pgtables>\d+)kB)?(?: oom_score_adj:(?P<adj>-?\d+))?"
+)
+_REAPED = re.compile(
+    r"^oom_reaper: reaped process (?P<pid>\d+) \((?P<comm>.*)\), now anon-rss:(?P<anon>\d+)kB, "
+    r"file-rss:(?P<file>\d+)kB, shmem-rss:(?P<shmem>\d+)kB"
+)
+_GROUP = re.compile(r"^Tasks in (?P<memcg>.*) are going to be killed due to memory\.oom\.group set")
+_NO_KILLABLE = re.compile(r"^Out of memory and no killable processes")
+
+_DMESG_ISO = re.compile(
+    r"^(?P<date>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:[,.](?P<frac>\d+))?(?P<tz>Z|[+-]\d\d:?\d\d)?\s(?P<msg>.*)$"
+)
+_DMESG_RAW = re.compile(r"^(?:<\d+>)?\[\s*(?P<secs>\d+\.\d+)\]\s?(?P<msg>.*)$")
+_SYSLOG_KERNEL = re.compile(r"\skernel:\s(?:\[\s*\d+\.\d+\]\s)?(?P<msg>.*)$")
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_RELATIVE = re.compile(
+    r"^-?\s*(?P<n>\d+)\s*(?P<unit>s|sec|secs|seconds?|m|min|mins|minutes?|h|hours?|d|days?|w|weeks?)"
+    r"(?:\s+ago)?$"
+)
+
+
+def iso_time(timestamp):
+    if timestamp is None:
+        return None
+    return datetime.datetime.fromtimestamp(timestamp, datetime.timezone.utc).isoformat()
+
+
+def parse_since(value, now=None, boot_time=None):
+    """Turn a ``since`` value into seconds since the epoch (None for no limit).
+
+    Accepts ``boot`` (this boot; needs ``boot_time``), a relative age (``-24h``, ``30m``,
+    ``7 days ago``), seconds since the epoch (``1714557600`` or ``@1714557600``) and ISO 8601
+    (``2024-05-01T10:00:00+02:00``, ``2024-05-01 10:00``; without an offset it is local time).
+    Raises ValueError for anything else.
+    """
+    if value is None:
+        return None
+    text = str(value).strip()
+    if text in ("", "all", "none"):
+        return None
+    now = time.time() if now is None else now
+    if text == "boot":
+        if boot_time is None:
+            raise ValueError("since=boot needs the boot time (btime in /proc/stat)")
+        return float(boot_time)
+    match = _RELATIVE.match(text.lower())
+    if match:
+        return now - int(match.group("n")) * _UNITS[match.group("unit")[0]]
+    if re.match(r"^@?\d+(\.\d+)?$", text):
+        return float(text.lstrip("@"))
+    try:
+        parsed = datetime.datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
+    except ValueError:
+        raise ValueError("since %r is not 'boot', an age such as -24h, seconds since the epoch or an "
+                         "ISO 8601 date and time" % value)
+    return parsed.timestamp()
+
+
+def journal_records(lines):
+    """Records from ``journalctl -o json`` output, one JSON object a line.
+
+    MESSAGE may be a list of byte values when it is not valid UTF-8; it is decoded with
+    replacement. Lines that are not JSON objects with a MESSAGE are skipped.
+    """
+    for line in lines:
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if not isinstance(entry, dict):
+            continue
+        message = entry.get("MESSAGE")
+        if isinstance(message, list):
+            try:
+                message = bytes(message).decode("utf-8", "replace")
+            except (TypeError, ValueError):
+                continue
+        if not isinstance(message, str):
+            continue
+        timestamp = None
+        try:
+            timestamp = int(entry["__REALTIME_TIMESTAMP"]) / 1e6
+        except (KeyError, TypeError, ValueError):
+            pass
+        yield (timestamp, message, entry.get("_BOOT_ID"))
+
+
+def dmesg_records(lines, boot_time=None):
+    """Records from dmesg text.
+
+    ``dmesg --time-format iso`` lines carry the wall time; raw ``[ secs.usecs]`` lines are
+    seconds since boot and become wall time when ``boot_time`` (epoch) is given. Syslog lines
+    (``... kernel: message``) are understood without a time; other lines keep no time.
+    """
+    for line in lines:
+        line = line.rstrip("\n")
+        if not line.strip():
+            continue
+        match = _DMESG_ISO.match(line)
+        if match:
+            stamp = match.group("date")
+            tz = match.group("tz") or ""
+            if tz == "Z":
+                tz = "+00:00"
+            elif tz and ":" not in tz:
+                tz = tz[:3] + ":" + tz[3:]
+            try:
+                moment = datetime.datetime.fromisoformat(stamp + tz)
+                timestamp = moment.timestamp() + float("0." + (match.group("frac") or "0"))
+            except ValueError:
+                timestamp = None
+            yield (timestamp, match.group("msg"), None)
+            continue
+        match = _DMESG_RAW.match(line)
+        if match:
+            seconds = float(match.group("secs"))
+            yield (boot_time + seconds if boot_time is not None else None, match.group("msg"), None)
+            continue
+        match = _SYSLOG_KERNEL.search(line)
+        if match:
+            yield (None, match.group("msg"), None)
+            continue
+        yield (None, line, None)
+
+
+def _normalize(record):
+    if isinstance(record, str):
+        return None, record, None
+    record = tuple(record)
+    if len(record) == 2:
+        return record[0], record[1], None
+    return record[0], record[1], record[2]
+
+
+def _int(value):
+    return int(value) if value is not None else None
+
+
+def _new_event(timestamp, boot_id):
+    return {
+        "time": iso_time(timestamp), "timestamp": timestamp, "boot_id": boot_id,
+        "kind": "global", "memcg": False, "message": None,
+        "constraint": None, "nodemask": None, "cpuset": None, "mems_allowed": None,
+        "oom_memcg": None, "task_memcg": None, "group_kill": False,
+        "memcg_usage_kb": None, "memcg_limit_kb": None, "memcg_failcnt": None,
+        "invoker": None, "victim": None, "reaped": None,
+    }
+
+
+def _finish(event):
+    memcg = bool(event["oom_memcg"]) or event["constraint"] == "CONSTRAINT_MEMCG" or \
+        bool(event["message"] and event["message"].startswith("Memory cgroup"))
+    event["memcg"] = memcg
+    event["kind"] = "memcg" if memcg else "global"
+    return event
+
+
+def parse_oom_events(records, since=None):
+    """OOM events in kernel log records, oldest first.
+
+    ``records`` are ``(timestamp, message)`` or ``(timestamp, message, boot_id)`` tuples (or
+    bare message strings); ``timestamp`` is seconds since the epoch or None. With ``since``
+    (epoch) only events at or after it are returned; events without a time are kept.
+
+    Each event is a dict: time (ISO 8601, UTC), timestamp, boot_id, kind (``global`` or
+    ``memcg``), memcg (bool), message (the kill line's prefix, e.g. ``Out of memory``),
+    constraint, nodemask, cpuset, mems_allowed, oom_memcg, task_memcg, group_kill,
+    memcg_usage_kb, memcg_limit_kb, memcg_failcnt, invoker (comm, pid, uid, gfp_mask,
+    gfp_flags, order, oom_score_adj), victim (pid, comm, uid, total_vm_kb, anon_rss_kb,
+    file_rss_kb, shmem_rss_kb, pgtables_kb, oom_score_adj) and reaped (the victim's RSS after
+    the OOM reaper, or None). A report with no killable process has victim None.
+    """
+    events = []
+    context = None  # fields from the last report header, applied to the kill lines after it
+    for record in records:
+        timestamp, message, boot_id = _normalize(record)
+        message = message.strip()
+        if not message:
+            continue
+
+        match = _INVOKED.match(message)
+        if match:
+            context = _new_event(timestamp, boot_id)
+            context["invoker"] = {
+                "comm": match.group("comm"), "pid": None, "uid": None,
+                "gfp_mask": match.group("gfp_mask"), "gfp_flags": match.group("gfp_flags"),
+                "order": int(match.group("order")), "oom_score_adj": int(match.group("adj")),
+            }
+            context["_cpu_seen"] = False
+            continue
+
+        if context is not None:
+            match = _CPU.match(message)
+            if match and not context.get("_cpu_seen"):
+                context["_cpu_seen"] = True
+                context["invoker"]["pid"] = int(match.group("pid"))
+                context["invoker"]["uid"] = _int(match.group("uid"))
+                continue
+            match = _MEMCG_USAGE.match(message)
+            if match and context["memcg_usage_kb"] is None:
+                context["memcg_usage_kb"] = int(match.group("usage"))
+                context["memcg_limit_kb"] = int(match.group("limit"))
+                context["memcg_failcnt"] = int(match.group("failcnt"))
+                continue
+
+        match = _SUMMARY.match(message)
+        if match:
+            if context is None or not _fresh(context, timestamp):
+                context = _new_event(timestamp, boot_id)
+            context.update(
+                constraint=match.group("constraint"), nodemask=match.group("nodemask"),
+                cpuset=match.group("cpuset"), mems_allowed=match.group("mems_allowed"),
+                oom_memcg=match.group("oom_memcg"), task_memcg=match.group("task_memcg"),
+            )
+            continue
+
+        match = _GROUP.match(message)
+        if match:
+            # Printed after the first victim's kill line: that victim belongs to the group kill too.
+            if context is not None and _fresh(context, timestamp):
+                context["group_kill"] = True
+                for event in events:
+                    if event.get("_context") is context:
+                        event["group_kill"] = True
+            continue
+
+        match = _KILLED.match(message)
+        if match:
+            event = _from_context(context, timestamp, boot_id)
+            event["message"] = match.group("message")
+            event["victim"] = {
+                "pid": int(match.group("pid")), "comm": match.group("comm"), "uid": _int(match.group("uid")),
+                "total_vm_kb": int(match.group("total_vm")), "anon_rss_kb": int(match.group("anon")),
+                "file_rss_kb": int(match.group("file")), "shmem_rss_kb": _int(match.group("shmem")),
+                "pgtables_kb": _int(match.group("pgtables")), "oom_score_adj": _int(match.group("adj")),
+            }
+            events.append(_finish(event))
+            continue
+
+        match = _NO_KILLABLE.match(message)
+        if match:
+            event = _from_context(context, timestamp, boot_id)
+            event["message"] = message.rstrip(".")
+            events.append(_finish(event))
+            context = None
+            continue
+
+        match = _REAPED.match(message)
+        if match:
+            pid = int(match.group("pid"))
+            for event in reversed(events):
+                if event["victim"] and event["victim"]["pid"] == pid and event["reaped"] is None:
+                    event["reaped"] = {"anon_rss_kb": int(match.group("anon")), "file_rss_kb": int(match.group("file")),
+                                       "shmem_rss_kb": int(match.group("shmem"))}
+                    break
+            continue
+
+    for event in events:
+        event.pop("_context", None)
+    if since is not None:
+        events = [event for event in events if event["timestamp"] is None or event["timestamp"] >= since]
+    return events
+
+
+def _from_context(context, timestamp, boot_id):
+    """A new event at ``timestamp`` carrying the report header's fields when they still apply."""
+    event = _new_event(timestamp, boot_id)
+    if context is not None and _fresh(context, timestamp):
+        for key, value in context.items():
+            if key not in ("time", "timestamp", "boot_id") and not key.startswith("_"):
+                event[key] = dict(value) if isinstance(value, dict) else value
+        if event["boot_id"] is None:
+            event["boot_id"] = context["boot_id"]
+        event["_context"] = context
+    return event
+
+
+def _fresh(context, timestamp):
+    """Whether a header's context still applies at ``timestamp``."""
+    if context.get("timestamp") is None or timestamp is None:
+        return True
+    return 0 <= timestamp - context["timestamp"] <= CONTEXT_SECONDS
