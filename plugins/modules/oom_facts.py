@@ -1,0 +1,426 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: rock5b.oom contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: oom_facts
+short_description: Gather a board's memory, OOM protection and OOM kill history as facts
+version_added: 0.1.0
+description:
+  - Returns one fact, C(rock5b_oom), describing what decides whether a board survives memory
+    exhaustion, and what the OOM killer did already.
+  - Memory and overcommit (C(MemTotal), C(MemAvailable), C(Committed_AS), C(CommitLimit)), swap
+    devices from C(/proc/swaps) and zram devices from C(/sys/block/zram*).
+  - The cgroup hierarchy (v2, v1 or hybrid) and whether the memory controller is usable.
+  - Whether PSI works (and why not), with the current memory pressure.
+  - The kernel's OOM kill counter (C(oom_kill) in C(/proc/vmstat)).
+  - The processes the OOM killer would pick first (highest C(oom_score)), with their
+    C(oom_score_adj), RSS and systemd unit.
+  - OOM kill events from the kernel log since a given time, read from journald
+    (C(journalctl -o json)) when it runs, else from C(dmesg), with the victim, invoking task, constraint,
+    memory cgroups, RSS at the kill, and whether it was a memory cgroup (memcg) OOM.
+  - Changes nothing.
+author:
+  - rock5b.oom contributors (!UNKNOWN)
+options:
+  top_n:
+    description:
+      - How many processes to list, highest C(oom_score) first. V(0) lists none.
+    type: int
+    default: 10
+  log_source:
+    description:
+      - Where to read OOM events from.
+      - V(auto) uses journald when C(journalctl) is installed and journald runs
+        (C(/run/systemd/journal) exists), else C(dmesg); when journalctl fails it falls back to
+        dmesg with a warning.
+      - V(journal) reads C(journalctl --no-pager -o json) kernel entries. Only the journal keeps
+        events from earlier boots, and only when it is persistent (C(/var/log/journal)).
+      - V(dmesg) reads the kernel ring buffer (this boot only; it may have wrapped).
+      - V(none) skips the kernel log.
+    type: str
+    choices: [auto, journal, dmesg, none]
+    default: auto
+  since:
+    description:
+      - The oldest OOM event to return. V(boot) means this boot; V(all) everything the log source
+        holds; an age such as V(-24h), V(-30m) or V(-7d); seconds since the epoch (V(@1714557600));
+        or an ISO 8601 time (V(2024-05-01T10:00:00+02:00); without an offset it is the board's
+        local time).
+    type: str
+    default: boot
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.facts
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+  facts:
+    support: full
+  platform:
+    support: full
+    platforms: posix
+notes:
+  - Reading the kernel log needs root on Debian, which sets C(kernel.dmesg_restrict=1);
+    use C(become). Without it the events are left out with a warning.
+  - The time of an event is the time of its kill line. dmesg times are computed from the boot
+    time and drift after a suspend; journald times do not.
+seealso:
+  - module: rock5b.oom.memory_pressure
+  - name: The OOM killer
+    description: How the kernel picks its victim.
+    link: https://docs.kernel.org/admin-guide/mm/concepts.html#oom-killer
+"""
+
+EXAMPLES = r"""
+- name: Gather OOM facts
+  rock5b.oom.oom_facts:
+  become: true
+
+- name: Show the last week's OOM kills from the persistent journal
+  rock5b.oom.oom_facts:
+    since: -7d
+    log_source: journal
+    top_n: 5
+  become: true
+
+- name: Report the victims
+  ansible.builtin.debug:
+    msg: "{{ item.time }} {{ item.kind }} OOM killed {{ item.victim.comm }} ({{ item.victim.pid }})"
+  loop: "{{ rock5b_oom.oom_events }}"
+  when: item.victim is not none
+
+- name: Boards where sshd is not protected
+  ansible.builtin.debug:
+    msg: "{{ rock5b_oom.top_processes | selectattr('comm', 'equalto', 'sshd') | list }}"
+"""
+
+RETURN = r"""
+ansible_facts:
+  description: Facts to add to the host's variables.
+  returned: always
+  type: complex
+  contains:
+    rock5b_oom:
+      description: All the facts of this module.
+      returned: always
+      type: complex
+      contains:
+        kernel:
+          description: The running kernel's release.
+          type: dict
+          returned: always
+          sample: {"release": "6.1.0-18-arm64"}
+        memory:
+          description: /proc/meminfo fields in kB (null when the kernel lacks the field), and MemAvailable as a percentage of MemTotal.
+          type: dict
+          returned: always
+          sample: {"mem_total_kb": 3995120, "mem_available_kb": 3100000, "mem_free_kb": 2500000,
+                   "committed_as_kb": 900000, "commit_limit_kb": 1997560, "swap_total_kb": 0,
+                   "swap_free_kb": 0, "mem_available_percent": 77.6}
+        swap:
+          description: Swap devices from /proc/swaps (path, type, size_kb, used_kb, priority, zram).
+          type: list
+          elements: dict
+          returned: always
+          sample: [{"path": "/dev/zram0", "type": "partition", "size_kb": 1997556, "used_kb": 1024,
+                    "priority": 100, "zram": true}]
+        zram:
+          description:
+            - zram devices from /sys/block (sizes in kB). C(comp_algorithm) is the selected one;
+              the data sizes come from mm_stat and are null on kernels without it.
+          type: list
+          elements: dict
+          returned: always
+          sample: [{"device": "zram0", "disksize_kb": 1997556, "comp_algorithm": "zstd",
+                    "orig_data_kb": 40960, "compr_data_kb": 10240, "mem_used_kb": 11264,
+                    "used_as_swap": true}]
+        cgroup:
+          description:
+            - The cgroup hierarchy, as rock5b.oom's cgroups helper sees it. C(version) is C(v2),
+              C(v1), C(hybrid) or C(none); C(memory.available) says whether memory limits can be set.
+          type: dict
+          returned: always
+          sample: {"version": "v2", "unified_mount": "/sys/fs/cgroup", "v1_mounts": {},
+                   "unified_controllers": ["cpuset", "cpu", "io", "memory", "pids"],
+                   "memory": {"available": true, "hierarchy": "v2", "mount": "/sys/fs/cgroup",
+                              "kernel_enabled": true,
+                              "reason": "the cgroup v2 root at /sys/fs/cgroup offers the memory controller"},
+                   "source": "mountinfo"}
+        psi:
+          description:
+            - Whether PSI works (C(available), C(state), C(reason), C(hint), as in
+              rock5b.oom.memory_pressure) and the current memory pressure (C(memory), null when
+              unavailable).
+          type: dict
+          returned: always
+          sample: {"available": false, "state": "disabled", "memory": null,
+                   "reason": "no /proc/pressure: PSI is disabled by psi=0 on the kernel command line",
+                   "hint": "replace psi=0 with psi=1 on the kernel command line and reboot"}
+        vmstat:
+          description: C(oom_kill), the number of OOM kills since boot (null before Linux 4.13).
+          type: dict
+          returned: always
+          sample: {"oom_kill": 2}
+        top_processes:
+          description:
+            - The O(top_n) processes with the highest C(oom_score), highest first; kernel
+              threads are left out. C(rss_kb) is VmRSS; C(unit) is the systemd unit or null.
+          type: list
+          elements: dict
+          returned: always
+          sample: [{"pid": 1234, "comm": "myapp", "oom_score": 912, "oom_score_adj": 0,
+                    "rss_kb": 3740048, "unit": "myapp.service"}]
+        oom_events:
+          description:
+            - OOM events since O(since), oldest first. C(kind) is C(global) or C(memcg) (a
+              memory cgroup hit its limit); C(victim) has pid, comm, uid, total_vm_kb,
+              anon_rss_kb, file_rss_kb, shmem_rss_kb, pgtables_kb and oom_score_adj (null where
+              an old kernel does not print them); C(invoker) is the task whose allocation
+              started the OOM (comm, pid, uid, gfp_mask, gfp_flags, order, oom_score_adj) or
+              null when the kernel rate-limited the report header; C(reaped) is the victim's RSS
+              after the OOM reaper, or null.
+            - Other keys are time (ISO 8601, UTC), timestamp (epoch), boot_id (journal only),
+              memcg, message, constraint, nodemask, cpuset, mems_allowed, oom_memcg,
+              task_memcg, group_kill (memory.oom.group), memcg_usage_kb, memcg_limit_kb,
+              memcg_failcnt.
+          type: list
+          elements: dict
+          returned: always
+          sample: [{"time": "2024-05-01T10:00:00.250400+00:00", "kind": "memcg", "memcg": true,
+                    "message": "Memory cgroup out of memory", "constraint": "CONSTRAINT_MEMCG",
+                    "oom_memcg": "/system.slice/sensor-logger.service",
+                    "task_memcg": "/system.slice/sensor-logger.service",
+                    "victim": {"pid": 2201, "comm": "python3", "uid": 998, "total_vm_kb": 392844,
+                               "anon_rss_kb": 258400, "file_rss_kb": 1648, "shmem_rss_kb": 0,
+                               "pgtables_kb": 620, "oom_score_adj": 0},
+                    "invoker": {"comm": "python3", "pid": 2201, "uid": null, "gfp_mask": "0xcc0",
+                                "gfp_flags": "GFP_KERNEL", "order": 0, "oom_score_adj": 0}}]
+        oom_log:
+          description:
+            - How the events were read. C(source) is C(journal), C(dmesg) or C(none); C(since)
+              the oldest time asked for (ISO 8601, UTC, null for all); C(error) why the log
+              could not be read (null when it could).
+          type: dict
+          returned: always
+          sample: {"source": "journal", "since": "2024-05-01T07:53:20+00:00", "error": null, "events": 1}
+"""
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.rock5b.oom.plugins.module_utils import cgroups, kernel_log, pressure
+from ansible_collections.rock5b.oom.plugins.module_utils.meminfo import read_meminfo, read_swaps
+from ansible_collections.rock5b.oom.plugins.module_utils.processes import list_processes
+
+PROC_ROOT = "/proc"
+SYS_ROOT = "/sys"
+FS_ROOT = "/"
+MEMINFO_FIELDS = (
+    ("mem_total_kb", "MemTotal"), ("mem_free_kb", "MemFree"), ("mem_available_kb", "MemAvailable"),
+    ("committed_as_kb", "Committed_AS"), ("commit_limit_kb", "CommitLimit"),
+    ("swap_total_kb", "SwapTotal"), ("swap_free_kb", "SwapFree"),
+)
+
+
+def read_text(path):
+    try:
+        with open(path) as handle:
+            return handle.read()
+    except OSError:
+        return None
+
+
+def memory_facts():
+    meminfo = read_meminfo(PROC_ROOT)
+    facts = dict((key, meminfo.get(field)) for key, field in MEMINFO_FIELDS)
+    total, available = facts["mem_total_kb"], facts["mem_available_kb"]
+    facts["mem_available_percent"] = round(100.0 * available / total, 1) if total and available is not None else None
+    return facts
+
+
+def zram_facts(swaps):
+    """zram devices under SYS_ROOT/block, sizes in kB."""
+    swapping = set(os.path.basename(device["path"]) for device in swaps)
+    devices = []
+    try:
+        names = sorted(name for name in os.listdir(os.path.join(SYS_ROOT, "block")) if name.startswith("zram"))
+    except OSError:
+        names = []
+    for name in names:
+        base = os.path.join(SYS_ROOT, "block", name)
+        disksize = read_text(os.path.join(base, "disksize"))
+        algorithms = (read_text(os.path.join(base, "comp_algorithm")) or "").split()
+        selected = [item.strip("[]") for item in algorithms if item.startswith("[")]
+        stat = (read_text(os.path.join(base, "mm_stat")) or "").split()
+        numbers = [int(value) // 1024 if value.isdigit() else None for value in stat[:3]] + [None] * 3
+        devices.append({
+            "device": name,
+            "disksize_kb": int(disksize) // 1024 if disksize and disksize.strip().isdigit() else None,
+            "comp_algorithm": selected[0] if selected else None,
+            "orig_data_kb": numbers[0], "compr_data_kb": numbers[1], "mem_used_kb": numbers[2],
+            "used_as_swap": name in swapping,
+        })
+    return devices
+
+
+def psi_facts():
+    status = pressure.diagnose(PROC_ROOT, FS_ROOT, "memory")
+    return {
+        "available": status["available"], "state": status["state"], "reason": status["reason"],
+        "hint": status["hint"], "memory": status["values"],
+    }
+
+
+def vmstat_facts():
+    oom_kill = None
+    for line in (read_text(os.path.join(PROC_ROOT, "vmstat")) or "").splitlines():
+        name, _sep, value = line.partition(" ")
+        if name == "oom_kill" and value.strip().isdigit():
+            oom_kill = int(value)
+    return {"oom_kill": oom_kill}
+
+
+def _status_kb(text, field):
+    for line in (text or "").splitlines():
+        if line.startswith(field + ":"):
+            parts = line.split()
+            if len(parts) > 1 and parts[1].isdigit():
+                return int(parts[1])
+    return None
+
+
+def top_processes(count):
+    """The ``count`` processes with the highest oom_score, highest first."""
+    if count <= 0:
+        return []
+    rows = []
+    for pid, process in list_processes(PROC_ROOT).items():
+        score = read_text(os.path.join(PROC_ROOT, str(pid), "oom_score"))
+        if score is None or not score.strip().lstrip("-").isdigit():
+            continue  # exited meanwhile
+        status = read_text(os.path.join(PROC_ROOT, str(pid), "status"))
+        rows.append({
+            "pid": pid, "comm": process["comm"], "oom_score": int(score), "oom_score_adj": process["oom_score_adj"],
+            "rss_kb": _status_kb(status, "VmRSS") or 0, "unit": process.get("unit"),
+        })
+    rows.sort(key=lambda row: (-row["oom_score"], -row["rss_kb"], row["pid"]))
+    return rows[:count]
+
+
+def boot_time():
+    for line in (read_text(os.path.join(PROC_ROOT, "stat")) or "").splitlines():
+        if line.startswith("btime "):
+            return float(line.split()[1])
+    return None
+
+
+def journal_available(module):
+    return module.get_bin_path("journalctl") is not None and \
+        os.path.isdir(os.path.join(FS_ROOT, "run", "systemd", "journal"))
+
+
+def read_journal(module, since_text, since):
+    """Kernel records from journald, or (None, error)."""
+    command = [module.get_bin_path("journalctl", required=True), "--no-pager", "--quiet", "--output=json",
+               "--output-fields=MESSAGE,_BOOT_ID"]
+    if since_text == "boot":
+        command += ["--dmesg"]
+    else:
+        command += ["_TRANSPORT=kernel"]
+        if since is not None:
+            command += ["--since=@%d" % int(since)]
+    rc, out, err = module.run_command(command)
+    if rc != 0:
+        return None, "%s failed (rc %d): %s" % (" ".join(command), rc, (err or out).strip())
+    return list(kernel_log.journal_records(out.splitlines())), None
+
+
+def read_dmesg(module):
+    """Kernel records from dmesg, or (None, error)."""
+    dmesg = module.get_bin_path("dmesg")
+    if dmesg is None:
+        return None, "dmesg is not installed"
+    rc, out, err = module.run_command([dmesg, "--time-format", "iso"])
+    if rc != 0:
+        # BusyBox dmesg has no --time-format: raw seconds since boot.
+        rc, out, err = module.run_command([dmesg])
+    if rc != 0:
+        hint = " (kernel.dmesg_restrict is set: use become)" if "not permitted" in (err or "") else ""
+        return None, "dmesg failed (rc %d): %s%s" % (rc, (err or out).strip(), hint)
+    return list(kernel_log.dmesg_records(out.splitlines(), boot_time=boot_time())), None
+
+
+def oom_log(module, source, since_text):
+    """(events, log facts, warnings)."""
+    try:
+        since = kernel_log.parse_since(since_text, boot_time=boot_time())
+    except ValueError as error:
+        module.fail_json(msg="since: %s" % error)
+    facts = {"source": "none", "since": kernel_log.iso_time(since), "error": None, "events": 0}
+    warnings = []
+    if source == "none":
+        return [], facts, warnings
+    if source == "auto":
+        source = "journal" if journal_available(module) else "dmesg"
+        if source == "journal":
+            records, error = read_journal(module, since_text, since)
+            if records is None:
+                warnings.append("%s; reading dmesg instead" % error)
+                source = "dmesg"
+    elif source == "journal":
+        if module.get_bin_path("journalctl") is None:
+            module.fail_json(msg="log_source=journal but journalctl is not installed; use log_source=auto or dmesg")
+        records, error = read_journal(module, since_text, since)
+    if source == "dmesg":
+        records, error = read_dmesg(module)
+    facts["source"] = source
+    if records is None:
+        facts["error"] = error
+        warnings.append("OOM events left out: %s" % error)
+        return [], facts, warnings
+    events = kernel_log.parse_oom_events(records, since=since)
+    facts["events"] = len(events)
+    return events, facts, warnings
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            top_n=dict(type="int", default=10),
+            log_source=dict(type="str", choices=["auto", "journal", "dmesg", "none"], default="auto"),
+            since=dict(type="str", default="boot"),
+        ),
+        supports_check_mode=True,
+    )
+    params = module.params
+    if params["top_n"] < 0:
+        module.fail_json(msg="top_n must be >= 0, got %d" % params["top_n"])
+
+    swaps = read_swaps(PROC_ROOT)
+    events, log_facts, warnings = oom_log(module, params["log_source"], params["since"].strip())
+    facts = {
+        "kernel": {"release": (read_text(os.path.join(PROC_ROOT, "sys", "kernel", "osrelease")) or "").strip() or None},
+        "memory": memory_facts(),
+        "swap": swaps,
+        "zram": zram_facts(swaps),
+        "cgroup": cgroups.detect(PROC_ROOT, FS_ROOT),
+        "psi": psi_facts(),
+        "vmstat": vmstat_facts(),
+        "top_processes": top_processes(params["top_n"]),
+        "oom_events": events,
+        "oom_log": log_facts,
+    }
+    for warning in warnings:
+        module.warn(warning)
+    module.exit_json(changed=False, ansible_facts={"rock5b_oom": facts})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,251 @@
+"""Behaviour of rock5b.oom.oom_facts against a fake board."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from ansible.module_utils import basic
+from ansible_collections.rock5b.oom.plugins.modules import oom_facts
+
+FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "fixtures")
+BOOT = 1714550000  # btime of the fake board: the boot of the 6.1 journal sample
+SWAPS = """\
+Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority
+/dev/zram0                              partition\t1997556\t\t40960\t\t100
+"""
+MEMINFO = {
+    "MemTotal": 3995120, "MemFree": 210000, "MemAvailable": 399512, "SwapTotal": 1997556,
+    "SwapFree": 1956596, "CommitLimit": 3995116, "Committed_AS": 4100000,
+}
+# pid: (comm, oom_score, oom_score_adj, VmRSS kB, unit, kernel thread)
+PROCESSES = {
+    1: ("systemd", 0, 0, 11000, None, False),
+    2: ("kthreadd", 0, 0, 0, None, True),
+    312: ("systemd-journal", 0, -250, 20000, "systemd-journald.service", False),
+    801: ("sshd", 0, -1000, 7000, "ssh.service", False),
+    1877: ("ffmpeg", 712, 200, 2884012, "camera-record.service", False),
+    2201: ("python3", 65, 0, 260048, "sensor-logger.service", False),
+    2300: ("Isolated Web Co", 65, 0, 300000, None, False),
+}
+
+
+def fixture(name):
+    with open(os.path.join(FIXTURES, name)) as handle:
+        return "".join(line for line in handle if not line.startswith("# "))
+
+
+def write(path, text):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as handle:
+        handle.write(text)
+
+
+def add_process(proc, pid, comm, score, adj, rss, unit, kthread):
+    base = os.path.join(proc, str(pid))
+    flags = 0x00200000 if kthread else 0x00400100
+    fields = ["S", "1", str(pid), str(pid), "0", "-1", str(flags)] + ["0"] * 12 + [str(1000 + pid)] + ["0"] * 20
+    write(os.path.join(base, "stat"), "%d (%s) %s\n" % (pid, comm, " ".join(fields)))
+    write(os.path.join(base, "cmdline"), "" if kthread else "/usr/bin/%s\0--flag\0" % comm)
+    write(os.path.join(base, "cgroup"), "0::/system.slice/%s\n" % unit if unit else "0::/\n")
+    write(os.path.join(base, "oom_score_adj"), "%d\n" % adj)
+    write(os.path.join(base, "oom_score"), "%d\n" % score)
+    write(os.path.join(base, "status"), "Name:\t%s\nVmRSS:\t%8d kB\n" % (comm, rss) if not kthread else "Name:\t%s\n" % comm)
+
+
+@pytest.fixture
+def board(fake_host, monkeypatch):
+    proc, root = fake_host.proc, fake_host.root
+    monkeypatch.setattr(oom_facts, "PROC_ROOT", proc)
+    monkeypatch.setattr(oom_facts, "FS_ROOT", root)
+    monkeypatch.setattr(oom_facts, "SYS_ROOT", os.path.join(root, "sys"))
+    fake_host.set_meminfo(MEMINFO)
+    write(os.path.join(proc, "swaps"), SWAPS)
+    write(os.path.join(proc, "sys", "kernel", "osrelease"), "6.1.0-18-arm64\n")
+    write(os.path.join(proc, "cmdline"), "root=/dev/mmcblk0p2 rootwait\n")
+    write(os.path.join(proc, "stat"), "cpu  1 2 3 4\nbtime %d\nprocesses 4242\n" % BOOT)
+    write(os.path.join(proc, "vmstat"), "nr_free_pages 52500\noom_kill 2\npgfault 1\n")
+    write(os.path.join(proc, "pressure", "memory"), fixture("psi/memory-6.1"))
+    write(os.path.join(proc, "self", "mountinfo"), fixture("cgroup/v2-debian12.mountinfo"))
+    write(os.path.join(proc, "cgroups"), fixture("cgroup/v2-debian12.cgroups"))
+    write(os.path.join(root, "sys", "fs", "cgroup", "cgroup.controllers"), fixture("cgroup/v2-debian12.controllers"))
+    zram = os.path.join(root, "sys", "block", "zram0")
+    write(os.path.join(zram, "disksize"), "2045497344\n")
+    write(os.path.join(zram, "comp_algorithm"), "lzo lzo-rle lz4 lz4hc 842 [zstd]\n")
+    write(os.path.join(zram, "mm_stat"), "41943040 10485760 11534336        0 11534336     1024        0        0        0\n")
+    os.makedirs(os.path.join(root, "sys", "block", "mmcblk0"))
+    for pid, spec in PROCESSES.items():
+        add_process(proc, pid, *spec)
+    return fake_host
+
+
+class Commands:
+    """Fake journalctl and dmesg: records what ran and answers from fixtures."""
+
+    def __init__(self, monkeypatch):
+        self.ran = []
+        self.bins = {"journalctl": "/usr/bin/journalctl", "dmesg": "/usr/bin/dmesg"}
+        self.answers = {
+            "journalctl": (0, fixture("oom/journal-6.1-debian12.json"), ""),
+            "dmesg --time-format iso": (0, fixture("oom/dmesg-6.12-debian13.txt"), ""),
+            "dmesg": (0, fixture("oom/dmesg-5.10-rk35xx.txt"), ""),
+        }
+        commands = self
+
+        def get_bin_path(module, name, required=False, opt_dirs=None):
+            path = commands.bins.get(name)
+            if path is None and required:
+                module.fail_json(msg="Failed to find required executable %s" % name)
+            return path
+
+        def run_command(module, args, **kwargs):
+            commands.ran.append(list(args))
+            words = [os.path.basename(args[0])] + list(args[1:])
+            key = "journalctl" if words[0] == "journalctl" else " ".join(words)
+            return commands.answers[key]
+
+        monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", get_bin_path)
+        monkeypatch.setattr(basic.AnsibleModule, "run_command", run_command)
+
+
+@pytest.fixture
+def commands(monkeypatch):
+    return Commands(monkeypatch)
+
+
+@pytest.fixture
+def run(run_module, commands):
+    def call(check_mode=False, **args):
+        result = run_module(oom_facts, args, check_mode=check_mode)
+        if not result.get("failed"):
+            assert result["changed"] is False
+            return result["ansible_facts"]["rock5b_oom"], result
+        return None, result
+    return call
+
+
+def journald(board):
+    os.makedirs(board.path("/run/systemd/journal"), exist_ok=True)
+
+
+def test_memory_swap_zram_cgroup_psi_vmstat(board, run):
+    facts, _result = run(log_source="none")
+    assert facts["kernel"] == {"release": "6.1.0-18-arm64"}
+    assert facts["memory"] == {
+        "mem_total_kb": 3995120, "mem_free_kb": 210000, "mem_available_kb": 399512,
+        "committed_as_kb": 4100000, "commit_limit_kb": 3995116, "swap_total_kb": 1997556,
+        "swap_free_kb": 1956596, "mem_available_percent": 10.0,
+    }
+    assert facts["swap"][0]["path"] == "/dev/zram0" and facts["swap"][0]["zram"] is True
+    assert facts["zram"] == [{
+        "device": "zram0", "disksize_kb": 1997556, "comp_algorithm": "zstd", "orig_data_kb": 40960,
+        "compr_data_kb": 10240, "mem_used_kb": 11264, "used_as_swap": True,
+    }]
+    assert facts["cgroup"]["version"] == "v2" and facts["cgroup"]["memory"]["available"] is True
+    assert facts["psi"]["available"] is True and facts["psi"]["memory"]["full"]["avg10"] == 17.52
+    assert facts["vmstat"] == {"oom_kill": 2}
+    assert facts["oom_events"] == [] and facts["oom_log"]["source"] == "none"
+
+
+def test_top_processes_by_oom_score(board, run):
+    facts, _result = run(log_source="none", top_n=3)
+    top = facts["top_processes"]
+    assert [row["pid"] for row in top] == [1877, 2300, 2201]
+    assert top[0] == {"pid": 1877, "comm": "ffmpeg", "oom_score": 712, "oom_score_adj": 200,
+                      "rss_kb": 2884012, "unit": "camera-record.service"}
+    assert top[1]["comm"] == "Isolated Web Co" and top[1]["unit"] is None
+
+
+def test_top_n_zero_and_kernel_threads_left_out(board, run):
+    facts, _result = run(log_source="none", top_n=0)
+    assert facts["top_processes"] == []
+    facts, _result = run(log_source="none", top_n=50)
+    assert 2 not in [row["pid"] for row in facts["top_processes"]]
+    assert len(facts["top_processes"]) == len(PROCESSES) - 1
+
+
+def test_journal_events_this_boot(board, run, commands):
+    journald(board)
+    facts, _result = run()
+    assert commands.ran == [["/usr/bin/journalctl", "--no-pager", "--quiet", "--output=json",
+                             "--output-fields=MESSAGE,_BOOT_ID", "--dmesg"]]
+    assert facts["oom_log"] == {"source": "journal", "since": "2024-05-01T07:53:20+00:00", "error": None, "events": 2}
+    first, second = facts["oom_events"]
+    assert first["victim"]["comm"] == "ffmpeg" and first["invoker"]["comm"] == "systemd-journal"
+    assert second["memcg"] is True and second["oom_memcg"] == "/system.slice/sensor-logger.service"
+
+
+def test_journal_since_filters_and_spans_boots(board, run, commands):
+    journald(board)
+    facts, _result = run(since="@1714555000", log_source="journal")
+    assert commands.ran[0][-2:] == ["_TRANSPORT=kernel", "--since=@1714555000"]
+    assert [event["victim"]["pid"] for event in facts["oom_events"]] == [2201]
+
+
+def test_auto_without_journald_reads_dmesg_iso(board, run, commands):
+    facts, _result = run(since="all")
+    assert commands.ran == [["/usr/bin/dmesg", "--time-format", "iso"]]
+    assert facts["oom_log"]["source"] == "dmesg" and facts["oom_log"]["since"] is None
+    assert [event["victim"]["comm"] for event in facts["oom_events"]] == ["gst-launch-1.0", "recorder", "Isolated Web Co"]
+    assert facts["oom_events"][0]["group_kill"] is True
+
+
+def test_busybox_dmesg_falls_back_to_raw_times_from_btime(board, run, commands):
+    commands.answers["dmesg --time-format iso"] = (1, "", "dmesg: unrecognized option '--time-format'")
+    facts, _result = run(since="boot", log_source="dmesg")
+    assert commands.ran[-1] == ["/usr/bin/dmesg"]
+    events = facts["oom_events"]
+    assert len(events) == 2 and events[0]["timestamp"] == pytest.approx(BOOT + 8123.457617)
+
+
+def test_journal_failure_falls_back_to_dmesg_with_a_warning(board, run, commands):
+    journald(board)
+    commands.answers["journalctl"] = (1, "", "Failed to parse --output-fields")
+    facts, result = run(since="all")
+    assert facts["oom_log"]["source"] == "dmesg" and len(facts["oom_events"]) == 3
+    assert any("reading dmesg instead" in warning for warning in result["warnings"])
+
+
+def test_dmesg_restricted_leaves_events_out_with_a_warning(board, run, commands):
+    denied = (1, "", "dmesg: read kernel buffer failed: Operation not permitted")
+    commands.answers["dmesg --time-format iso"] = denied
+    commands.answers["dmesg"] = denied
+    facts, result = run()
+    assert facts["oom_events"] == [] and "dmesg_restrict" in facts["oom_log"]["error"]
+    assert any("use become" in warning for warning in result["warnings"])
+
+
+def test_journal_requested_but_not_installed(board, run, commands):
+    del commands.bins["journalctl"]
+    _facts, result = run(log_source="journal")
+    assert result["failed"] and "journalctl is not installed" in result["msg"]
+
+
+def test_bad_since_fails(board, run):
+    _facts, result = run(since="last tuesday")
+    assert result["failed"] and result["msg"].startswith("since: ")
+
+
+def test_negative_top_n_fails(board, run):
+    _facts, result = run(top_n=-1)
+    assert result["failed"] and "top_n" in result["msg"]
+
+
+def test_psi_disabled_and_no_zram(board, run):
+    os.remove(os.path.join(board.proc, "pressure", "memory"))
+    os.rmdir(os.path.join(board.proc, "pressure"))
+    write(os.path.join(board.proc, "cmdline"), "psi=0\n")
+    write(os.path.join(board.proc, "swaps"), SWAPS.splitlines()[0] + "\n")
+    facts, _result = run(log_source="none")
+    assert facts["psi"]["available"] is False and facts["psi"]["state"] == "disabled"
+    assert facts["psi"]["memory"] is None and "psi=1" in facts["psi"]["hint"]
+    assert facts["swap"] == [] and facts["zram"][0]["used_as_swap"] is False
+
+
+def test_check_mode_changes_nothing(board, run, commands):
+    journald(board)
+    before = board.snapshot()
+    facts, _result = run(check_mode=True)
+    assert facts["oom_log"]["events"] == 2
+    assert board.snapshot() == before
