@@ -27,7 +27,9 @@ description:
     warns, unless O(strict_live) asks it to fail.
   - Nothing is changed on the host when the task fails on bad input or a refused pre-flight.
 author:
-  - rock5b.oom contributors
+  - rock5b.oom contributors (!UNKNOWN)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 options:
   settings:
     description:
@@ -78,6 +80,7 @@ attributes:
   diff_mode:
     support: full
   platform:
+    support: full
     platforms: posix
 notes:
   - C(vm.*) sysctls are not namespaced. In a container with a writable C(/proc/sys) this module

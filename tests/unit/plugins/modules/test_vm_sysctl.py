@@ -83,7 +83,7 @@ def test_check_mode_predicts_the_real_run_and_changes_nothing(board, run):
     predicted = run(check_mode=True)
     assert board.snapshot() == before
     real = run()
-    assert predicted["changed"] == real["changed"] is True
+    assert predicted["changed"] is True and real["changed"] is True
     assert predicted["live_changed"] == real["live_changed"]
     assert predicted["file_changed"] == real["file_changed"]
     assert predicted["after"] == real["after"]
