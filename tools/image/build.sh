@@ -95,6 +95,7 @@ mmdebstrap \
     "deb $mirror $suite-updates main" \
     "deb $security $suite-security main"
 
+previous=$(podman image inspect -f '{{.Id}}' "$tag" 2>/dev/null || true)
 podman import \
     --arch arm64 --os linux \
     --change 'CMD ["/sbin/init"]' \
@@ -105,8 +106,12 @@ podman import \
     "$work/rootfs.tar" "$tag" >/dev/null
 podman tag "$tag" "$name:latest"
 
-# Drop the images of older recipes (they are big and never used again).
+# Drop the images of older recipes and the one a forced rebuild replaced (big, never used
+# again); images still used by a container stay.
 podman images --format '{{.Repository}}:{{.Tag}}' | grep "^$name:" |
     grep -vxF -e "$tag" -e "$name:latest" | xargs -r podman rmi >/dev/null 2>&1 || true
+if [ -n "$previous" ] && [ "$previous" != "$(podman image inspect -f '{{.Id}}' "$tag")" ]; then
+    podman rmi "$previous" >/dev/null 2>&1 || true
+fi
 
 log "built $tag (= $name:latest) in $(( $(date +%s) - start ))s"
