@@ -97,16 +97,12 @@ def parse_stat(text):
     }
 
 
-def parse_cgroup(text):
-    """The systemd unit a process belongs to, from /proc/<pid>/cgroup text; None if none.
+def cgroup_path(text):
+    """The cgroup path systemd manages a process by, from /proc/<pid>/cgroup text; None if none.
 
-    cgroup v2: ``0::/system.slice/ssh.service``. cgroup v1 and hybrid: the
+    cgroup v2: the ``0::/system.slice/ssh.service`` line. cgroup v1 and hybrid: the
     ``N:name=systemd:/system.slice/ssh.service`` line, which systemd keeps up to date there
-    (under v1 the ``0::`` line, if present, is just ``/``). The unit is the outermost path
-    component that can own processes, so a delegated sub-cgroup
-    (``/system.slice/foo.service/worker``) or a user manager's own units
-    (``/user.slice/user-1000.slice/user@1000.service/app.slice/x.service``) count for the
-    system unit that contains them (foo.service, user@1000.service).
+    (under v1 the ``0::`` line, if present, says nothing useful).
     """
     v1 = v2 = None
     for line in text.splitlines():
@@ -115,13 +111,43 @@ def parse_cgroup(text):
             continue
         hierarchy, controllers, path = parts
         if controllers == "name=systemd":
-            v1 = path
+            v1 = path.strip()
         elif hierarchy == "0" and controllers == "":
-            v2 = path
-    path = v1 if v1 is not None else v2
+            v2 = path.strip()
+    return v1 if v1 is not None else v2
+
+
+def cgroup_root(pid1_cgroup_text):
+    """The root of the cgroup tree the system's systemd manages, from PID 1's cgroup.
+
+    "/" on a host or in a container with its own cgroup namespace; in a container without
+    one, the container's cgroup (``/libpod_parent/libpod-<id>``,
+    ``/machine.slice/libpod-<id>.scope``), which PID 1 sits in as ``<root>/init.scope``.
+    """
+    path = cgroup_path(pid1_cgroup_text) or "/"
+    for leaf in ("/init.scope", "/system.slice"):
+        if path.endswith(leaf):
+            return path[:-len(leaf)] or "/"
+    return "/"
+
+
+def parse_cgroup(text, root="/"):
+    """The systemd unit a process belongs to, from /proc/<pid>/cgroup text; None if none.
+
+    The path is taken relative to ``root`` (see cgroup_root), and the unit is its outermost
+    component that can own processes, so a delegated sub-cgroup
+    (``/system.slice/foo.service/worker``) or a user manager's own units
+    (``/user.slice/user-1000.slice/user@1000.service/app.slice/x.service``) count for the
+    system unit that contains them (foo.service, user@1000.service).
+    """
+    path = cgroup_path(text)
     if not path:
         return None
-    for component in path.strip().split("/"):
+    if root != "/":
+        if path != root and not path.startswith(root + "/"):
+            return None
+        path = path[len(root):]
+    for component in path.split("/"):
         if component.endswith(PROCESS_UNIT_SUFFIXES):
             return component
     return None
@@ -143,7 +169,14 @@ def read_oom_score_adj(proc_root, pid):
         raise
 
 
-def read_process(proc_root, pid):
+def read_cgroup_root(proc_root):
+    try:
+        return cgroup_root(_read(os.path.join(proc_root, "1", "cgroup")).decode("utf-8", "replace"))
+    except OSError:
+        return "/"
+
+
+def read_process(proc_root, pid, root="/"):
     """One process as a dict; None when it vanished while being read.
 
     Keys: pid, ppid, comm, state, cmdline, unit, oom_score_adj, starttime, kernel_thread.
@@ -163,7 +196,7 @@ def read_process(proc_root, pid):
             "starttime": stat["starttime"],
             "kernel_thread": bool(stat["flags"] & PF_KTHREAD),
             "cmdline": read_cmdline(proc_root, pid),
-            "unit": parse_cgroup(cgroup),
+            "unit": parse_cgroup(cgroup, root),
             "oom_score_adj": int(_read(os.path.join(base, "oom_score_adj")).decode()),
         }
     except OSError as error:
@@ -178,8 +211,9 @@ def read_process(proc_root, pid):
 def list_processes(proc_root):
     """Every user-space process (kernel threads and zombies left out), keyed by pid."""
     table = {}
+    root = read_cgroup_root(proc_root)
     for pid in list_pids(proc_root):
-        process = read_process(proc_root, pid)
+        process = read_process(proc_root, pid, root)
         if process is None or process["kernel_thread"] or process["state"] in ("Z", "X"):
             continue
         table[pid] = process

@@ -29,7 +29,9 @@ description:
     C(OOMScoreAdjust=) in a way that overrides the drop-in or makes every process of the unit
     inherit a negative score.
 author:
-  - rock5b.oom contributors
+  - rock5b.oom contributors (!UNKNOWN)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 options:
   pid:
     description: Select the process with this pid.
@@ -181,6 +183,7 @@ attributes:
   diff_mode:
     support: full
   platform:
+    support: full
     platforms: posix
 notes:
   - Selectors given together must all match (intersection). C(unit=ssh.service) plus
@@ -526,9 +529,9 @@ def normalize_targets(params):
             except re.error as error:
                 problems.append("pattern %r is not a valid regular expression: %s" % (target["pattern"], error))
         if target["unit"] is not None:
-            target["unit"] = normalize_unit(target["unit"])
+            given_unit, target["unit"] = target["unit"], normalize_unit(target["unit"])
             if not valid_unit(target["unit"]):
-                problems.append("unit %r is not a valid systemd unit name" % target["unit"])
+                problems.append("unit %r is not a valid systemd unit name" % given_unit)
         if target["pidfile"] is not None and not os.path.isabs(target["pidfile"]):
             problems.append("pidfile must be an absolute path, got %s" % target["pidfile"])
         if target["state"] == "present":

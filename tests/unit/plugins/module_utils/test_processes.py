@@ -4,7 +4,6 @@ processes these tests start themselves)."""
 from __future__ import annotations
 
 import errno
-import os
 import re
 import subprocess
 import sys
@@ -70,6 +69,39 @@ def test_parse_stat_with_spaces_and_parentheses_in_comm():
 ])
 def test_parse_cgroup(text, unit):
     assert p.parse_cgroup(text) == unit
+
+
+LIBPOD = "/libpod_parent/libpod-c1ed522fae5d"
+SCOPE = "/machine.slice/libpod-c1ed522fae5d.scope"
+
+
+@pytest.mark.parametrize("pid1, root", [
+    ("0::/init.scope\n", "/"),
+    # measured: podman on a cgroup v1 host without cgroup namespaces
+    ("9:name=systemd:%s/init.scope\n1:cpu:%s\n0::%s\n" % (LIBPOD, LIBPOD, LIBPOD), LIBPOD),
+    ("0::%s/init.scope\n" % SCOPE, SCOPE),
+    ("0::/\n", "/"),
+    ("", "/"),
+])
+def test_cgroup_root_is_where_pid_1_sits(pid1, root):
+    assert p.cgroup_root(pid1) == root
+
+
+@pytest.mark.parametrize("text, root, unit", [
+    ("9:name=systemd:%s/system.slice/ssh.service\n0::%s\n" % (LIBPOD, LIBPOD), LIBPOD, "ssh.service"),
+    ("0::%s/system.slice/ssh.service\n" % SCOPE, SCOPE, "ssh.service"),
+    ("0::%s/system.slice/ssh.service\n" % SCOPE, "/", "libpod-c1ed522fae5d.scope"),
+    ("0::/elsewhere/system.slice/ssh.service\n", SCOPE, None),
+])
+def test_units_inside_a_container_without_cgroup_namespace(text, root, unit):
+    assert p.parse_cgroup(text, root) == unit
+
+
+def test_list_processes_reads_units_relative_to_pid_1(tmp_path):
+    proc = tmp_path / "proc"
+    fake_process(proc, 1, "systemd", ppid=0, cgroup="0::%s/init.scope\n" % SCOPE)
+    fake_process(proc, 80, "sshd", cgroup="0::%s/system.slice/ssh.service\n" % SCOPE)
+    assert p.list_processes(str(proc))[80]["unit"] == "ssh.service"
 
 
 @pytest.mark.parametrize("name, normal, valid", [

@@ -70,6 +70,7 @@ class FakeProcesses:
 def procs(fake_host):
     return FakeProcesses(fake_host)
 
+
 SSH_UNIT = """\
 [Unit]
 Description=OpenBSD Secure Shell server
@@ -494,8 +495,11 @@ def deny(monkeypatch, denied_pid, code=errno.EACCES):
 def test_kernel_denial_restores_what_was_written_and_names_the_capability(board, procs, run, monkeypatch, code):
     deny(monkeypatch, 700, code)
     before = board.snapshot()
-    result = run(targets=[{"pid": 520, "value": -800}, {"pid": 700, "value": -900, "unit": "mosquitto",
-                                                         "persist": True}, {"pid": 1500, "value": 800}])
+    result = run(targets=[
+        {"pid": 520, "value": -800},
+        {"pid": 700, "value": -900, "unit": "mosquitto", "persist": True},
+        {"pid": 1500, "value": 800},
+    ])
     assert result["failed"]
     assert "the kernel refused oom_score_adj -900 for pid 700 (mosquitto)" in result["msg"]
     assert "CAP_SYS_RESOURCE" in result["msg"]
