@@ -1,0 +1,191 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: rock5b.oom contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: kernel_cmdline
+short_description: Add or remove kernel command line arguments in a board's boot configuration
+version_added: 0.1.0
+description:
+  - Edits the kernel command line where Rock 5B+ images keep it, in one call for all of them
+    that exist - C(/etc/default/u-boot) (C(U_BOOT_PARAMETERS), which u-boot-update turns into
+    extlinux.conf on every kernel upgrade), C(/boot/extlinux/extlinux.conf) (every C(append) line),
+    C(/boot/armbianEnv.txt) (C(extraargs)) and C(/etc/kernel/cmdline).
+  - Idempotent - adding C(psi=1) replaces C(psi=0) in place and is a no-op when present.
+  - Reports whether the running kernel (C(/proc/cmdline)) still differs, that is whether a
+    reboot is needed. It never reboots.
+  - Files are written atomically, each with an optional timestamped backup.
+author:
+  - rock5b.oom contributors (!UNKNOWN)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+options:
+  add:
+    description:
+      - Arguments that must be on the command line, like C(psi=1). A C(key=value) replaces other
+        values of the same key.
+    type: list
+    elements: str
+    default: []
+  remove:
+    description:
+      - Arguments that must not be on the command line. An item without C(=) removes every
+        argument with that key.
+    type: list
+    elements: str
+    default: []
+  targets:
+    description:
+      - Which files to edit. V(auto) edits every known file that exists.
+    type: list
+    elements: str
+    choices: [auto, u_boot_default, extlinux, armbian_env, kernel_cmdline]
+    default: [auto]
+  backup:
+    description:
+      - Keep a timestamped copy of each file before changing it.
+    type: bool
+    default: true
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+  platform:
+    support: full
+    platforms: posix
+notes:
+  - Radxa's BSP kernels build PSI with C(CONFIG_PSI_DEFAULT_DISABLED), so C(/proc/pressure) only
+    appears after booting with C(psi=1).
+"""
+
+EXAMPLES = r"""
+- name: Enable PSI at the next boot
+  rock5b.oom.kernel_cmdline:
+    add:
+      - psi=1
+  register: cmdline
+
+- name: Reboot when the running kernel still lacks it
+  ansible.builtin.reboot:
+  when: cmdline.reboot_required
+"""
+
+RETURN = r"""
+files:
+  description: Each boot file found, with its kind, whether it changed, and the backup made.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"path": "/boot/armbianEnv.txt", "kind": "armbian_env", "changed": true,
+            "backup_file": "/boot/armbianEnv.txt.1234.2026-11-25@10:00:00~", "problem": ""}]
+reboot_required:
+  description: Whether the running kernel's command line still lacks (or still has) arguments.
+  returned: always
+  type: bool
+running:
+  description: The running kernel's command line (/proc/cmdline).
+  returned: always
+  type: str
+pending:
+  description: The arguments the running kernel still lacks, or still has, that a reboot would fix.
+  returned: always
+  type: list
+  elements: str
+"""
+
+import os
+import tempfile
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.rock5b.oom.plugins.module_utils.boot_cmdline import (
+    KNOWN_FILES, edit_file, missing_from_running,
+)
+
+PROC_ROOT = "/proc"
+FS_ROOT = "/"
+
+
+def read(path):
+    with open(path) as handle:
+        return handle.read()
+
+
+def write_atomically(module, path, text):
+    mode = os.stat(path).st_mode & 0o7777
+    handle, temp = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), dir=os.path.dirname(path))
+    with os.fdopen(handle, "w") as stream:
+        stream.write(text)
+    os.chmod(temp, mode)
+    module.atomic_move(temp, path)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            add=dict(type="list", elements="str", default=[]),
+            remove=dict(type="list", elements="str", default=[]),
+            targets=dict(type="list", elements="str", default=["auto"],
+                         choices=["auto", "u_boot_default", "extlinux", "armbian_env", "kernel_cmdline"]),
+            backup=dict(type="bool", default=True),
+        ),
+        supports_check_mode=True,
+    )
+    add, remove = module.params["add"], module.params["remove"]
+    bad = [item for item in add + remove if not item or any(c.isspace() for c in item) or '"' in item]
+    if bad:
+        module.fail_json(msg="arguments must be single words without quotes: %s" % ", ".join(repr(b) for b in bad))
+    clash = sorted(set(add) & set(remove))
+    if clash:
+        module.fail_json(msg="arguments both added and removed: %s" % ", ".join(clash))
+    if not add and not remove:
+        module.fail_json(msg="nothing to do: give add or remove")
+
+    wanted = module.params["targets"]
+    kinds = [(kind, path) for kind, path in KNOWN_FILES if "auto" in wanted or kind in wanted]
+    found = [(kind, path) for kind, path in kinds if os.path.isfile(os.path.join(FS_ROOT, path.lstrip("/")))]
+    if not found:
+        module.fail_json(msg="no boot configuration found: looked for %s" % ", ".join(p for _k, p in kinds))
+
+    plans = []
+    for kind, path in found:
+        full = os.path.join(FS_ROOT, path.lstrip("/"))
+        before = read(full)
+        after, problem = edit_file(kind, before, add, remove)
+        if problem and "auto" not in wanted:
+            module.fail_json(msg="%s: %s" % (path, problem))
+        plans.append({"kind": kind, "path": path, "full": full, "before": before,
+                      "after": before if after is None else after, "problem": problem})
+    if all(plan["problem"] for plan in plans):
+        module.fail_json(msg="no boot file could take the arguments: %s" % "; ".join(
+            "%s: %s" % (plan["path"], plan["problem"]) for plan in plans))
+
+    files, diff = [], []
+    for plan in plans:
+        changed = plan["before"] != plan["after"]
+        entry = {"path": plan["path"], "kind": plan["kind"], "changed": changed,
+                 "backup_file": None, "problem": plan["problem"]}
+        if changed:
+            diff.append({"before_header": plan["path"], "after_header": plan["path"],
+                         "before": plan["before"], "after": plan["after"]})
+            if not module.check_mode:
+                if module.params["backup"]:
+                    entry["backup_file"] = module.backup_local(plan["full"])
+                write_atomically(module, plan["full"], plan["after"])
+        files.append(entry)
+
+    running = read(os.path.join(PROC_ROOT, "cmdline")).strip()
+    pending = missing_from_running(running, add, remove)
+    for plan in plans:
+        if plan["problem"]:
+            module.warn("%s left alone: %s" % (plan["path"], plan["problem"]))
+    module.exit_json(changed=any(f["changed"] for f in files), files=files, running=running,
+                     pending=pending, reboot_required=bool(pending), diff=diff)
+
+
+if __name__ == "__main__":
+    main()
