@@ -2,7 +2,8 @@
 # The local lab: N simulated Rock 5B+ boards (arm64 bookworm containers with systemd and sshd)
 # on loopback SSH ports, converged with playbooks/site.yml exactly as a real fleet is.
 #
-#   tools/lab.sh up     start the boards (if needed), converge twice, show the second recap
+#   tools/lab.sh up     start the boards (if needed), converge twice (the second must be
+#                       changed=0), then audit (must show no drift)
 #   tools/lab.sh down   remove the boards
 #
 # Env: LAB_BOARDS (default 3; inventory/lab/hosts.yml names 3), LAB_IMAGE.
@@ -52,7 +53,9 @@ up() {
     if grep -E 'changed=[1-9]' "$repo/.cache/lab-second-pass.log" >/dev/null; then
         log "the second pass changed something: not idempotent"; exit 1
     fi
-    log "lab converged: changed=0 on the second pass"
+    log "lab converged: changed=0 on the second pass; auditing (check mode, exits non-zero on drift)"
+    ansible-playbook -i inventory/lab playbooks/audit.yml
+    log "audit clean: no board drifted"
 }
 
 down() {
