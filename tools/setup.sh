@@ -90,8 +90,12 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 if [ "$(cat "$venv/.requirements-dev.sha256" 2>/dev/null || true)" != "$want" ]; then
     log "installing requirements-dev.txt into .venv"
-    "$venv/bin/python" -m pip install -q --upgrade pip
-    "$venv/bin/python" -m pip install -q -r "$req"
+    piplog=$(mktemp)
+    if ! { "$venv/bin/python" -m pip install --upgrade pip &&
+           "$venv/bin/python" -m pip install -r "$req"; } >"$piplog" 2>&1; then
+        cat "$piplog" >&2; rm -f "$piplog"; exit 1
+    fi
+    rm -f "$piplog"
     echo "$want" > "$venv/.requirements-dev.sha256"
 fi
 
