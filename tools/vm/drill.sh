@@ -69,8 +69,8 @@ t_drill=$((SECONDS - T))
 echo
 echo "==== OOM drill: $n run(s) per mode ===="
 for i in "${insts[@]}"; do
-    ok=$(grep -cE "^PASSED .*test_oom_drill\[[^]]*$i[^]]*\]" "$log" || true)
-    bad=$(grep -cE "^(FAILED|ERROR) .*test_oom_drill\[[^]]*$i[^]]*\]" "$log" || true)
+    ok=$(grep -cE "^PASSED .*test_oom_drill\[[^]]*${i}[^]]*\]" "$log" || true)
+    bad=$(grep -cE "^(FAILED|ERROR) .*test_oom_drill\[[^]]*${i}[^]]*\]" "$log" || true)
     secs=$(grep -oE "^$i run [0-9]+: [0-9.]+s" "$log" | awk '{s += $4} END {if (NR) printf "%.0f", s / NR}')
     printf '%-20s %2d/%d passed, %d failed, mean %ss per drill\n' "$i" "$ok" "$n" "$bad" "${secs:-?}"
 done

@@ -29,11 +29,16 @@ done | tee "$log"
 rc=${PIPESTATUS[0]}
 set -e
 t_molecule=$((SECONDS - T1))
+# molecule destroys at the end, but not when it crashes: never leave VMs behind
+for d in "$VM_RUN"/rock5b-vm-*/; do
+    [[ -d $d ]] && bash tools/vm/stop.sh "$(basename "$d")"
+done
 
 # seconds at which each molecule action started ("<t> INFO vm ➜ create: Executing")
 action_times() {
     sed 's/\x1b\[[0-9;]*m//g' "$log" |
-        sed -nE 's/^ *([0-9]+) .* ➜ ([a-z_]+): Executing.*/\2 \1/p'
+        sed -nE 's/^ *([0-9]+) .* ➜ ([a-z_]+): Executing.*/\2 \1/p' |
+        awk '$1 != last {print; last = $1}'
 }
 echo
 echo "==== rock5b VM scenario timings ===="
