@@ -21,8 +21,10 @@ description:
     override a managed key at boot under systemd-sysctl's ordering (C(/etc/sysctl.d),
     C(/run/sysctl.d), C(/usr/local/lib/sysctl.d), C(/usr/lib/sysctl.d), C(/lib/sysctl.d), and
     C(/etc/sysctl.conf), which procps reads last and Debian 12 links in as C(99-sysctl.conf)).
-  - Before turning on strict overcommit (C(vm.overcommit_memory=2)) it checks that the resulting
-    commit limit leaves room above what is committed already, and refuses otherwise.
+  - Before turning on strict overcommit (C(vm.overcommit_memory=2)) live, it checks that the
+    resulting commit limit leaves room above what is committed already, and refuses otherwise.
+    When nothing is applied live (read-only C(/proc/sys), O(apply_live=false)) there is no
+    switch to guard and the check is skipped.
   - When C(/proc/sys) is read-only (a container), it writes the file, skips the live apply and
     warns, unless O(strict_live) asks it to fail.
   - Nothing is changed on the host when the task fails on bad input or a refused pre-flight.
@@ -293,6 +295,11 @@ def main():
                         "fail instead." % PROC_ROOT)
 
     overcommit = overcommit_preflight(meminfo, desired, before_live, params["overcommit_margin_kb"])
+    if not apply:
+        # The check guards a live switch. Without one (read-only /proc/sys, apply_live=false)
+        # the file takes effect at boot, when little is committed yet; and a container's
+        # /proc/meminfo is the host's, which says nothing about the board.
+        overcommit.update(applies=False, ok=True, message="not checked: nothing is applied live")
     if params["overcommit_check"] and not overcommit["ok"]:
         module.fail_json(msg=overcommit["message"] + " Nothing was changed.", overcommit=overcommit)
 

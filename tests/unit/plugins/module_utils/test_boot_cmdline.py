@@ -47,10 +47,9 @@ def test_extlinux_without_append_is_a_problem():
 
 def test_armbian_env_gains_extraargs_line_or_extends_it():
     env = "verbosity=1\nbootlogo=false\noverlay_prefix=rockchip-rk3588\n"
-    text, _ = edit_file("armbian_env", env, ["psi=1"], [])
-    assert text == env + "extraargs=psi=1\n"
-    text, _ = edit_file("armbian_env", "extraargs=cma=256M\nverbosity=1", ["psi=1"], [])
-    assert text == "extraargs=cma=256M psi=1\nverbosity=1"
+    assert edit_file("armbian_env", env, ["psi=1"], []) == (env + "extraargs=psi=1\n", "")
+    assert edit_file("armbian_env", "extraargs=cma=256M\nverbosity=1", ["psi=1"], []) == (
+        "extraargs=cma=256M psi=1\nverbosity=1", "")
 
 
 def test_u_boot_default_parameters_and_kernel_cmdline():

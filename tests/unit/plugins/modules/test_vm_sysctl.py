@@ -308,3 +308,11 @@ def test_file_outside_sysctl_d_is_written_with_a_warning(board, run):
     result = converge(board, lambda: run(path="/etc/oom-profile.conf"))
     assert board.read("/etc/oom-profile.conf") == EXPECTED_FILE
     assert any("not survive a reboot" in warning for warning in result["warnings"])
+
+
+def test_preflight_is_skipped_when_nothing_is_applied_live(board, run, monkeypatch):
+    monkeypatch.setattr(vm_sysctl, "live_writable", lambda root: False)
+    board.set_meminfo(dict(board_meminfo(), Committed_AS=3100000))
+    result = converge(board, run)
+    assert result["overcommit"]["applies"] is False and "not checked" in result["overcommit"]["message"]
+    assert board.read(PATH) == EXPECTED_FILE
