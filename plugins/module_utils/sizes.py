@@ -1,0 +1,111 @@
+# -*- coding: utf-8 -*-
+# Copyright: rock5b.oom contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Memory sizes as users write them (``512M``, ``1.5G``, ``max``) and as the kernel keeps them.
+
+Standard library only. Units are binary (1024-based), as the kernel's memparse() and systemd
+read ``K``, ``M``, ``G``: ``512M`` is 536870912 bytes. ``KiB``/``MiB``/``GiB``/``TiB`` mean the
+same. ``kB``/``MB``/``GB`` are refused because people read them as 1000-based. ``max`` (also
+``infinity``, ``unlimited`` and ``-1``) means no limit.
+
+The kernel keeps cgroup memory limits in pages and rounds a byte value down to a whole page
+(page_counter_memparse()), so a value is compared with what the kernel holds after the same
+rounding (:func:`round_to_page`). Reading the kernel's files is memcg.py's job.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+
+MAX = "max"
+UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+_SIZE = re.compile(r"^\s*(?P<number>[0-9]+(?:\.[0-9]+)?)\s*(?P<unit>[A-Za-z]*)\s*$")
+_MAX_WORDS = ("max", "infinity", "unlimited", "-1")
+
+
+class SizeError(ValueError):
+    """A size that cannot be parsed, with a message for a person."""
+
+
+def page_size():
+    try:
+        return os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return 4096
+
+
+def parse_size(value, name="size"):
+    """``512M`` -> 536870912; ``max`` -> ``"max"``. Raises SizeError naming ``name``.
+
+    Integers (and digit strings) are bytes. A fraction is allowed with a unit (``1.5G``);
+    the result is rounded down to a whole byte.
+    """
+    if isinstance(value, bool):
+        raise SizeError("%s: %r is not a size (use bytes, 512M, 1.5G or max)" % (name, value))
+    if isinstance(value, int):
+        if value == -1:
+            return MAX
+        if value < 0:
+            raise SizeError("%s: %d is negative" % (name, value))
+        return value
+    if isinstance(value, float):
+        if value < 0 or not math.isfinite(value) or value != int(value):
+            raise SizeError("%s: %r is not a whole number of bytes" % (name, value))
+        return int(value)
+    if not isinstance(value, str):
+        raise SizeError("%s: %r is not a size (use bytes, 512M, 1.5G or max)" % (name, value))
+    text = value.strip()
+    if text.lower() in _MAX_WORDS:
+        return MAX
+    match = _SIZE.match(text)
+    if not match:
+        raise SizeError("%s: %r is not a size (use bytes, 512M, 1.5G or max)" % (name, value))
+    number, unit = match.group("number"), match.group("unit").lower()
+    if unit.endswith("ib") and len(unit) == 3:
+        unit = unit[0]
+    elif len(unit) == 2 and unit.endswith("b") and unit[0] in UNITS:
+        raise SizeError("%s: %r is ambiguous (%s is read as 1000-based by some and 1024-based by "
+                        "others); write %s or %siB, which are 1024-based as in the kernel and systemd"
+                        % (name, value, match.group("unit"), unit[0].upper(), unit[0].upper()))
+    if unit not in UNITS:
+        raise SizeError("%s: %r has an unknown unit %r (known: K, M, G, T, or KiB, MiB, GiB, TiB; "
+                        "no unit means bytes)" % (name, value, match.group("unit")))
+    if "." in number:
+        if not unit or unit == "b":
+            raise SizeError("%s: %r is not a whole number of bytes" % (name, value))
+        whole, fraction = number.split(".")
+        # Exact decimal arithmetic: 1.1G must not come out one byte short through a float.
+        scaled = int(whole + fraction) * UNITS[unit]
+        return scaled // (10 ** len(fraction))
+    return int(number) * UNITS[unit]
+
+
+def round_to_page(value, page=None):
+    """Round bytes down to a whole page, as the kernel does; ``max`` stays ``max``."""
+    if value == MAX:
+        return MAX
+    page = page or page_size()
+    return value // page * page
+
+
+def human(value):
+    """``536870912`` -> ``512M`` (exact: only whole K, M, G, T); ``max`` stays ``max``."""
+    if value == MAX:
+        return MAX
+    if value == 0:
+        return "0"
+    for suffix, factor in (("T", 1 << 40), ("G", 1 << 30), ("M", 1 << 20), ("K", 1 << 10)):
+        if value % factor == 0:
+            return "%d%s" % (value // factor, suffix)
+    return str(value)
+
+
+def less_or_equal(low, high):
+    """Order two sizes where ``max`` is above every number."""
+    if high == MAX:
+        return True
+    if low == MAX:
+        return False
+    return low <= high

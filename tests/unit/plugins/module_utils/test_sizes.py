@@ -1,0 +1,102 @@
+"""Size parsing and page rounding (sizes.py)."""
+
+from __future__ import annotations
+
+import ast
+import sys
+
+import pytest
+
+from ansible_collections.rock5b.oom.plugins.module_utils import memcg, sizes
+from ansible_collections.rock5b.oom.plugins.module_utils.sizes import MAX, SizeError, parse_size, round_to_page
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("512M", 512 << 20),
+    ("512m", 512 << 20),
+    ("512MiB", 512 << 20),
+    ("1.5G", 1610612736),
+    ("1.5GiB", 1610612736),
+    ("1.1G", 1181116006),  # exact decimal: int(1.1 * 2**30) == 1181116006
+    ("2G", 2 << 30),
+    ("64K", 65536),
+    ("1T", 1 << 40),
+    ("0", 0),
+    (" 4096 ", 4096),
+    ("4096B", 4096),
+    (536870912, 536870912),
+    (0, 0),
+    (1024.0, 1024),
+])
+def test_sizes_are_1024_based(value, expected):
+    assert parse_size(value) == expected
+
+
+@pytest.mark.parametrize("value", ["max", "MAX", "infinity", "unlimited", "-1", -1])
+def test_no_limit(value):
+    assert parse_size(value) == MAX
+
+
+@pytest.mark.parametrize("value, fragment", [
+    ("512MB", "ambiguous"),
+    ("1GB", "ambiguous"),
+    ("12kB", "ambiguous"),
+    ("512X", "unknown unit"),
+    ("512 Mi", "unknown unit"),
+    ("lots", "not a size"),
+    ("", "not a size"),
+    ("1.5", "whole number of bytes"),
+    ("-5M", "not a size"),
+    (-2, "negative"),
+    (True, "not a size"),
+    ([512], "not a size"),
+    (1.5, "whole number"),
+])
+def test_bad_sizes_name_the_problem(value, fragment):
+    with pytest.raises(SizeError) as caught:
+        parse_size(value, "memory_max")
+    assert fragment in str(caught.value)
+    assert str(caught.value).startswith("memory_max: ")
+
+
+def test_rounding_to_pages_goes_down_like_the_kernel():
+    assert round_to_page(1000000, 4096) == 999424
+    assert round_to_page(4096, 4096) == 4096
+    assert round_to_page(4095, 4096) == 0
+    assert round_to_page(1000000, 65536) == 983040  # 64 KiB page kernels
+    assert round_to_page(MAX, 4096) == MAX
+    assert round_to_page(8192) % sizes.page_size() == 0
+
+
+def test_human_is_exact():
+    assert sizes.human(512 << 20) == "512M"
+    assert sizes.human(1610612736) == "1536M"
+    assert sizes.human(2 << 30) == "2G"
+    assert sizes.human(999424) == "976K"
+    assert sizes.human(1000) == "1000"
+    assert sizes.human(0) == "0"
+    assert sizes.human(MAX) == "max"
+    for value in (512 << 20, 1610612736, 999424, 1000, 1 << 40):
+        assert parse_size(sizes.human(value)) == value
+
+
+def test_order_with_max_on_top():
+    assert sizes.less_or_equal(1, 2)
+    assert sizes.less_or_equal(5, MAX)
+    assert sizes.less_or_equal(MAX, MAX)
+    assert not sizes.less_or_equal(MAX, 5)
+    assert not sizes.less_or_equal(3, 2)
+
+
+@pytest.mark.parametrize("module", [sizes, memcg])
+def test_imports_only_the_standard_library(module):
+    with open(module.__file__) as handle:
+        tree = ast.parse(handle.read())
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            assert node.level == 0
+            names.add(node.module.split(".")[0])
+    assert names <= set(sys.stdlib_module_names), names - set(sys.stdlib_module_names)

@@ -1,0 +1,671 @@
+"""rock5b.oom.cgroup_memory against fake cgroup v1 and v2 trees and a fake systemd.
+
+FakeKernel stands in for cgroupfs: mkdir fills a cgroup with its control files, writes are
+parsed as the kernel parses them (pages, ``max``/``-1``, memsw >= limit, +memory, moving a pid).
+FakeSystemd answers ``systemctl`` from the drop-ins in the fake file system.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+
+import pytest
+
+from ansible.module_utils import basic
+from ansible_collections.rock5b.oom.plugins.module_utils import memcg
+from ansible_collections.rock5b.oom.plugins.modules import cgroup_memory
+
+FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "fixtures", "cgroup")
+PAGE = 4096
+V1_MAX = 9223372036854771712
+M = 1 << 20
+
+
+def fixture(name):
+    with open(os.path.join(FIXTURES, name)) as handle:
+        return "".join(line for line in handle if not line.startswith("#"))
+
+
+def write(path, text):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as handle:
+        handle.write(text)
+
+
+def read(path):
+    with open(path) as handle:
+        return handle.read()
+
+
+class FakeKernel:
+    def __init__(self, host, hierarchy, swap=True, memory=True):
+        self.host, self.hierarchy, self.swap = host, hierarchy, swap
+        self.mount = host.path("/sys/fs/cgroup" if hierarchy == "v2" else "/sys/fs/cgroup/memory")
+        self.writes = []
+        if hierarchy == "v2":
+            write(os.path.join(host.proc, "self", "mountinfo"), fixture(
+                "v2-debian12.mountinfo" if memory else "v2-nomemory.mountinfo"))
+            write(os.path.join(host.proc, "cgroups"), fixture(
+                "v2-debian12.cgroups" if memory else "v2-nomemory.cgroups"))
+            write(os.path.join(self.mount, "cgroup.controllers"), "cpuset cpu io memory pids\n" if memory else "cpu io pids\n")
+            write(os.path.join(self.mount, "cgroup.subtree_control"), "cpu io memory pids\n" if memory else "cpu io pids\n")
+        else:
+            write(os.path.join(host.proc, "self", "mountinfo"), fixture("v1-legacy.mountinfo"))
+            write(os.path.join(host.proc, "cgroups"), fixture("v1-legacy.cgroups"))
+        write(os.path.join(self.mount, "cgroup.procs"), "1\n")
+        self.create(os.path.join(self.mount, "system.slice"))
+
+    def path(self, relative):
+        return os.path.join(self.mount, relative.strip("/"))
+
+    def create(self, path):
+        os.mkdir(path)
+        if self.hierarchy == "v2":
+            files = {"memory.max": "max", "memory.high": "max", "memory.min": "0", "memory.low": "0",
+                     "memory.oom.group": "0", "memory.current": "0", "cgroup.subtree_control": "",
+                     "memory.events": "low 0\nhigh 0\nmax 0\noom 0\noom_kill 0"}
+            if self.swap:
+                files["memory.swap.max"] = "max"
+        else:
+            files = {"memory.limit_in_bytes": str(V1_MAX), "memory.soft_limit_in_bytes": str(V1_MAX),
+                     "memory.usage_in_bytes": "0", "memory.failcnt": "0",
+                     "memory.oom_control": "oom_kill_disable 0\nunder_oom 0\noom_kill 0"}
+            if self.swap:
+                files["memory.memsw.limit_in_bytes"] = str(V1_MAX)
+        files["cgroup.procs"] = ""
+        for name, text in files.items():
+            write(os.path.join(path, name), text + "\n")
+
+    def value(self, text):
+        if text in ("max", "-1"):
+            return "max" if self.hierarchy == "v2" else str(V1_MAX)
+        return str(int(text) // PAGE * PAGE)
+
+    def write_control(self, directory, name, text):
+        self.writes.append((os.path.relpath(directory, self.mount), name, text))
+        path = os.path.join(directory, name)
+        if not os.path.exists(path):
+            raise memcg.CgroupError("no such file %s" % path, OSError(errno.ENOENT, "No such file"))
+        if name == "cgroup.subtree_control":
+            if directory != self.mount and memcg.read_procs(directory):
+                raise memcg.CgroupError("busy", OSError(errno.EBUSY, "Device or resource busy"))
+            current = read(path).split()
+            write(path, " ".join(sorted(set(current) | {text.lstrip("+")})) + "\n")
+        elif name == "cgroup.procs":
+            pid = int(text)
+            for top, _dirs, files in os.walk(self.mount):
+                if "cgroup.procs" in files:
+                    procs = [p for p in memcg.read_procs(top) if p != pid]
+                    write(os.path.join(top, "cgroup.procs"), "".join("%d\n" % p for p in procs))
+            write(path, "".join("%d\n" % p for p in sorted(memcg.read_procs(directory) + [pid])))
+            relative = "/" + os.path.relpath(directory, self.mount)
+            line = "0::%s\n" % relative if self.hierarchy == "v2" else "4:memory:%s\n1:name=systemd:/user.slice\n" % relative
+            write(os.path.join(self.host.proc, str(pid), "cgroup"), line)
+        elif name == "memory.oom_control":
+            oom = memcg.parse_oom_control(read(path))
+            oom["oom_kill_disable"] = int(text)
+            write(path, "".join("%s %d\n" % item for item in oom.items()))
+        elif name == "memory.oom.group":
+            write(path, text + "\n")
+        else:
+            new = self.value(text)
+            if self.hierarchy == "v1":
+                limit = int(read(os.path.join(directory, "memory.limit_in_bytes")))
+                memsw_file = os.path.join(directory, "memory.memsw.limit_in_bytes")
+                memsw = int(read(memsw_file)) if os.path.exists(memsw_file) else None
+                if name == "memory.limit_in_bytes" and memsw is not None and int(new) > memsw:
+                    raise memcg.CgroupError("limit above memsw", OSError(errno.EINVAL, "Invalid argument"))
+                if name == "memory.memsw.limit_in_bytes" and int(new) < limit:
+                    raise memcg.CgroupError("memsw below limit", OSError(errno.EINVAL, "Invalid argument"))
+            write(path, new + "\n")
+
+    def install(self, monkeypatch):
+        monkeypatch.setattr(memcg, "write_control", self.write_control)
+        monkeypatch.setattr(cgroup_memory, "create_cgroup", self.create)
+
+
+def add_process(host, pid, comm, cgroup, hierarchy, ppid=1):
+    base = os.path.join(host.proc, str(pid))
+    fields = ["S", str(ppid), str(pid), str(pid), "0", "-1", "4194560"] + ["0"] * 12 + [str(1000 + pid)] + ["0"] * 20
+    write(os.path.join(base, "stat"), "%d (%s) %s\n" % (pid, comm, " ".join(fields)))
+    write(os.path.join(base, "cmdline"), "/usr/bin/%s\0--serve\0" % comm)
+    write(os.path.join(base, "oom_score_adj"), "0\n")
+    if hierarchy == "v2":
+        write(os.path.join(base, "cgroup"), "0::%s\n" % cgroup)
+    else:
+        write(os.path.join(base, "cgroup"), "4:memory:%s\n1:name=systemd:%s\n" % (cgroup, cgroup))
+
+
+@pytest.fixture
+def v2(fake_host, monkeypatch):
+    kernel = FakeKernel(fake_host, "v2")
+    kernel.install(monkeypatch)
+    monkeypatch.setattr(cgroup_memory, "PROC_ROOT", fake_host.proc)
+    monkeypatch.setattr(cgroup_memory, "FS_ROOT", fake_host.root)
+    monkeypatch.setattr(cgroup_memory, "page_size", lambda: PAGE)
+    return kernel
+
+
+@pytest.fixture
+def v1(fake_host, monkeypatch):
+    kernel = FakeKernel(fake_host, "v1")
+    kernel.install(monkeypatch)
+    monkeypatch.setattr(cgroup_memory, "PROC_ROOT", fake_host.proc)
+    monkeypatch.setattr(cgroup_memory, "FS_ROOT", fake_host.root)
+    monkeypatch.setattr(cgroup_memory, "page_size", lambda: PAGE)
+    return kernel
+
+
+# --- raw cgroups, v2 ----------------------------------------------------------------------------
+
+def test_v2_creates_the_cgroup_enables_memory_and_sets_limits(run_module, v2):
+    result = run_module(cgroup_memory, {"path": "rock5b/myapp", "memory_max": "512M", "memory_high": "200000000",
+                                        "swap_max": 0, "oom_group": True})
+    assert result.get("failed") is None, result
+    assert result["changed"]
+    assert result["hierarchy"] == "v2"
+    app = v2.path("rock5b/myapp")
+    assert result["created"] == [v2.path("rock5b"), app]
+    assert read(os.path.join(app, "memory.max")) == "536870912\n"
+    assert read(os.path.join(app, "memory.high")) == "199999488\n"  # rounded down to a page
+    assert read(os.path.join(app, "memory.swap.max")) == "0\n"
+    assert read(os.path.join(app, "memory.oom.group")) == "1\n"
+    assert "memory" in read(v2.path("rock5b") + "/cgroup.subtree_control").split()
+    assert result["after"]["memory_max"] == 536870912 and result["after"]["memory_high"] == 199999488
+    assert any("vanish at reboot" in warning for warning in result["warnings"])
+
+
+def test_v2_second_run_changes_nothing(run_module, v2):
+    args = {"path": "rock5b/myapp", "memory_max": "512M", "memory_high": "384M"}
+    run_module(cgroup_memory, args)
+    v2.writes.clear()
+    result = run_module(cgroup_memory, args)
+    assert not result["changed"]
+    assert v2.writes == []
+    assert result["before"] == result["after"]
+    assert result["warnings"] == []
+
+
+def test_max_means_no_limit(run_module, v2):
+    run_module(cgroup_memory, {"path": "app", "memory_max": "512M"})
+    result = run_module(cgroup_memory, {"path": "app", "memory_max": "max"})
+    assert result["changed"] and result["after"]["memory_max"] == "max"
+    assert read(v2.path("app") + "/memory.max") == "max\n"
+    assert not run_module(cgroup_memory, {"path": "app", "memory_max": "infinity"})["changed"]
+
+
+def test_check_mode_predicts_and_changes_nothing(run_module, v2, fake_host):
+    add_process(fake_host, 4242, "myapp", "/user.slice/user-1000.slice/session-3.scope", "v2")
+    args = {"path": "rock5b/myapp", "memory_max": "512M", "comm": "myapp"}
+    before = fake_host.snapshot()
+    predicted = run_module(cgroup_memory, args, check_mode=True, diff=True)
+    assert fake_host.snapshot() == before
+    assert v2.writes == []
+    assert not os.path.exists(v2.path("rock5b"))
+    assert predicted["changed"]
+    assert predicted["moved"] == [4242]
+    assert predicted["after"]["memory_max"] == 536870912
+    assert "memory_max = 512M" in predicted["diff"]["after"]
+    assert "cgroup.procs += 4242" in predicted["diff"]["after"]
+    real = run_module(cgroup_memory, args)
+    assert real["changed"] and real["moved"] == predicted["moved"]
+    assert real["after"] == predicted["after"]
+    assert real["written"] == predicted["written"]
+    assert real["procs"] == [4242]
+
+
+def test_diff_shows_before_and_after(run_module, v2):
+    run_module(cgroup_memory, {"path": "app", "memory_max": "1G"})
+    result = run_module(cgroup_memory, {"path": "app", "memory_max": "512M"}, diff=True)
+    assert "memory_max = 1G" in result["diff"]["before"]
+    assert "memory_max = 512M" in result["diff"]["after"]
+    assert result["before"]["memory_max"] == 1 << 30
+
+
+def test_moves_selected_processes_once(run_module, v2, fake_host):
+    add_process(fake_host, 500, "myapp", "/user.slice/user-1000.slice/session-3.scope", "v2")
+    add_process(fake_host, 501, "worker", "/user.slice/user-1000.slice/session-3.scope", "v2", ppid=500)
+    add_process(fake_host, 502, "other", "/user.slice/user-1000.slice/session-3.scope", "v2")
+    result = run_module(cgroup_memory, {"path": "app", "memory_max": "256M", "pids": [501], "pattern": "myapp --serve"})
+    assert result["moved"] == [500, 501]
+    assert memcg.read_procs(v2.path("app")) == [500, 501]
+    assert read(os.path.join(fake_host.proc, "502", "cgroup")) == "0::/user.slice/user-1000.slice/session-3.scope\n"
+    again = run_module(cgroup_memory, {"path": "app", "memory_max": "256M", "pids": [501], "pattern": "myapp --serve"})
+    assert not again["changed"] and again["moved"] == []
+
+
+def test_moving_a_service_process_warns(run_module, v2, fake_host):
+    add_process(fake_host, 700, "myapp", "/system.slice/myapp.service", "v2")
+    result = run_module(cgroup_memory, {"path": "app", "pids": [700]})
+    assert result["moved"] == [700]
+    assert any("belongs to myapp.service" in warning for warning in result["warnings"])
+
+
+def test_unknown_pid_fails_before_any_change(run_module, v2, fake_host):
+    before = fake_host.snapshot()
+    result = run_module(cgroup_memory, {"path": "app", "memory_max": "256M", "pids": [99999]})
+    assert result["failed"] and "99999" in result["msg"]
+    assert fake_host.snapshot() == before and v2.writes == []
+
+
+@pytest.mark.parametrize("args, fragment", [
+    ({"memory_max": "512MB"}, "ambiguous"),
+    ({"memory_max": "12Q"}, "unknown unit"),
+    ({"memory_max": "512K"}, "below 1M"),
+    ({"memory_max": "512M", "memory_high": "1G"}, "memory_high (1G) must not be above memory_max (512M)"),
+    ({"memory_min": "1G", "memory_low": "512M"}, "memory_min (1G) must not be above memory_low (512M)"),
+    ({"memory_low": "1G", "memory_high": "max", "memory_max": "512M"}, "memory_low (1G) must not be above memory_max"),
+    ({"memory_max": "512M", "pattern": "("}, "not a valid regular expression"),
+])
+def test_bad_values_fail_before_any_change(run_module, v2, fake_host, args, fragment):
+    before = fake_host.snapshot()
+    result = run_module(cgroup_memory, dict(args, path="app"))
+    assert result["failed"], result
+    assert fragment in result["msg"]
+    assert "nothing was changed" in result["msg"]
+    assert fake_host.snapshot() == before
+
+
+@pytest.mark.parametrize("path", ["", "/", "..", "a/../../etc"])
+def test_path_must_stay_inside_and_not_be_the_root(run_module, v2, path):
+    result = run_module(cgroup_memory, {"path": path, "memory_max": "512M"})
+    assert result["failed"]
+
+
+def test_parent_with_processes_cannot_pass_memory_down(run_module, v2, fake_host):
+    os.mkdir(v2.path("busy"))
+    write(v2.path("busy") + "/cgroup.procs", "77\n")
+    write(v2.path("busy") + "/cgroup.subtree_control", "\n")
+    before = fake_host.snapshot()
+    result = run_module(cgroup_memory, {"path": "busy/app", "memory_max": "512M"})
+    assert result["failed"] and "holds processes" in result["msg"]
+    assert fake_host.snapshot() == before
+
+
+def test_missing_memory_controller_fails_with_the_reason(run_module, fake_host, monkeypatch):
+    FakeKernel(fake_host, "v2", memory=False).install(monkeypatch)
+    monkeypatch.setattr(cgroup_memory, "PROC_ROOT", fake_host.proc)
+    monkeypatch.setattr(cgroup_memory, "FS_ROOT", fake_host.root)
+    before = fake_host.snapshot()
+    result = run_module(cgroup_memory, {"path": "app", "memory_max": "512M"})
+    assert result["failed"]
+    assert "cgroup_disable=memory" in result["msg"]
+    assert fake_host.snapshot() == before
+    query = run_module(cgroup_memory, {"state": "query"})
+    assert not query.get("failed") and query["cgroup"]["memory"]["available"] is False
+    assert query["hierarchy"] is None
+
+
+def test_v2_without_swap_accounting_warns_or_fails(run_module, fake_host, monkeypatch):
+    kernel = FakeKernel(fake_host, "v2", swap=False)
+    kernel.install(monkeypatch)
+    monkeypatch.setattr(cgroup_memory, "PROC_ROOT", fake_host.proc)
+    monkeypatch.setattr(cgroup_memory, "FS_ROOT", fake_host.root)
+    result = run_module(cgroup_memory, {"path": "app", "memory_max": "512M", "swap_max": 0})
+    assert not result.get("failed"), result
+    assert "swap_max" in result["unsupported"]
+    assert any("swap accounting" in warning for warning in result["warnings"])
+    strict = run_module(cgroup_memory, {"path": "app2", "memory_max": "512M", "swap_max": 0, "unsupported": "fail"})
+    assert strict["failed"] and "swap_max" in strict["msg"]
+    assert not os.path.exists(kernel.path("app2"))
+
+
+def test_v2_has_no_oom_kill_disable(run_module, v2):
+    result = run_module(cgroup_memory, {"path": "app", "oom_kill_disable": True, "unsupported": "fail"})
+    assert result["failed"] and "oom_kill_disable" in result["msg"]
+
+
+def test_absent_removes_an_empty_cgroup_only(run_module, v2, fake_host):
+    run_module(cgroup_memory, {"path": "app", "memory_max": "512M"})
+    add_process(fake_host, 900, "myapp", "/", "v2")
+    run_module(cgroup_memory, {"path": "app", "pids": [900]})
+    busy = run_module(cgroup_memory, {"path": "app", "state": "absent"})
+    assert busy["failed"] and "900" in busy["msg"]
+    write(v2.path("app") + "/cgroup.procs", "")
+    predicted = run_module(cgroup_memory, {"path": "app", "state": "absent"}, check_mode=True)
+    assert predicted["changed"] and os.path.isdir(v2.path("app"))
+    # a fake tree holds files; the kernel's rmdir does not mind them
+    for name in os.listdir(v2.path("app")):
+        os.unlink(os.path.join(v2.path("app"), name))
+    assert run_module(cgroup_memory, {"path": "app", "state": "absent"})["changed"]
+    assert not os.path.exists(v2.path("app"))
+    assert not run_module(cgroup_memory, {"path": "app", "state": "absent"})["changed"]
+
+
+def test_query_reports_without_changing(run_module, v2, fake_host):
+    run_module(cgroup_memory, {"path": "app", "memory_max": "512M"})
+    before = fake_host.snapshot()
+    result = run_module(cgroup_memory, {"path": "app", "state": "query"})
+    assert not result["changed"] and result["before"]["memory_max"] == 536870912
+    assert result["stats"]["oom_kill"] == 0
+    assert fake_host.snapshot() == before
+
+
+def test_lowering_below_usage_warns(run_module, v2):
+    run_module(cgroup_memory, {"path": "app", "memory_max": "1G"})
+    write(v2.path("app") + "/memory.current", "%d\n" % (700 * M))
+    result = run_module(cgroup_memory, {"path": "app", "memory_max": "512M"})
+    assert any("may OOM-kill" in warning for warning in result["warnings"])
+
+
+# --- raw cgroups, v1 ----------------------------------------------------------------------------
+
+def test_v1_translates_the_vocabulary(run_module, v1):
+    result = run_module(cgroup_memory, {"path": "myapp", "memory_max": "512M", "swap_max": "256M",
+                                        "memory_high": "384M", "memory_low": "64M"})
+    assert result.get("failed") is None, result
+    assert result["hierarchy"] == "v1"
+    app = v1.path("myapp")
+    assert read(app + "/memory.limit_in_bytes") == "536870912\n"
+    assert read(app + "/memory.memsw.limit_in_bytes") == "805306368\n"  # memory + swap
+    assert read(app + "/memory.soft_limit_in_bytes") == "402653184\n"
+    assert result["unsupported"] == {"memory_low": memcg.UNSUPPORTED[("v1", "memory_low")]}
+    assert any("no throttling limit" in warning for warning in result["warnings"])
+    assert any("memory_low" in warning for warning in result["warnings"])
+    assert result["after"]["swap_max"] == 256 * M
+    # no cgroup.subtree_control on v1
+    assert not any(name == "cgroup.subtree_control" for _dir, name, _text in v1.writes)
+    again = run_module(cgroup_memory, {"path": "myapp", "memory_max": "512M", "swap_max": "256M", "memory_high": "384M"})
+    assert not again["changed"]
+
+
+def test_v1_raising_the_limit_writes_memsw_first(run_module, v1):
+    run_module(cgroup_memory, {"path": "myapp", "memory_max": "256M", "swap_max": 0})
+    v1.writes.clear()
+    result = run_module(cgroup_memory, {"path": "myapp", "memory_max": "1G", "swap_max": 0})
+    assert result.get("failed") is None, result
+    assert [name for _dir, name, _text in v1.writes] == ["memory.memsw.limit_in_bytes", "memory.limit_in_bytes"]
+    assert result["after"]["memory_max"] == 1 << 30 and result["after"]["swap_max"] == 0
+
+
+def test_v1_swap_without_memory_limit_fails(run_module, v1, fake_host):
+    before = fake_host.snapshot()
+    result = run_module(cgroup_memory, {"path": "myapp", "swap_max": 0})
+    assert result["failed"] and "needs a memory_max" in result["msg"]
+    assert fake_host.snapshot() == before
+
+
+def test_v1_min_and_oom_group_fail_when_asked_to(run_module, v1):
+    result = run_module(cgroup_memory, {"path": "myapp", "memory_min": "64M", "oom_group": True, "unsupported": "fail"})
+    assert result["failed"]
+    assert "memory.min" in result["msg"] and "memory.oom.group" in result["msg"]
+
+
+def test_v1_oom_kill_disable(run_module, v1):
+    result = run_module(cgroup_memory, {"path": "myapp", "oom_kill_disable": True})
+    assert result["changed"]
+    assert "oom_kill_disable 1" in read(v1.path("myapp") + "/memory.oom_control")
+
+
+def test_v1_moves_in_the_memory_hierarchy(run_module, v1, fake_host):
+    add_process(fake_host, 600, "myapp", "/user.slice", "v1")
+    result = run_module(cgroup_memory, {"path": "rock5b/app", "memory_max": "128M", "comm": "myapp"})
+    assert result["moved"] == [600]
+    assert memcg.read_procs(v1.path("rock5b/app")) == [600]
+    assert not run_module(cgroup_memory, {"path": "rock5b/app", "memory_max": "128M", "comm": "myapp"})["changed"]
+
+
+def test_kernel_refusal_restores_what_was_written(run_module, v1, monkeypatch):
+    run_module(cgroup_memory, {"path": "myapp", "memory_max": "256M"})
+    real = v1.write_control
+
+    def refuse_soft(directory, name, text):
+        if name == "memory.soft_limit_in_bytes":
+            raise memcg.CgroupError("writing %s failed: Device or resource busy" % name, OSError(errno.EBUSY, "busy"))
+        real(directory, name, text)
+
+    monkeypatch.setattr(memcg, "write_control", refuse_soft)
+    result = run_module(cgroup_memory, {"path": "myapp", "memory_max": "512M", "memory_high": "128M"})
+    assert result["failed"] and "restored" in result["msg"]
+    assert read(v1.path("myapp") + "/memory.limit_in_bytes") == "268435456\n"
+
+
+# --- systemd units ------------------------------------------------------------------------------
+
+SHOW_DEFAULTS = {
+    "MemoryMax": "infinity", "MemoryHigh": "infinity", "MemorySwapMax": "infinity", "MemoryMin": "0",
+    "MemoryLow": "0", "OOMPolicy": "stop", "ManagedOOMSwap": "auto", "ManagedOOMMemoryPressure": "auto",
+    "ManagedOOMMemoryPressureLimit": "0", "DropInPaths": "", "FragmentPath": "",
+}
+
+
+def to_show(key, value):
+    if key.startswith("Memory"):
+        if value == "infinity":
+            return "infinity"
+        return str(cgroup_memory.parse_size(value))
+    if key == "ManagedOOMMemoryPressureLimit":
+        return str((cgroup_memory.permyriad(value) * 0xFFFFFFFF + 5000) // 10000)
+    return value
+
+
+class FakeSystemd:
+    def __init__(self, host, kernel=None, version=252):
+        self.host, self.kernel, self.version = host, kernel, version
+        self.units = {}
+        self.runtime = {}
+        self.config = {}
+        self.calls = []
+        self.oomd = "inactive"
+
+    def add(self, unit, active=True, fragment=True, slice_name="system.slice"):
+        cgroup = "/%s/%s" % (slice_name, unit) if active else ""
+        self.units[unit] = {"LoadState": "loaded", "ActiveState": "active" if active else "inactive",
+                            "ControlGroup": cgroup, "Slice": slice_name,
+                            "FragmentPath": "/lib/systemd/system/%s" % unit if fragment else ""}
+        if self.kernel and active and not os.path.isdir(self.kernel.path(cgroup)):
+            os.makedirs(os.path.dirname(self.kernel.path(cgroup)), exist_ok=True)
+            self.kernel.create(self.kernel.path(cgroup))
+        self.reload()
+
+    def reload(self):
+        base = self.host.path("/etc/systemd/system")
+        for unit in list(self.units) + [name[:-2] for name in (os.listdir(base) if os.path.isdir(base) else [])
+                                        if name.endswith(".d")]:
+            props = {}
+            directory = os.path.join(base, unit + ".d")
+            if os.path.isdir(directory):
+                for name in sorted(os.listdir(directory)):
+                    for line in read(os.path.join(directory, name)).splitlines():
+                        if "=" in line and not line.startswith("#"):
+                            key, value = line.split("=", 1)
+                            props[key] = to_show(key, value)
+            self.config[unit] = props
+            if unit not in self.units and unit.endswith(".slice"):
+                self.units[unit] = {"LoadState": "loaded", "ActiveState": "active", "ControlGroup": "",
+                                    "Slice": "-.slice", "FragmentPath": ""}
+            if os.path.exists(os.path.join(base, unit)):
+                self.units.setdefault(unit, {"LoadState": "loaded", "ActiveState": "active", "ControlGroup": "",
+                                             "Slice": "-.slice"})["FragmentPath"] = "/etc/systemd/system/%s" % unit
+            self.apply(unit)
+
+    def props(self, unit):
+        values = dict(SHOW_DEFAULTS)
+        values.update(self.units.get(unit, {"LoadState": "not-found", "ActiveState": "inactive", "ControlGroup": "",
+                                            "Slice": ""}))
+        values.update(self.config.get(unit, {}))
+        values.update(self.runtime.get(unit, {}))
+        if "Slice" in self.config.get(unit, {}):
+            values["Slice"] = self.config[unit]["Slice"]
+        return values
+
+    def apply(self, unit):
+        """systemd writes the unit's memory.max (v2) when it realizes the cgroup."""
+        props = self.props(unit)
+        if not self.kernel or not props.get("ControlGroup") or props["ActiveState"] != "active":
+            return
+        directory = self.kernel.path(props["ControlGroup"])
+        if os.path.isdir(directory) and self.kernel.hierarchy == "v2":
+            value = props["MemoryMax"]
+            write(os.path.join(directory, "memory.max"), ("max" if value == "infinity" else value) + "\n")
+
+    def run_command(self, args, **_kwargs):
+        self.calls.append(list(args))
+        if args[1] == "--version":
+            return 0, "systemd %d (%d.39-1~deb12u2)\n+PAM +AUDIT\n" % (self.version, self.version), ""
+        if args[1] == "show":
+            unit = args[-1]
+            if unit == "systemd-oomd.service":
+                return 0, "LoadState=loaded\nActiveState=%s\n" % self.oomd, ""
+            names = [arg[2:] for arg in args if arg.startswith("-p")]
+            props = self.props(unit)
+            return 0, "".join("%s=%s\n" % (name, props.get(name, "")) for name in names), ""
+        if args[1] == "daemon-reload":
+            self.reload()
+            return 0, "", ""
+        if args[1] == "set-property":
+            unit = args[3]
+            for assignment in args[4:]:
+                key, value = assignment.split("=", 1)
+                self.runtime.setdefault(unit, {})[key] = to_show(key, value)
+            self.apply(unit)
+            return 0, "", ""
+        return 1, "", "unexpected %s" % args
+
+
+@pytest.fixture
+def systemd(v2, fake_host, monkeypatch):
+    fake = FakeSystemd(fake_host, v2)
+    monkeypatch.setattr(basic.AnsibleModule, "run_command", fake.run_command)
+    fake.add("myapp.service")
+    return fake
+
+
+def dropin(host, unit):
+    return host.path("/etc/systemd/system/%s.d/60-rock5b-memory.conf" % unit)
+
+
+def test_unit_dropin_reload_and_kernel(run_module, systemd, fake_host, v2):
+    result = run_module(cgroup_memory, {"unit": "myapp", "memory_max": "512M", "memory_high": "384M",
+                                        "swap_max": 0, "oom_policy": "kill"})
+    assert result.get("failed") is None, result
+    assert result["changed"] and result["dropin_changed"] and result["daemon_reloaded"]
+    assert read(dropin(fake_host, "myapp.service")) == (
+        cgroup_memory.HEADER + "[Service]\nMemoryMax=512M\nMemoryHigh=384M\nMemorySwapMax=0\nOOMPolicy=kill\n")
+    assert result["live_changed"] == ["MemoryMax", "MemoryHigh", "MemorySwapMax"]
+    # daemon-reload was enough: no runtime override needed
+    assert not any(call[1] == "set-property" for call in systemd.calls)
+    assert result["after"]["live"]["MemoryMax"] == 536870912
+    assert result["kernel"]["memory_max"] == 536870912
+    assert not result["restart_required"]
+    again = run_module(cgroup_memory, {"unit": "myapp", "memory_max": "512M", "memory_high": "384M",
+                                       "swap_max": 0, "oom_policy": "kill"})
+    assert not again["changed"] and again["live_changed"] == [] and not again["daemon_reloaded"]
+
+
+def test_unit_live_drift_is_corrected_with_set_property_only_when_different(run_module, systemd):
+    args = {"unit": "myapp.service", "memory_max": "512M"}
+    run_module(cgroup_memory, args)
+    systemd.runtime["myapp.service"] = {"MemoryMax": "1073741824"}  # someone ran set-property by hand
+    predicted = run_module(cgroup_memory, args, check_mode=True)
+    assert predicted["changed"] and predicted["live_changed"] == ["MemoryMax"] and not predicted["dropin_changed"]
+    assert systemd.runtime["myapp.service"]["MemoryMax"] == "1073741824"
+    systemd.calls.clear()
+    result = run_module(cgroup_memory, args)
+    assert result["live_changed"] == ["MemoryMax"]
+    assert ["systemctl", "set-property", "--runtime", "myapp.service", "MemoryMax=512M"] in systemd.calls
+    systemd.calls.clear()
+    assert not run_module(cgroup_memory, args)["changed"]
+    assert not any(call[1] == "set-property" for call in systemd.calls)
+
+
+def test_unit_check_mode_changes_nothing(run_module, systemd, fake_host):
+    before = fake_host.snapshot()
+    result = run_module(cgroup_memory, {"unit": "myapp", "memory_max": "512M"}, check_mode=True, diff=True)
+    assert result["changed"] and result["dropin_changed"]
+    assert fake_host.snapshot() == before
+    assert [call[1] for call in systemd.calls] == ["--version", "show"]
+    assert "MemoryMax=512M" in result["diff"][0]["after"]
+
+
+def test_dedicated_slice_is_created_and_unit_placed_in_it(run_module, systemd, fake_host):
+    result = run_module(cgroup_memory, {"unit": "rock5b-untrusted.slice", "memory_max": "1.5G",
+                                        "managed_oom_memory_pressure": "kill",
+                                        "managed_oom_memory_pressure_limit": "60%"})
+    assert result.get("failed") is None, result
+    assert read(fake_host.path("/etc/systemd/system/rock5b-untrusted.slice")).startswith(cgroup_memory.HEADER)
+    assert "[Slice]\nMemoryMax=1536M\nManagedOOMMemoryPressure=kill\nManagedOOMMemoryPressureLimit=60%\n" in read(
+        dropin(fake_host, "rock5b-untrusted.slice"))
+    assert any("systemd-oomd is not running" in warning for warning in result["warnings"])
+    assert not run_module(cgroup_memory, {"unit": "rock5b-untrusted.slice", "memory_max": "1.5G",
+                                          "managed_oom_memory_pressure": "kill",
+                                          "managed_oom_memory_pressure_limit": "60%"})["changed"]
+    placed = run_module(cgroup_memory, {"unit": "myapp", "slice": "rock5b-untrusted.slice"})
+    assert "Slice=rock5b-untrusted.slice" in read(dropin(fake_host, "myapp.service"))
+    assert placed["restart_required"]
+    assert any("next start" in warning for warning in placed["warnings"])
+    # after a restart the unit runs in the slice
+    systemd.units["myapp.service"]["ControlGroup"] = "/rock5b.slice/rock5b-untrusted.slice/myapp.service"
+    again = run_module(cgroup_memory, {"unit": "myapp", "slice": "rock5b-untrusted.slice"})
+    assert not again["changed"] and not again["restart_required"]
+
+
+def test_absent_removes_dropin_and_own_slice_file(run_module, systemd, fake_host):
+    run_module(cgroup_memory, {"unit": "rock5b-untrusted.slice", "memory_max": "1G"})
+    result = run_module(cgroup_memory, {"unit": "rock5b-untrusted.slice", "state": "absent"})
+    assert result["changed"]
+    assert not os.path.exists(dropin(fake_host, "rock5b-untrusted.slice"))
+    assert not os.path.exists(fake_host.path("/etc/systemd/system/rock5b-untrusted.slice"))
+    assert not run_module(cgroup_memory, {"unit": "rock5b-untrusted.slice", "state": "absent"})["changed"]
+
+
+def test_old_systemd_leaves_out_what_it_does_not_know(run_module, systemd, fake_host):
+    systemd.version = 241
+    result = run_module(cgroup_memory, {"unit": "myapp", "memory_max": "512M", "oom_policy": "kill",
+                                        "managed_oom_swap": "kill"})
+    assert "OOMPolicy" not in read(dropin(fake_host, "myapp.service"))
+    assert set(result["unsupported"]) == {"oom_policy", "managed_oom_swap"}
+    strict = run_module(cgroup_memory, {"unit": "myapp", "memory_max": "256M", "oom_policy": "kill",
+                                        "unsupported": "fail"})
+    assert strict["failed"] and "243" in strict["msg"]
+    assert "MemoryMax=512M" in read(dropin(fake_host, "myapp.service"))
+
+
+def test_unit_on_v1_keeps_the_dropin_and_warns(run_module, v1, fake_host, monkeypatch):
+    fake = FakeSystemd(fake_host, v1)
+    monkeypatch.setattr(basic.AnsibleModule, "run_command", fake.run_command)
+    fake.add("myapp.service")
+    result = run_module(cgroup_memory, {"unit": "myapp", "memory_max": "512M", "memory_high": "384M"})
+    assert result.get("failed") is None, result
+    assert "MemoryHigh=384M" in read(dropin(fake_host, "myapp.service"))
+    assert set(result["unsupported"]) == {"memory_high"}
+    assert any("only on cgroup v2" in warning for warning in result["warnings"])
+
+
+def test_unit_limit_not_enforced_is_reported(run_module, systemd, v2):
+    systemd.kernel = None  # systemd cannot write the cgroup (read-only, as in a container)
+    result = run_module(cgroup_memory, {"unit": "myapp", "memory_max": "512M"})
+    assert result["kernel"]["memory_max"] == "max"
+    assert any("not enforced here" in warning for warning in result["warnings"])
+
+
+@pytest.mark.parametrize("args, fragment", [
+    ({"unit": "myapp", "oom_group": True}, "oom_policy: kill"),
+    ({"unit": "myapp", "pids": [1]}, "raw cgroup"),
+    ({"unit": "myapp", "slice": "untrusted"}, "not a valid slice"),
+    ({"unit": "a.slice", "slice": "b.slice"}, "given by its name"),
+    ({"unit": "a.slice", "oom_policy": "kill"}, "service setting"),
+    ({"unit": "myapp", "managed_oom_memory_pressure_limit": "160%"}, "percentage"),
+    ({"unit": "my app", "memory_max": "1G"}, "not a valid systemd unit"),
+    ({"unit": "x.timer", "memory_max": "1G"}, "only .service"),
+    ({"unit": "myapp"}, "no setting to manage"),
+    ({"unit": "myapp", "memory_max": "1G", "dropin_name": "../x"}, "dropin_name"),
+])
+def test_unit_bad_input_fails_before_any_change(run_module, systemd, fake_host, args, fragment):
+    before = fake_host.snapshot()
+    result = run_module(cgroup_memory, args)
+    assert result["failed"], result
+    assert fragment in result["msg"]
+    assert fake_host.snapshot() == before
+
+
+def test_query_without_target_reports_the_hierarchy(run_module, v1):
+    result = run_module(cgroup_memory, {"state": "query"})
+    assert not result["changed"]
+    assert result["cgroup"]["version"] == "v1" and result["hierarchy"] == "v1"
+
+
+def test_path_and_unit_are_exclusive(run_module, v2):
+    result = run_module(cgroup_memory, {"path": "app", "unit": "x.service", "memory_max": "1G"})
+    assert result["failed"] and "mutually exclusive" in result["msg"]
