@@ -70,15 +70,18 @@ def write_live(proc_root, key, value):
         handle.write("%s\n" % value)
 
 
-def live_writable(proc_root):
-    """Whether /proc/sys can be written here (it is mounted read-only in containers)."""
-    path = os.path.join(proc_root, "sys")
+def live_writable(proc_root, keys=()):
+    """Whether ``keys`` can be written under /proc/sys (it is mounted read-only in containers).
+
+    Checks the mount flag, then each key's own file: procfs refuses writes to the /proc/sys
+    directories themselves (mode r-xr-xr-x, even for root), so a directory says nothing.
+    """
     try:
-        if os.statvfs(path).f_flag & os.ST_RDONLY:
+        if os.statvfs(os.path.join(proc_root, "sys")).f_flag & os.ST_RDONLY:
             return False
     except OSError:
         return False
-    return os.access(path, os.W_OK)
+    return all(os.access(proc_sys_path(proc_root, key), os.W_OK) for key in keys)
 
 
 def parse_conf(text):

@@ -283,7 +283,7 @@ def main():
         module.fail_json(msg="settings is empty: there is no profile to manage")
 
     before_live = dict((key, read_live(PROC_ROOT, key)) for key in desired)
-    writable = live_writable(PROC_ROOT)
+    writable = live_writable(PROC_ROOT, desired)
     apply = params["apply_live"] and writable
     warnings = []
     if params["apply_live"] and not writable:

@@ -73,12 +73,24 @@ def test_live_reads_and_writes(tmp_path):
 
 def test_read_only_proc_sys_is_detected(tmp_path, monkeypatch):
     proc = str(tmp_path)
-    os.makedirs(os.path.join(proc, "sys"))
-    assert sysctl.live_writable(proc) is True
+    os.makedirs(os.path.join(proc, "sys", "vm"))
+    sysctl.write_live(proc, "vm.swappiness", "60")
+    assert sysctl.live_writable(proc, ["vm.swappiness"]) is True
 
     class ReadOnly:
         f_flag = os.ST_RDONLY
 
     monkeypatch.setattr(sysctl.os, "statvfs", lambda path: ReadOnly())
-    assert sysctl.live_writable(proc) is False
+    assert sysctl.live_writable(proc, ["vm.swappiness"]) is False
     assert sysctl.live_writable(os.path.join(proc, "absent")) is False
+
+
+def test_writable_keys_decide_not_the_directory(tmp_path, monkeypatch):
+    # procfs answers EACCES for writes to /proc/sys and /proc/sys/vm themselves, even for root;
+    # only the files say whether a key can be set.
+    proc = str(tmp_path)
+    os.makedirs(os.path.join(proc, "sys", "vm"))
+    sysctl.write_live(proc, "vm.swappiness", "60")
+    real_access = os.access
+    monkeypatch.setattr(sysctl.os, "access", lambda path, mode: not os.path.isdir(path) and real_access(path, mode))
+    assert sysctl.live_writable(proc, ["vm.swappiness"]) is True

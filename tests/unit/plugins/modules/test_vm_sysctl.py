@@ -204,7 +204,7 @@ def test_preflight_does_not_apply_when_strict_mode_is_live_already(board, run):
 
 
 def test_read_only_proc_sys_writes_file_and_warns(board, run, monkeypatch):
-    monkeypatch.setattr(vm_sysctl, "live_writable", lambda root: False)
+    monkeypatch.setattr(vm_sysctl, "live_writable", lambda root, keys: False)
     result = converge(board, run)
     assert board.read(PATH) == EXPECTED_FILE
     assert board.live("vm.overcommit_memory") == "0"
@@ -214,7 +214,7 @@ def test_read_only_proc_sys_writes_file_and_warns(board, run, monkeypatch):
 
 
 def test_read_only_proc_sys_with_strict_live_fails_and_changes_nothing(board, run, monkeypatch):
-    monkeypatch.setattr(vm_sysctl, "live_writable", lambda root: False)
+    monkeypatch.setattr(vm_sysctl, "live_writable", lambda root, keys: False)
     before = board.snapshot()
     result = run(strict_live=True)
     assert result["failed"] and "read-only" in result["msg"]
@@ -311,7 +311,7 @@ def test_file_outside_sysctl_d_is_written_with_a_warning(board, run):
 
 
 def test_preflight_is_skipped_when_nothing_is_applied_live(board, run, monkeypatch):
-    monkeypatch.setattr(vm_sysctl, "live_writable", lambda root: False)
+    monkeypatch.setattr(vm_sysctl, "live_writable", lambda root, keys: False)
     board.set_meminfo(dict(board_meminfo(), Committed_AS=3100000))
     result = converge(board, run)
     assert result["overcommit"]["applies"] is False and "not checked" in result["overcommit"]["message"]
