@@ -39,8 +39,9 @@ chroot "$root" passwd -d root >/dev/null
 # --- units: networkd for DHCP on the virtio NIC; nothing that slows boot or wakes up
 #     during a measurement
 chroot "$root" systemctl enable -q systemd-networkd.service
+chroot "$root" systemctl set-default -q multi-user.target
 for u in systemd-networkd-wait-online.service apt-daily.timer apt-daily-upgrade.timer \
     e2scrub_all.timer e2scrub_reap.service fstrim.timer systemd-timesyncd.service \
-    getty@tty1.service; do
+    getty@tty1.service systemd-binfmt.service proc-sys-fs-binfmt_misc.automount; do
     chroot "$root" systemctl mask -q "$u"
 done
