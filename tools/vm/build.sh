@@ -93,10 +93,14 @@ mv "$work/vmlinuz" "$work/initrd.img" "$work/base.qcow2" "$work/kver" "$work/mmd
 rm -rf "$out"
 mv "$out.new" "$out"
 ln -sfn "$hash" "$VM_CACHE/current"
-# drop images of older recipes (keep the current one only; they are ~1 GB each)
+# drop images of older recipes (~600 MB each), except those a running VM's overlay
+# is backed by
+in_use=$(cat "$VM_RUN"/*/state 2>/dev/null | sed -n 's/^VM_IMAGE=//p' || true)
 for d in "$VM_CACHE"/*/; do
     d=${d%/}; b=${d##*/}
-    [[ $b =~ ^[0-9a-f]{16}$ && $b != "$hash" ]] && rm -rf "$d"
+    [[ $b =~ ^[0-9a-f]{16}$ && $b != "$hash" ]] || continue
+    grep -qxF "$d" <<<"$in_use" && continue
+    rm -rf "$d"
 done
 vm_log "built $out in $((SECONDS - T0))s (kernel $kver):"
 printf '  %s\n' "${TIMES[@]}" >&2
