@@ -29,6 +29,18 @@ start_board() { # $1 = board number
     log "started $name on 127.0.0.1:$port"
 }
 
+install_demo_app() { # $1 = board number
+    # Every real board runs some application; the lab's stands in for it (a kiosk, an NVR...)
+    # so the roles have a workload to limit (cgroup_limits) and mark expendable
+    # (protect_daemons). Installing it is the board owner's job, not the collection's.
+    podman exec "lab-board-$1" sh -c '
+        [ -f /etc/systemd/system/demo-app.service ] && exit 0
+        printf "%s\n" "[Unit]" "Description=The board application (lab stand-in)" "" \
+            "[Service]" "ExecStart=/bin/sleep infinity" "" "[Install]" "WantedBy=multi-user.target" \
+            > /etc/systemd/system/demo-app.service
+        systemctl daemon-reload && systemctl enable --now demo-app.service'
+}
+
 wait_for_ssh() { # $1 = board number
     local port=$((2220 + $1)) deadline=$((SECONDS + 180))
     until ssh -q -o BatchMode=yes -o ConnectTimeout=5 -o StrictHostKeyChecking=no \
@@ -45,7 +57,7 @@ wait_for_ssh() { # $1 = board number
 up() {
     local i
     for i in $(seq 1 "$boards"); do start_board "$i"; done
-    for i in $(seq 1 "$boards"); do wait_for_ssh "$i"; done
+    for i in $(seq 1 "$boards"); do wait_for_ssh "$i"; install_demo_app "$i"; done
     log "boards reachable over SSH; converging (first pass)"
     ansible-playbook -i inventory/lab playbooks/site.yml
     log "second pass: a converged fleet must report changed=0"
