@@ -938,13 +938,22 @@ def read_oom_score(proc_root, pid):
 
 
 def process_table(proc_root):
-    """Every user-space process with rss_kb and oom_score added."""
+    """Every user-space process with rss_kb and oom_score added.
+
+    statm first: kernel threads and zombies have no resident memory and are skipped before
+    processes.read_process() reads their four other files (a board has ~150 kernel threads).
+    """
     page_kb = max(1, os.sysconf("SC_PAGE_SIZE") // 1024)
-    table = mu_processes.list_processes(proc_root)
+    root = mu_processes.read_cgroup_root(proc_root)
     result = []
-    for pid, process in table.items():
-        process = dict(process)
-        process["rss_kb"] = read_rss_kb(proc_root, pid, page_kb)
+    for pid in mu_processes.list_pids(proc_root):
+        rss_kb = read_rss_kb(proc_root, pid, page_kb)
+        if rss_kb <= 0:
+            continue
+        process = mu_processes.read_process(proc_root, pid, root)
+        if process is None or process["kernel_thread"] or process["state"] in ("Z", "X"):
+            continue
+        process["rss_kb"] = rss_kb
         process["oom_score"] = read_oom_score(proc_root, pid)
         result.append(process)
     return result

@@ -1,0 +1,115 @@
+"""The converged board's low-memory monitor (rock5b.oom.monitor).
+
+In these containers /proc/sys is read-only (drop_caches fails, counted and logged once),
+systemd lacks CAP_SYS_ADMIN (the role leaves PrivateTmp= and friends out: auto-detected) and
+CAP_SYS_RESOURCE (systemd skips OOMScoreAdjust=-1000 and starts the unit anyway), and PSI is
+the host kernel's, present or not.
+"""
+
+import json
+import time
+
+import pytest
+
+UNIT = "rock5b-oom-monitor.service"
+PROGRAM = "/usr/lib/rock5b-oom/rock5b_oom_monitor.py"
+CONFIG = "/etc/rock5b-oom/monitor.json"
+METRICS = "/var/lib/prometheus/node-exporter/rock5b_oom_monitor.prom"
+
+
+def show(host, *props):
+    out = host.check_output("systemctl show -p %s %s" % (",".join(props), UNIT))
+    return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+
+
+def test_program_and_its_module_utils_are_installed(host):
+    assert host.file(PROGRAM).mode == 0o755
+    for name in ("meminfo.py", "pressure.py", "processes.py"):
+        module = host.file("/usr/lib/rock5b-oom/" + name)
+        assert module.is_file and module.mode == 0o644 and module.user == "root"
+    assert host.file("/usr/local/sbin/rock5b-oom-monitor").linked_to == PROGRAM
+
+
+def test_unit_installed_enabled_running_ready(host):
+    service = host.service(UNIT)
+    assert service.is_enabled
+    state = show(host, "ActiveState", "SubState", "StatusText", "NRestarts", "Type", "Result")
+    assert state["Type"] == "notify"
+    assert (state["ActiveState"], state["SubState"]) == ("active", "running"), state
+    assert state["NRestarts"] == "0" and state["Result"] == "success"
+    # READY=1 carried a status; the monitor updates it with its level.
+    assert state["StatusText"].split(":")[0] in ("ok", "warn", "critical"), state["StatusText"]
+    assert "available" in state["StatusText"]
+
+
+def test_unit_settings(host):
+    state = show(host, "Restart", "WatchdogUSec", "MemoryMax", "MemoryLow", "NoNewPrivileges", "ProtectSystem",
+                 "ProtectHome", "RestrictAddressFamilies", "CapabilityBoundingSet", "ProtectKernelTunables",
+                 "OOMScoreAdjust", "RestartPreventExitStatus")
+    assert state["Restart"] == "always"
+    assert state["WatchdogUSec"] in ("30s", "30000000")
+    assert int(state["MemoryMax"]) == 64 * 1024 * 1024 and int(state["MemoryLow"]) == 32 * 1024 * 1024
+    assert state["NoNewPrivileges"] == "yes" and state["ProtectSystem"] == "strict" and state["ProtectHome"] == "yes"
+    assert state["RestrictAddressFamilies"] == "AF_UNIX"
+    assert "cap_kill" not in state["CapabilityBoundingSet"]  # kill is off by default
+    assert "cap_sys_admin" not in state["CapabilityBoundingSet"]
+    assert state["ProtectKernelTunables"] == "no"  # drop_caches is on by default
+    # -1000 from the unit, or protect_daemons' -900 drop-in where that role runs too
+    assert int(state["OOMScoreAdjust"]) in (-1000, -900)
+    assert "78" in state["RestartPreventExitStatus"]
+
+
+def test_config_contents(host):
+    config_file = host.file(CONFIG)
+    assert config_file.mode == 0o644 and config_file.user == "root"
+    config = json.loads(config_file.content_string)
+    assert config["warn"] == "200M" and config["critical"] == "100M"
+    assert config["drop_caches"] == {"enabled": True, "interval_s": 300, "value": 3}
+    assert config["kill"]["enabled"] is False
+    assert "rock5b-oom-monitor.service" in config["protect"]["units"]
+    assert config["metrics"]["path"] == METRICS
+    assert host.run("%s --validate-config %s" % (PROGRAM, CONFIG)).rc == 0
+
+
+def test_metrics_file_is_written(host):
+    deadline = time.time() + 60
+    while not host.file(METRICS).exists and time.time() < deadline:
+        time.sleep(2)
+    text = host.file(METRICS).content_string
+    assert "rock5b_oom_monitor_available_bytes " in text
+    assert "rock5b_oom_monitor_level " in text
+    assert 'rock5b_oom_monitor_events_total{event="warn"}' in text
+    assert 'rock5b_oom_monitor_actions_total{action="drop_caches",result="failed"}' in text
+    assert host.file(METRICS).mode == 0o644
+
+
+def test_check_mode_prints_the_state(host):
+    result = host.run("rock5b-oom-monitor --check")
+    assert result.rc in (0, 1, 2), result.stderr
+    for label in ("level:", "available:", "thresholds:", "PSI:", "actions:", "protected:"):
+        assert label in result.stdout
+    assert "warn below 200 MiB" in result.stdout
+
+
+def test_started_record_in_the_journal(host):
+    out = host.check_output("journalctl -u %s -o json --no-pager ROCK5B_OOM_EVENT=start" % UNIT)
+    records = [json.loads(line) for line in out.splitlines() if line.strip()]
+    assert records, "no start record"
+    assert records[-1]["SYSLOG_IDENTIFIER"] == "rock5b-oom-monitor" and records[-1]["PRIORITY"] == "6"
+    assert records[-1]["ROCK5B_OOM_WARN_KB"] == "204800"
+    # How the monitor wakes (PSI trigger, or the fallback said once) is logged once per start.
+    modes = host.check_output("journalctl -u %s -o json --no-pager ROCK5B_OOM_EVENT=psi_mode" % UNIT)
+    assert modes.strip()
+
+
+def test_bad_config_is_reported_clearly(host):
+    host.run("printf '{\"warn\": \"100M\", \"critical\": \"200M\"}' > /tmp/bad-monitor.json")
+    result = host.run("%s --validate-config /tmp/bad-monitor.json" % PROGRAM)
+    assert result.rc == 78 and "critical (200M) must be below warn (100M)" in result.stderr
+
+
+@pytest.mark.parametrize("setting", ["PrivateTmp", "PrivateDevices"])
+def test_namespaces_match_what_systemd_can_do(host, setting):
+    cap_eff = int(host.check_output("awk '/^CapEff:/ {print $2}' /proc/1/status"), 16)
+    expected = "yes" if cap_eff >> 21 & 1 else "no"
+    assert show(host, setting)[setting] == expected
