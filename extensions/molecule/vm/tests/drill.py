@@ -46,6 +46,8 @@ class DrillResult:
     session_alive_after: bool
     kernel_log: str
     reachable_after: bool
+    psi_some_ms: float | None = None  # memory stall time during the drill (PSI totals)
+    psi_full_ms: float | None = None
 
     @property
     def killed_line(self) -> str | None:
@@ -61,6 +63,15 @@ def oom_kills(vm) -> int:
     raise AssertionError("no oom_kill in /proc/vmstat")
 
 
+def psi_memory_totals(vm) -> tuple[int, int] | None:
+    """(some, full) total stall microseconds from /proc/pressure/memory, None without PSI."""
+    res = vm.host.run("cat /proc/pressure/memory")
+    if res.rc != 0:
+        return None
+    totals = [int(line.rsplit("total=", 1)[1]) for line in res.stdout.splitlines()[:2]]
+    return totals[0], totals[1]
+
+
 def unit_props(vm, unit: str, *props: str) -> dict[str, str]:
     out = vm.run(f"systemctl show -p {','.join(props)} {unit}")
     return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
@@ -73,6 +84,7 @@ def run_drill(vm, tag: str, timeout: float = 600) -> DrillResult:
     vm.run(f"systemctl reset-failed {unit} 2>/dev/null; rm -f {cursor}; "
            f"journalctl -k -q -n 0 --cursor-file={cursor} >/dev/null")  # fmt: skip
     before = oom_kills(vm)
+    psi_before = psi_memory_totals(vm)
     sshd_before = int(unit_props(vm, "ssh.service", "MainPID")["MainPID"])
 
     # a login session opened through sshd before the drill, kept open during it
@@ -103,6 +115,7 @@ def run_drill(vm, tag: str, timeout: float = 600) -> DrillResult:
         time.sleep(2)
     seconds = time.monotonic() - t0
 
+    psi_after = psi_memory_totals(vm)
     kernel_log = vm.run(f"journalctl -k -q -o cat --cursor-file={cursor}", check=False)
     alive = vm.host.run(f"test -d /proc/{session_pid}").rc == 0
     session.terminate()
@@ -118,6 +131,9 @@ def run_drill(vm, tag: str, timeout: float = 600) -> DrillResult:
         session_pid=session_pid, session_adj_before=session_adj, session_alive_after=alive,
         kernel_log=kernel_log, reachable_after=vm.reachable(),
     )  # fmt: skip
+    if psi_before and psi_after:
+        result.psi_some_ms = (psi_after[0] - psi_before[0]) / 1000
+        result.psi_full_ms = (psi_after[1] - psi_before[1]) / 1000
     vm.run(f"systemctl reset-failed {unit} 2>/dev/null || true")
     return result
 

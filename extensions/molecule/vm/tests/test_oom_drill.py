@@ -35,7 +35,8 @@ def test_oom_drill(vm, run):
         f"{vm.name} run {run}: {r.seconds:.1f}s result={r.result} "
         f"code={r.exec_main_code}/{r.exec_main_status} oom_kill {r.oom_kill_before}->"
         f"{r.oom_kill_after} session_adj={r.session_adj_before} "
-        f"session_alive={r.session_alive_after} | {r.killed_line}"
+        f"session_alive={r.session_alive_after} psi_some={r.psi_some_ms}ms "
+        f"psi_full={r.psi_full_ms}ms | {r.killed_line}"
     )
     # the kernel's OOM killer, not a failed allocation, ended the hog
     assert r.oom_kill_after > r.oom_kill_before, "oom_kill in /proc/vmstat did not increase"
