@@ -1,0 +1,309 @@
+#!/usr/bin/env python3
+"""Fleet benchmark of rock5b.oom: wall time and module executions per board of a no-op
+(already converged) run of playbooks/site.yml versus the naive baseline (bench/naive_site.yml),
+over SSH without and with pipelining and with mitogen, on 1, 5 and 25 boards.
+
+Run it through bench/fleet_bench.sh (environment, mitogen, images). Sub-commands:
+  run    [--reps 3] [--sizes 1,5,25] [--no-arm64]   the whole table
+  count  [--arch arm64|amd64] [--extra-roles r1,r2]    module executions per board and per task
+  down                                                  remove the bench boards
+
+Boards: bench-board-N (arm64 lab image, qemu-user) on 127.0.0.1:2300+N and bench-amd64-N
+(native amd64 variant, bench/build_amd64_image.sh) on 127.0.0.1:2330+N, label rock5b-oom-bench=1.
+Prints figures; asserts nothing about time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+WORK = ROOT / ".cache" / "bench"
+LABEL = "rock5b-oom-bench"
+IMAGES = {
+    "arm64": os.environ.get("BENCH_IMAGE_ARM64", "localhost/rock5b-board:latest"),
+    "amd64": os.environ.get("BENCH_IMAGE_AMD64", "localhost/rock5b-board-amd64:latest"),
+}
+NAMES = {"arm64": ("bench-board-%d", 2300), "amd64": ("bench-amd64-%d", 2330)}
+PLAYBOOKS = {"site": ROOT / "playbooks" / "site.yml", "naive": BENCH / "naive_site.yml"}
+KEY = Path(os.environ.get("ROCK5B_CACHE", "/var/cache/rock5b-oom")) / "ssh" / "id_ed25519"
+
+
+def log(msg):
+    print("[bench] %s" % msg, file=sys.stderr, flush=True)
+
+
+# --- boards ---------------------------------------------------------------------------------
+def board(arch, n):
+    fmt, base = NAMES[arch]
+    return fmt % n, base + n
+
+
+def image_ref(arch):
+    out = subprocess.run(["podman", "image", "inspect", "-f", "{{.Id}}", IMAGES[arch]],
+                         capture_output=True, text=True, check=True).stdout.strip()
+    tags = subprocess.run(["podman", "image", "inspect", "-f", "{{range .RepoTags}}{{.}} {{end}}",
+                           IMAGES[arch]], capture_output=True, text=True, check=True).stdout.split()
+    hashed = [t for t in tags if not t.endswith(":latest")]
+    return (hashed[0] if hashed else IMAGES[arch]) + " (id %s)" % out[:12]
+
+
+def start_boards(arch, count):
+    names = []
+    for n in range(1, count + 1):
+        name, port = board(arch, n)
+        names.append((name, port))
+        running = subprocess.run(["podman", "container", "inspect", "-f", "{{.State.Running}}", name],
+                                 capture_output=True, text=True).stdout.strip()
+        if running == "true":
+            continue
+        subprocess.run(["podman", "rm", "-f", name], capture_output=True)
+        # The lab's podman options (tools/lab.sh start_board); never --privileged.
+        subprocess.run(["podman", "run", "-d", "--name", name, "--hostname", name,
+                        "--label", LABEL + "=1", "--systemd=always", "--stop-signal=39",
+                        "--stop-timeout=20", "-p", "127.0.0.1:%d:22" % port, IMAGES[arch],
+                        "/sbin/init"], check=True, capture_output=True)
+        log("started %s (%s) on 127.0.0.1:%d" % (name, arch, port))
+    deadline = time.monotonic() + 300
+    for name, port in names:
+        while subprocess.run(["ssh", "-q", "-o", "BatchMode=yes", "-o", "ConnectTimeout=5",
+                              "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+                              "-i", str(KEY), "-p", str(port), "root@127.0.0.1", "true"]).returncode:
+            if time.monotonic() > deadline:
+                sys.exit("%s: no SSH after 300 s (many systemd containers: check "
+                         "fs.inotify.max_user_instances, each board's systemd takes several)" % name)
+            time.sleep(2)
+    return names
+
+
+def down():
+    ids = subprocess.run(["podman", "ps", "-a", "-q", "--filter", "label=%s=1" % LABEL],
+                         capture_output=True, text=True).stdout.split()
+    if ids:
+        subprocess.run(["podman", "rm", "-f", "-t", "5"] + ids, capture_output=True)
+    log("removed %d bench boards" % len(ids))
+
+
+def inventory(arch, boards):
+    """An inventory dir with the lab's group_vars (linked, so they follow inventory/lab) plus
+    the bench's own settings."""
+    d = WORK / ("inv-%s-%d" % (arch, len(boards)))
+    gv = d / "group_vars" / "rock5b"
+    gv.mkdir(parents=True, exist_ok=True)
+    lab = gv / "lab.yml"
+    if not lab.is_symlink():
+        lab.unlink(missing_ok=True)
+        lab.symlink_to(os.path.relpath(ROOT / "inventory/lab/group_vars/rock5b.yml", gv))
+    (gv / "bench.yml").write_text(
+        "---\n# Written by bench/fleet_bench.py.\n"
+        "# The boards share this host's kernel: its Committed_AS says nothing about a board, and\n"
+        "# a container's /proc/sys is read-only, so the live apply is skipped anyway.\n"
+        "sysctl_profile_overcommit_check: false\n"
+        "# The naive baseline in containers: file only, refused oom_score_adj not fatal.\n"
+        "naive_live: false\n")
+    hosts = "".join("    %s:\n      ansible_port: %d\n" % (n, p) for n, p in boards)
+    (d / "hosts.yml").write_text("---\nrock5b:\n  hosts:\n" + hosts)
+    return d
+
+
+# --- runs -----------------------------------------------------------------------------------
+def mitogen_strategy_dir():
+    import ansible_mitogen  # noqa: F401 - installed by fleet_bench.sh from bench/requirements.txt
+    return str(Path(ansible_mitogen.__file__).parent / "plugins" / "strategy")
+
+
+def env_for(mode):
+    env = dict(os.environ)
+    env.update({
+        "ANSIBLE_CALLBACK_PLUGINS": str(BENCH / "callback_plugins"),
+        "ANSIBLE_CALLBACKS_ENABLED": "rock5b_bench_count",
+        "ANSIBLE_PIPELINING": "False" if mode == "ssh" else "True",
+        # Every run pays its own SSH handshakes, as a fleet run from cron does.
+        "ANSIBLE_SSH_CONTROL_PATH_DIR": tempfile.mkdtemp(prefix="cp-", dir="/tmp"),
+    })
+    env.pop("ANSIBLE_STRATEGY", None)
+    if mode == "mitogen":
+        env["ANSIBLE_STRATEGY_PLUGINS"] = mitogen_strategy_dir()
+        env["ANSIBLE_STRATEGY"] = "mitogen_linear"
+    return env
+
+
+def play(playbook, inv, mode, extra=()):
+    env = env_for(mode)
+    fd, out = tempfile.mkstemp(prefix="count-", suffix=".json", dir=WORK)
+    os.close(fd)
+    env["ROCK5B_BENCH_COUNT_OUT"] = out
+    t0 = time.monotonic()
+    p = subprocess.run(["ansible-playbook", "-i", str(inv), str(playbook), *extra],
+                       env=env, capture_output=True, text=True, cwd=ROOT)
+    wall = time.monotonic() - t0
+    shutil.rmtree(env["ANSIBLE_SSH_CONTROL_PATH_DIR"], ignore_errors=True)
+    try:
+        counts = json.loads(Path(out).read_text())
+    except (OSError, ValueError):
+        counts = {"hosts": {}}
+    Path(out).unlink(missing_ok=True)
+    if p.returncode:
+        log("FAILED (%d): ansible-playbook %s (%s)\n%s" % (p.returncode, playbook.name, mode,
+                                                           p.stdout[-3000:] + p.stderr[-2000:]))
+    hosts = counts.get("hosts", {})
+    changed = sum(h["statuses"].get("changed", 0) for h in hosts.values())
+    execs = [h["module_executions"] for h in hosts.values()] or [0]
+    remote = [h["remote_modules"] for h in hosts.values()] or [0]
+    return {"wall": wall, "rc": p.returncode, "changed": changed, "execs": max(execs),
+            "remote_modules": max(remote), "counts": counts, "stdout": p.stdout}
+
+
+def harden_roles():
+    text = (ROOT / "playbooks" / "tasks" / "harden.yml").read_text()
+    return re.findall(r"name:\s*(rock5b\.oom\.\w+)", text)
+
+
+def measure(rows, arch, boards, playbook, modes, reps):
+    inv = inventory(arch, boards)
+    log("%s on %d %s board(s): converging once (not timed)" % (playbook, len(boards), arch))
+    warm = play(PLAYBOOKS[playbook], inv, "pipelining")
+    if warm["rc"]:
+        log("warm-up failed; skipping")
+        return
+    samples = {m: [] for m in modes}
+    for rep in range(reps):
+        for mode in modes:
+            r = play(PLAYBOOKS[playbook], inv, mode)
+            samples[mode].append(r)
+            log("  %-6s %-10s rep %d: %.1f s, %d executions/board, changed=%d, rc=%d"
+                % (playbook, mode, rep + 1, r["wall"], r["execs"], r["changed"], r["rc"]))
+    for mode in modes:
+        s = samples[mode]
+        rows.append({
+            "playbook": playbook, "mode": mode, "arch": arch, "boards": len(boards),
+            "image": image_ref(arch), "runs": len(s),
+            "median_wall": statistics.median(x["wall"] for x in s),
+            "walls": [round(x["wall"], 2) for x in s],
+            "execs_per_board": s[-1]["execs"], "remote_modules_per_board": s[-1]["remote_modules"],
+            "changed_per_run": s[-1]["changed"], "failed_runs": sum(1 for x in s if x["rc"]),
+        })
+
+
+def print_table(rows, out=sys.stdout):
+    base = {(r["arch"], r["boards"], r["mode"]): r["median_wall"] for r in rows if r["playbook"] == "naive"}
+    head = ("| playbook | connection | arch / image | boards | runs | median wall s | "
+            "× naive (same conn.) | module executions/board | remote modules/board | changed/run |")
+    print(head, file=out)
+    print("|---" * (head.count("|") - 1) + "|", file=out)
+    for r in rows:
+        ratio = base.get((r["arch"], r["boards"], r["mode"]))
+        print("| %s | %s | %s %s | %d | %d%s | %.2f | %s | %d | %s | %d |" % (
+            "site.yml" if r["playbook"] == "site" else "naive_site.yml", r["mode"], r["arch"],
+            r["image"].split(" (")[0], r["boards"], r["runs"],
+            " (%d failed)" % r["failed_runs"] if r["failed_runs"] else "", r["median_wall"],
+            "%.2f" % (r["median_wall"] / ratio) if ratio and r["playbook"] == "site" else "",
+            r["execs_per_board"],
+            "—" if r["mode"] == "mitogen" else str(r["remote_modules_per_board"]),
+            r["changed_per_run"]), file=out)
+
+
+def cmd_run(args):
+    WORK.mkdir(parents=True, exist_ok=True)
+    sizes = [int(x) for x in args.sizes.split(",")]
+    modes = ["ssh", "pipelining", "mitogen"]
+    rows = []
+    log("roles in playbooks/tasks/harden.yml now: %s" % ", ".join(harden_roles()))
+    if not args.no_arm64:
+        boards = start_boards("arm64", 1)
+        measure(rows, "arm64", boards, "site", modes, args.reps)
+        measure(rows, "arm64", boards, "naive", ["pipelining", "mitogen"], args.reps)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    res = WORK / ("results-%s.json" % stamp)
+
+    def save():  # after every measurement: a long run that dies keeps what it measured
+        res.write_text(json.dumps({"roles": harden_roles(), "rows": rows}, indent=2))
+
+    if not args.no_arm64:
+        save()
+    all_amd64 = start_boards("amd64", max(sizes))
+    for n in sizes:
+        # The full comparison at the middle size, the recommended settings at the others.
+        m = modes if n == args.compare_size else ["pipelining", "mitogen"]
+        measure(rows, "amd64", all_amd64[:n], "site", m, args.reps)
+        save()
+        measure(rows, "amd64", all_amd64[:n], "naive", m, args.reps)
+        save()
+    with open(WORK / ("table-%s.md" % stamp), "w", encoding="utf-8") as f:
+        print_table(rows, f)
+    print("\nroles in playbooks/tasks/harden.yml: %s" % ", ".join(harden_roles()))
+    print_table(rows)
+    print("\nresults: %s" % res)
+    if not args.keep:
+        down()
+
+
+def cmd_count(args):
+    WORK.mkdir(parents=True, exist_ok=True)
+    boards = start_boards(args.arch, 1)
+    inv = inventory(args.arch, boards)
+    playbook = PLAYBOOKS["site"]
+    if args.extra_roles:
+        # Preview: site.yml plus roles not yet in harden.yml (e.g. ones being written).
+        extra = [r for r in args.extra_roles.split(",") if "rock5b.oom." + r not in harden_roles()]
+        text = PLAYBOOKS["site"].read_text().replace("tasks/harden.yml", str(ROOT / "playbooks/tasks/harden.yml"))
+        text += "".join("\n    - name: Preview role %s\n      ansible.builtin.import_role:\n"
+                        "        name: rock5b.oom.%s\n" % (r, r) for r in extra)
+        playbook = WORK / "site-preview.yml"
+        playbook.write_text(text)
+    log("converging once (%s)" % playbook.name)
+    play(playbook, inv, "pipelining")
+    r = play(playbook, inv, "pipelining")
+    h = next(iter(r["counts"]["hosts"].values()), None)
+    if h is None:
+        sys.exit("no result (rc=%d)\n%s" % (r["rc"], r["stdout"][-3000:]))
+    print("roles in playbooks/tasks/harden.yml: %s%s" % (", ".join(harden_roles()),
+          " + preview: %s" % args.extra_roles if args.extra_roles else ""))
+    print("no-op run of %s on one %s board: %d module executions/board (target <= 10), "
+          "%d remote module calls, changed=%d, %.1f s"
+          % (playbook.name, args.arch, h["module_executions"], h["remote_modules"], r["changed"], r["wall"]))
+    print("%-4s %-7s %s" % ("exec", "remote", "task"))
+    for task, n in h["per_task"].items():
+        mods = h["remote_modules_per_task"].get(task, [])
+        print("%-4d %-7s %s" % (n, "%d %s" % (len(mods), "+".join(sorted(set(mods)))), task))
+    if not args.keep:
+        down()
+    return 0 if h["module_executions"] <= 10 else 1
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("run")
+    r.add_argument("--reps", type=int, default=3)
+    r.add_argument("--sizes", default="1,5,25", help="amd64 fleet sizes")
+    r.add_argument("--compare-size", type=int, default=5)
+    r.add_argument("--no-arm64", action="store_true")
+    r.add_argument("--keep", action="store_true", help="leave the boards running")
+    c = sub.add_parser("count")
+    c.add_argument("--arch", choices=("arm64", "amd64"), default="arm64")
+    c.add_argument("--extra-roles", default="")
+    c.add_argument("--keep", action="store_true")
+    sub.add_parser("down")
+    args = ap.parse_args()
+    if args.cmd == "run":
+        cmd_run(args)
+    elif args.cmd == "count":
+        sys.exit(cmd_count(args))
+    else:
+        down()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,118 @@
+"""rock5b.oom.self_heal end to end, on a board of its own (self-contained: starts it, removes it).
+
+Installs the ansible-pull timer with playbooks/self_heal.yml (pull source: a bundle of this
+repo's current branch, unpacked into a bare repo on the board - no server), then drifts the
+sysctl drop-in, starts rock5b-oom-pull.service and checks the journal and the file show the
+drift corrected, and that a second install reports changed=0.
+
+    source tools/env.sh && python -m pytest tests/integration/test_self_heal.py -v -s
+
+Board: arm64 lab image (qemu-user, ~12 min on a loaded 2-core host: apt and pip under
+emulation) or SELF_HEAL_TEST_ARCH=amd64 (bench/build_amd64_image.sh, ~2-3 min).
+Only committed content is pulled (the bundle is of the branch, not the working tree).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+ARCH = os.environ.get("SELF_HEAL_TEST_ARCH", "arm64")
+IMAGE = {"arm64": "localhost/rock5b-board:latest", "amd64": "localhost/rock5b-board-amd64:latest"}[ARCH]
+NAME, PORT = "bench-heal-test", 2391
+LABEL = "rock5b-oom-bench-heal=1"
+KEY = Path(os.environ.get("ROCK5B_CACHE", "/var/cache/rock5b-oom")) / "ssh" / "id_ed25519"
+DROPIN = "/etc/sysctl.d/99-oom-rock5b.conf"
+
+pytestmark = pytest.mark.skipif(
+    subprocess.run(["podman", "image", "exists", IMAGE]).returncode != 0,
+    reason="no board image %s (make image / bench/build_amd64_image.sh)" % IMAGE)
+
+
+def ssh(cmd, check=True):
+    p = subprocess.run(["ssh", "-q", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
+                        "-o", "UserKnownHostsFile=/dev/null", "-i", str(KEY), "-p", str(PORT),
+                        "root@127.0.0.1", cmd], capture_output=True, text=True)
+    if check:
+        assert p.returncode == 0, "%s\n%s%s" % (cmd, p.stdout, p.stderr)
+    return p
+
+
+@pytest.fixture(scope="module")
+def board(tmp_path_factory):
+    subprocess.run(["podman", "rm", "-f", NAME], capture_output=True)
+    subprocess.run(["podman", "run", "-d", "--name", NAME, "--hostname", NAME, "--label", LABEL,
+                    "--systemd=always", "--stop-signal=39", "--stop-timeout=20",
+                    "-p", "127.0.0.1:%d:22" % PORT, IMAGE, "/sbin/init"],
+                   check=True, capture_output=True)
+    try:
+        deadline = time.monotonic() + 180
+        while ssh("true", check=False).returncode:
+            assert time.monotonic() < deadline, "no SSH on the test board after 180 s"
+            time.sleep(2)
+        inv = tmp_path_factory.mktemp("inventory")
+        gv = inv / "group_vars" / "rock5b"
+        gv.mkdir(parents=True)
+        (gv / "lab.yml").symlink_to(ROOT / "inventory/lab/group_vars/rock5b.yml")
+        branch = subprocess.run(["git", "-C", str(ROOT), "branch", "--show-current"],
+                                capture_output=True, text=True, check=True).stdout.strip()
+        (gv / "self_heal.yml").write_text(
+            "---\n"
+            "sysctl_profile_overcommit_check: false\n"
+            "self_heal_bundle_source: %s\n"
+            "self_heal_branch: %s\n"
+            "self_heal_inventory_vars:\n"
+            "  protect_daemons_on_denied: warn\n"
+            "  sysctl_profile_overcommit_check: false\n" % (ROOT, branch))
+        (inv / "hosts.yml").write_text(
+            "---\nrock5b:\n  hosts:\n    %s:\n      ansible_port: %d\n" % (NAME, PORT))
+        yield inv
+    finally:
+        subprocess.run(["podman", "rm", "-f", "-t", "5", NAME], capture_output=True)
+
+
+def install(inv, *extra):
+    p = subprocess.run(["ansible-playbook", "-i", str(inv), "playbooks/self_heal.yml", *extra],
+                       cwd=ROOT, capture_output=True, text=True)
+    assert p.returncode == 0, p.stdout[-4000:] + p.stderr[-2000:]
+    return p.stdout
+
+
+def test_install_runs_the_first_pull(board):
+    t0 = time.monotonic()
+    install(board, "-e", "self_heal_run_now=true")
+    print("install + first pull: %.0f s" % (time.monotonic() - t0))
+    assert ssh("systemctl is-enabled rock5b-oom-pull.timer").stdout.strip() == "enabled"
+    assert ssh("systemctl is-active rock5b-oom-pull.timer").stdout.strip() == "active"
+    timer = ssh("systemctl cat rock5b-oom-pull.timer").stdout
+    assert re.search(r"^RandomizedDelaySec=\S+", timer, re.M)
+    assert re.search(r"^OnUnitActiveSec=\S+", timer, re.M)
+    version = ssh("/opt/rock5b-oom-pull/venv/bin/ansible --version").stdout
+    assert "core 2.19.14" in version
+    # The first pull converged the board.
+    assert "vm.overcommit_ratio = 80" in ssh("cat %s" % DROPIN).stdout
+
+
+def test_pull_corrects_drift(board):
+    ssh("sed -i 's/^vm.overcommit_ratio = 80$/vm.overcommit_ratio = 50/' %s" % DROPIN)
+    assert "vm.overcommit_ratio = 50" in ssh("cat %s" % DROPIN).stdout
+    since = ssh("date '+%Y-%m-%d %H:%M:%S'").stdout.strip()
+    t0 = time.monotonic()
+    ssh("systemctl start rock5b-oom-pull.service")
+    print("pull run: %.0f s" % (time.monotonic() - t0))
+    journal = ssh("journalctl -u rock5b-oom-pull.service --no-pager --since '%s'" % since).stdout
+    print(journal[-3000:])
+    assert re.search(r"sysctl_profile : Persist and apply.*\n(.*\n)?.*changed: \[localhost\]", journal)
+    assert re.search(r"localhost\s+: ok=\d+\s+changed=1\s+unreachable=0\s+failed=0", journal)
+    assert "vm.overcommit_ratio = 80" in ssh("cat %s" % DROPIN).stdout
+
+
+def test_second_install_changes_nothing(board):
+    out = install(board)
+    assert re.search(r"%s\s+: ok=\d+\s+changed=0\s" % NAME, out), out[-3000:]
