@@ -71,7 +71,7 @@ echo "==== OOM drill: $n run(s) per mode ===="
 for i in "${insts[@]}"; do
     ok=$(grep -cE "^PASSED .*test_oom_drill\[[^]]*${i}[^]]*\]" "$log" || true)
     bad=$(grep -cE "^(FAILED|ERROR) .*test_oom_drill\[[^]]*${i}[^]]*\]" "$log" || true)
-    secs=$(grep -oE "$i run [0-9]+: [0-9.]+s" "$log" | awk '{t += $4; if ($4 > m) m = $4} END {if (NR) printf "mean %.0fs, max %.0fs", t / NR, m}' || true)
+    secs=$(grep -oE "$i run [0-9]+: [0-9.]+s" "$log" | awk '{v = $4 + 0; t += v; if (v > m) m = v} END {if (NR) printf "mean %.0fs, max %.0fs", t / NR, m}' || true)
     printf '%-20s %2d/%d passed, %d failed; hog killed after: %s\n' "$i" "$ok" "$n" "$bad" "${secs:-?}"
 done
 printf 'boot %ds, converge %ds, drills %ds (log %s)\n' "$t_boot" "$t_converge" "$t_drill" "$log"

@@ -45,15 +45,15 @@ def _enabled_markers() -> set[str]:
 
 def pytest_collection_modifyitems(config, items):
     enabled = _enabled_markers()
-    keep, drop = [], []
+    keep, drop, off = [], [], set()
     for item in items:
         missing = [m for m in OPTIONAL_MARKERS if item.get_closest_marker(m) and m not in enabled]
         (drop if missing else keep).append(item)
+        off.update(missing)
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
-        names = sorted({m for i in drop for m in OPTIONAL_MARKERS if i.get_closest_marker(m)})
-        config._rock5b_deselected = (len(drop), names)
+        config._rock5b_deselected = (len(drop), sorted(off))
 
 
 def pytest_terminal_summary(terminalreporter, config):
