@@ -27,7 +27,7 @@ pkgs=(
     podman runc conmon containernetworking-plugins iptables catatonit
     fuse-overlayfs slirp4netns uidmap
     qemu-user-static binfmt-support arch-test mmdebstrap
-    qemu-system-arm qemu-utils e2fsprogs
+    qemu-system-arm qemu-utils e2fsprogs kmod cpio
     openssh-client rsync zstd xz-utils git make ca-certificates shellcheck
     python3 python3-venv
 )
