@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 """Benchmark of the installed rock5b-oom-monitor on a board (or the real-kernel VM).
 
 Prints figures; asserts nothing about time. Standard library only, run as root on the board:

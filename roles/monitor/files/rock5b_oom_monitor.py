@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 # -*- coding: utf-8 -*-
 # Copyright: rock5b.oom contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
@@ -14,6 +13,8 @@ Layout: the decisions are pure (``Thresholds``, ``LevelTracker``, ``RateLimiter`
 time and return actions. The I/O around them is thin: ``Journal`` (native journal protocol,
 stderr fallback), ``Notifier`` (sd_notify), ``PsiTrigger`` (poll for POLLPRI), ``Executor``
 (drop_caches, signals, hook) and ``run`` (the loop).
+
+Installed without a shebang (/usr/local/sbin/rock5b-oom-monitor runs it with /usr/bin/python3):
 
   rock5b-oom-monitor [--config FILE]            run (systemd: Type=notify)
   rock5b-oom-monitor --check [--config FILE]    print the state for a person; exit 0 ok,
@@ -1077,7 +1078,8 @@ class Executor:
                     raise
             else:
                 try:
-                    stat = mu_processes.parse_stat(open(os.path.join(self.proc_root, str(victim["pid"]), "stat")).read())
+                    with open(os.path.join(self.proc_root, str(victim["pid"]), "stat")) as handle:
+                        stat = mu_processes.parse_stat(handle.read())
                     if stat["starttime"] != victim["starttime"]:
                         os.close(fd)
                         raise OSError(errno.ESRCH, "pid reused")
