@@ -4,7 +4,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 ENV := source tools/env.sh &&
 
-.PHONY: help setup image lab lab-down test lint sanity unit molecule vm-image vm-test clean
+.PHONY: help setup image lab lab-down test lint sanity unit molecule integration vm-image vm-test clean
 
 help:
 	@echo "make lab       - bring up the local arm64 board lab and converge playbooks/site.yml on it"
@@ -36,7 +36,11 @@ unit: setup
 molecule: image
 	$(ENV) molecule test -s default
 
-test: lint sanity unit molecule
+# The fleet drift test runs against the lab, which `lab` brings up and converges first.
+integration: lab
+	$(ENV) python -m pytest tests/integration
+
+test: lint sanity unit molecule integration
 
 vm-image: setup
 	$(ENV) bash tools/vm/build.sh

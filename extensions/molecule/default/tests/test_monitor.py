@@ -55,8 +55,8 @@ def test_unit_settings(host):
     assert "cap_kill" not in state["CapabilityBoundingSet"]  # kill is off by default
     assert "cap_sys_admin" not in state["CapabilityBoundingSet"]
     assert state["ProtectKernelTunables"] == "no"  # drop_caches is on by default
-    # -1000 from the unit, or protect_daemons' -900 drop-in where that role runs too
-    assert int(state["OOMScoreAdjust"]) in (-1000, -900)
+    # -1000 from the unit and from protect_daemons' drop-in alike
+    assert int(state["OOMScoreAdjust"]) == -1000
     assert "78" in state["RestartPreventExitStatus"]
 
 

@@ -93,6 +93,6 @@ def test_no_session_or_ssh_child_is_unkillable(host):
 def test_monitor_is_protected_only_when_installed(host):
     drop_in = host.file(dropin_path(MONITOR))
     if host.run("systemctl cat %s" % MONITOR).rc == 0:
-        assert drop_in.content_string == HEADER + "[Service]\nOOMScoreAdjust=-900\n"
+        assert drop_in.content_string == HEADER + "[Service]\nOOMScoreAdjust=-1000\n"
     else:
         assert not host.file("/etc/systemd/system/%s.d" % MONITOR).exists

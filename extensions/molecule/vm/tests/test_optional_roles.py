@@ -48,7 +48,7 @@ def test_monitor_active(vm):
 @pytest.mark.needs_protect_daemons
 def test_monitor_protected(vm):
     pid = int(unit_props(vm, MONITOR, "MainPID")["MainPID"])
-    assert vm.read(f"/proc/{pid}/oom_score_adj") == "-900"
+    assert vm.read(f"/proc/{pid}/oom_score_adj") == "-1000"
 
 
 @pytest.mark.needs_monitor
