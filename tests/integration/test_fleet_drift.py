@@ -32,10 +32,10 @@ DRIFTS = [
      "= 100, wanted 500"),
     ("the monitor's unit file",
      "sed -i 's/^Restart=always$/Restart=no/' /etc/systemd/system/rock5b-oom-monitor.service",
-     "/etc/systemd/system/rock5b-oom-monitor.service"),
+     "monitor_files_result: /etc/systemd/system/rock5b-oom-monitor.service"),
     ("a stopped monitor",
      "systemctl stop rock5b-oom-monitor.service",
-     "rock5b-oom-monitor.service"),
+     "monitor_service_result: rock5b-oom-monitor.service"),
 ]
 
 
