@@ -4,13 +4,15 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 ENV := source tools/env.sh &&
 
-.PHONY: help setup image lab lab-down test lint sanity unit molecule integration vm-image vm-test clean
+.PHONY: help setup image lab lab-down test lint sanity unit molecule integration vm-image vm-test bench bench-count self-heal-test clean
 
 help:
 	@echo "make lab       - bring up the local arm64 board lab and converge playbooks/site.yml on it"
 	@echo "make lab-down  - remove the lab boards"
 	@echo "make test      - lint, ansible-test sanity, unit tests, molecule arm64 scenario"
 	@echo "make vm-test   - real-kernel arm64 VM scenario (slow; cgroup v2 and v1)"
+	@echo "make bench     - fleet benchmark: site.yml vs naive, ssh/pipelining/mitogen, 1-25 boards (prints a table)"
+	@echo "make self-heal-test - the ansible-pull timer corrects drift on a board by itself (amd64 board)"
 
 setup:
 	bash tools/setup.sh
@@ -38,7 +40,7 @@ molecule: image
 
 # The fleet drift test runs against the lab, which `lab` brings up and converges first.
 integration: lab
-	$(ENV) python -m pytest tests/integration
+	$(ENV) python -m pytest tests/integration/test_fleet_drift.py
 
 test: lint sanity unit molecule integration
 
@@ -47,6 +49,15 @@ vm-image: setup
 
 vm-test: vm-image
 	$(ENV) bash tools/vm/test.sh
+
+bench: image
+	$(ENV) bash bench/fleet_bench.sh run
+
+bench-count: image
+	$(ENV) bash bench/fleet_bench.sh count
+
+self-heal-test: image
+	$(ENV) bash bench/build_amd64_image.sh >/dev/null && SELF_HEAL_TEST_ARCH=amd64 python -m pytest tests/integration/test_self_heal.py -v
 
 clean:
 	rm -rf .cache tests/output rock5b-oom-*.tar.gz
