@@ -31,14 +31,14 @@ KEY = Path(os.environ.get("ROCK5B_CACHE", "/var/cache/rock5b-oom")) / "ssh" / "i
 DROPIN = "/etc/sysctl.d/99-oom-rock5b.conf"
 
 pytestmark = pytest.mark.skipif(
-    subprocess.run(["podman", "image", "exists", IMAGE]).returncode != 0,
+    subprocess.run(["podman", "image", "exists", IMAGE], check=False).returncode != 0,
     reason="no board image %s (make image / bench/build_amd64_image.sh)" % IMAGE)
 
 
 def ssh(cmd, check=True):
     p = subprocess.run(["ssh", "-q", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
                         "-o", "UserKnownHostsFile=/dev/null", "-i", str(KEY), "-p", str(PORT),
-                        "root@127.0.0.1", cmd], capture_output=True, text=True)
+                        "root@127.0.0.1", cmd], capture_output=True, text=True, check=False)
     if check:
         assert p.returncode == 0, "%s\n%s%s" % (cmd, p.stdout, p.stderr)
     return p
@@ -46,7 +46,7 @@ def ssh(cmd, check=True):
 
 @pytest.fixture(scope="module")
 def board(tmp_path_factory):
-    subprocess.run(["podman", "rm", "-f", NAME], capture_output=True)
+    subprocess.run(["podman", "rm", "-f", NAME], capture_output=True, check=False)
     subprocess.run(["podman", "run", "-d", "--name", NAME, "--hostname", NAME, "--label", LABEL,
                     "--systemd=always", "--stop-signal=39", "--stop-timeout=20",
                     "-p", "127.0.0.1:%d:22" % PORT, IMAGE, "/sbin/init"],
@@ -74,12 +74,12 @@ def board(tmp_path_factory):
             "---\nrock5b:\n  hosts:\n    %s:\n      ansible_port: %d\n" % (NAME, PORT))
         yield inv
     finally:
-        subprocess.run(["podman", "rm", "-f", "-t", "5", NAME], capture_output=True)
+        subprocess.run(["podman", "rm", "-f", "-t", "5", NAME], capture_output=True, check=False)
 
 
 def install(inv, *extra):
     p = subprocess.run(["ansible-playbook", "-i", str(inv), "playbooks/self_heal.yml", *extra],
-                       cwd=ROOT, capture_output=True, text=True)
+                       cwd=ROOT, capture_output=True, text=True, check=False)
     assert p.returncode == 0, p.stdout[-4000:] + p.stderr[-2000:]
     return p.stdout
 

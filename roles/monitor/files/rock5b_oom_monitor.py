@@ -563,8 +563,9 @@ class Monitor:
             self.log_repeat.last = now
         elif level != OK and self.log_repeat.allow(now):
             actions += self._log(level, LOG_CRIT if level == CRITICAL else LOG_WARNING,
-                                 "still %s memory: %s" % ("critical" if level == CRITICAL else "low",
-                                                         self.describe(reading)), with_top=True)
+                                 "still %s memory: %s" % (
+                                     "critical" if level == CRITICAL else "low", self.describe(reading)),
+                                 with_top=True)
         if level == CRITICAL:
             if self.config["drop_caches"]["enabled"] and self.drop_limit.allow(now):
                 actions.append(Action("drop_caches", value=self.config["drop_caches"]["value"]))
@@ -1252,7 +1253,7 @@ def run(config, proc_root="/proc", fs_root="/", journal=None, notifier=None, clo
                 notifier.notify("READY=1\nSTATUS=%s" % status)
                 ready = True
                 status_text = status
-            elif status.split(":")[0] != (status_text or "").split(":")[0] or now >= metrics_due:
+            elif status.split(":", maxsplit=1)[0] != (status_text or "").split(":", maxsplit=1)[0] or now >= metrics_due:
                 # Status text follows level changes at once and the figures at the metrics pace.
                 notifier.notify("STATUS=%s" % status)
                 status_text = status

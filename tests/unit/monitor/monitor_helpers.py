@@ -74,7 +74,6 @@ class FakeProc:
         self.write("%d/oom_score" % pid, "%d\n" % (oom_score if oom_score is not None else max(0, rss_pages // 10 + adj)))
 
 
-
 def make_config(**overrides):
     """A validated config; overrides are merged like the JSON file's keys."""
     return mon.validate_config(overrides)

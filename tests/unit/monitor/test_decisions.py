@@ -92,7 +92,7 @@ def test_critical_logs_crit_and_drops_caches_at_most_once_per_interval():
     assert kinds(actions) == ["log", "drop_caches"] and actions[0].priority == mon.LOG_CRIT
     assert actions[1].value == 3
     drops = 0
-    for _ in range(299):
+    for _step in range(299):
         drops += kinds(m.step(clock.advance(1), reading(90))).count("drop_caches")
     assert drops == 0
     assert "drop_caches" in kinds(m.step(clock.advance(1), reading(90)))

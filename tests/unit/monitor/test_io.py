@@ -184,7 +184,7 @@ def test_drop_caches_on_a_read_only_proc_sys_fails_logged_once(fake_proc, monkey
             raise OSError(code, os.strerror(code))
         return real_open(path, flags, *args, **kwargs)
     monkeypatch.setattr(mon.os, "open", guarded_open)
-    for _ in range(3):
+    for _step in range(3):
         ex.run([mon.Action("drop_caches", value=3)])
     errors = [r for r in journal.records if r[0] == mon.LOG_ERR]
     assert len(errors) == 1 and "read-only" in errors[0][1]

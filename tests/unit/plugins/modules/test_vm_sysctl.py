@@ -300,8 +300,12 @@ def test_relative_path_is_refused(board, run):
 
 
 def board_meminfo():
-    from conftest import MEMINFO_4G
-    return dict(MEMINFO_4G)
+    # The same 4 GiB board as the fake_host fixture (tests/unit/conftest.py), repeated here
+    # because another conftest module may own the name `conftest` in a full run.
+    return {
+        "MemTotal": 3995120, "MemFree": 2500000, "MemAvailable": 3100000, "SwapTotal": 0,
+        "SwapFree": 0, "CommitLimit": 1997560, "Committed_AS": 900000, "Hugetlb": 0,
+    }
 
 
 def test_file_outside_sysctl_d_is_written_with_a_warning(board, run):
