@@ -335,9 +335,9 @@ kernel:
 import errno
 import os
 import re
-import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.rock5b.oom.plugins.module_utils.atomic_file import write_atomically
 from ansible_collections.rock5b.oom.plugins.module_utils import cgroups, memcg, processes
 from ansible_collections.rock5b.oom.plugins.module_utils.sizes import (
     MAX, SizeError, human, less_or_equal, page_size, parse_size, round_to_page,
@@ -477,18 +477,6 @@ def read_text(path):
 def under(path):
     return os.path.join(FS_ROOT, path.lstrip("/"))
 
-
-def write_atomically(module, path, text):
-    directory = os.path.dirname(path)
-    if not os.path.isdir(directory):
-        os.makedirs(directory, 0o755)
-    handle, temp = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), dir=directory)
-    with os.fdopen(handle, "w") as stream:
-        stream.write(text)
-        stream.flush()
-        os.fsync(stream.fileno())
-    os.chmod(temp, 0o644)
-    module.atomic_move(temp, path)
 
 
 def kernel_limits(info, control_group, proc_root):

@@ -99,9 +99,9 @@ pending:
 """
 
 import os
-import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.rock5b.oom.plugins.module_utils.atomic_file import write_atomically
 from ansible_collections.rock5b.oom.plugins.module_utils.boot_cmdline import (
     KNOWN_FILES, edit_file, missing_from_running,
 )
@@ -114,14 +114,6 @@ def read(path):
     with open(path) as handle:
         return handle.read()
 
-
-def write_atomically(module, path, text):
-    mode = os.stat(path).st_mode & 0o7777
-    handle, temp = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), dir=os.path.dirname(path))
-    with os.fdopen(handle, "w") as stream:
-        stream.write(text)
-    os.chmod(temp, mode)
-    module.atomic_move(temp, path)
 
 
 def main():
@@ -175,7 +167,7 @@ def main():
             if not module.check_mode:
                 if module.params["backup"]:
                     entry["backup_file"] = module.backup_local(plan["full"])
-                write_atomically(module, plan["full"], plan["after"])
+                write_atomically(module, plan["full"], plan["after"], mode=None)
         files.append(entry)
 
     running = read(os.path.join(PROC_ROOT, "cmdline")).strip()

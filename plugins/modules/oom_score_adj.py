@@ -330,9 +330,9 @@ cap_sys_resource:
 
 import os
 import re
-import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.rock5b.oom.plugins.module_utils.atomic_file import write_atomically
 from ansible_collections.rock5b.oom.plugins.module_utils.processes import (
     DENIED, OOM_SCORE_ADJ_MAX, OOM_SCORE_ADJ_MIN, ProcessGone, descendants, has_capability,
     list_processes, main_processes, normalize_unit, read_pidfile, select, valid_unit,
@@ -472,18 +472,6 @@ def oom_setting(text):
                 value = setting.strip()
     return value
 
-
-def write_atomically(module, path, text):
-    directory = os.path.dirname(path)
-    if not os.path.isdir(directory):
-        os.makedirs(directory, 0o755)
-    handle, temp = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), dir=directory)
-    with os.fdopen(handle, "w") as stream:
-        stream.write(text)
-        stream.flush()
-        os.fsync(stream.fileno())
-    os.chmod(temp, 0o644)
-    module.atomic_move(temp, path)
 
 
 def target_label(target, index, many):

@@ -181,9 +181,9 @@ overcommit:
 """
 
 import os
-import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.rock5b.oom.plugins.module_utils.atomic_file import write_atomically
 from ansible_collections.rock5b.oom.plugins.module_utils.meminfo import read_meminfo
 from ansible_collections.rock5b.oom.plugins.module_utils.sysctl import (
     CONFIG_DIRS, conf_values, find_overrides, key_exists, live_writable, parse_conf, read_live, render_conf,
@@ -215,18 +215,6 @@ def read_text(path):
     except FileNotFoundError:
         return None
 
-
-def write_atomically(module, path, text):
-    directory = os.path.dirname(path)
-    if not os.path.isdir(directory):
-        os.makedirs(directory, 0o755)
-    handle, temp = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), dir=directory)
-    with os.fdopen(handle, "w") as stream:
-        stream.write(text)
-        stream.flush()
-        os.fsync(stream.fileno())
-    os.chmod(temp, 0o644)
-    module.atomic_move(temp, path)
 
 
 def apply_live(module, keys, desired, before_live):
