@@ -478,7 +478,6 @@ def under(path):
     return os.path.join(FS_ROOT, path.lstrip("/"))
 
 
-
 def kernel_limits(info, control_group, proc_root):
     """The unit's limits as the kernel holds them (vocabulary), its stats, and the directory."""
     memory = info["memory"]

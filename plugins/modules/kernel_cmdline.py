@@ -115,7 +115,6 @@ def read(path):
         return handle.read()
 
 
-
 def main():
     module = AnsibleModule(
         argument_spec=dict(

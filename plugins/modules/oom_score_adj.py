@@ -473,7 +473,6 @@ def oom_setting(text):
     return value
 
 
-
 def target_label(target, index, many):
     if target.get("name"):
         return target["name"]

@@ -216,7 +216,6 @@ def read_text(path):
         return None
 
 
-
 def apply_live(module, keys, desired, before_live):
     """Write ``keys`` and read them back; on any failure restore what was written and fail."""
     written = []
