@@ -5,7 +5,6 @@ the unit itself comes from prepare.yml) and runs with protect_daemons_on_denied:
 since root in these containers lacks CAP_SYS_RESOURCE and cannot set negative scores.
 """
 
-import pytest
 
 DROPIN = "50-oom-score-adj.conf"
 EXPENDABLE = "rock5b-expendable.service"
@@ -71,12 +70,13 @@ def test_ssh_has_no_oom_score_adjust_that_logins_would_inherit(host):
     assert int(host.check_output("systemctl show -p OOMScoreAdjust --value ssh.service")) >= 0
 
 
-def test_sshd_listener_is_protected_where_the_kernel_allows_it(host):
+def test_sshd_listener_score_is_what_the_kernel_allows(host):
+    # -1000 where root holds CAP_SYS_RESOURCE (the VM scenario checks that case); in these
+    # containers it does not, the kernel refuses anything below 0, and the role (on_denied:
+    # warn) must leave the listener at 0 rather than at some half-applied value.
     main_pid = int(host.check_output("systemctl show -p MainPID --value ssh.service"))
     assert main_pid > 0
-    if not has_cap_sys_resource(host):
-        pytest.skip("no CAP_SYS_RESOURCE in this container: -1000 cannot be set here (the role warns)")
-    assert score(host, main_pid) == -1000
+    assert score(host, main_pid) == (-1000 if has_cap_sys_resource(host) else 0)
 
 
 def test_no_session_or_ssh_child_is_unkillable(host):
