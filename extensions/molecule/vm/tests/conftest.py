@@ -29,6 +29,7 @@ CACHE = pathlib.Path(os.environ.get("ROCK5B_CACHE", "/var/cache/rock5b-oom")) / 
 OPTIONAL_MARKERS = {
     "needs_monitor": "needs the rock5b-oom-monitor role (rock5b-oom-monitor.service) in site.yml",
     "needs_protect_daemons": "needs the protect_daemons role (sshd at oom_score_adj -1000) in site.yml",
+    "needs_monitor_latency": "needs the monitor to log pressure before a fast hog is OOM-killed (flaky under load)",
 }
 _CONTROL_DIR = tempfile.mkdtemp(prefix="rock5b-vm-ssh-")
 
