@@ -50,6 +50,7 @@ author:
   - rock5b.oom contributors (!UNKNOWN)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - rock5b.oom.state_module
 options:
   unit:
     description:
@@ -170,14 +171,6 @@ options:
     description: Units - file name of the drop-in in C(/etc/systemd/system/<unit>.d/).
     type: str
     default: 60-rock5b-memory.conf
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
-  platform:
-    support: full
-    platforms: posix
 notes:
   - Raw cgroups are not persistent - they vanish at reboot with the processes in them. Use O(unit)
     (a drop-in for a service, or a slice) for limits that must survive a reboot.

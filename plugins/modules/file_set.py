@@ -23,6 +23,7 @@ author:
   - rock5b.oom contributors (!UNKNOWN)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - rock5b.oom.state_module
 options:
   files:
     description: The entries, applied in order.
@@ -57,14 +58,6 @@ options:
         description: Group of files and directories.
         type: str
         default: root
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
-  platform:
-    support: full
-    platforms: posix
 """
 
 EXAMPLES = r"""

@@ -23,6 +23,7 @@ author:
   - rock5b.oom contributors (!UNKNOWN)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - rock5b.oom.state_module
 options:
   add:
     description:
@@ -50,14 +51,6 @@ options:
       - Keep a timestamped copy of each file before changing it.
     type: bool
     default: true
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
-  platform:
-    support: full
-    platforms: posix
 notes:
   - Radxa's BSP kernels build PSI with C(CONFIG_PSI_DEFAULT_DISABLED), so C(/proc/pressure) only
     appears after booting with C(psi=1).

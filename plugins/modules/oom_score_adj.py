@@ -32,6 +32,7 @@ author:
   - rock5b.oom contributors (!UNKNOWN)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - rock5b.oom.state_module
 options:
   pid:
     description: Select the process with this pid.
@@ -177,14 +178,6 @@ options:
     description: File name of the drop-in in C(/etc/systemd/system/<unit>.d/).
     type: str
     default: 50-oom-score-adj.conf
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
-  platform:
-    support: full
-    platforms: posix
 notes:
   - Selectors given together must all match (intersection). C(unit=ssh.service) plus
     C(comm=sshd) narrows the unit to the sshd processes; for a union, give several targets.

@@ -32,6 +32,7 @@ author:
   - rock5b.oom contributors (!UNKNOWN)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - rock5b.oom.state_module
 options:
   settings:
     description:
@@ -76,14 +77,6 @@ options:
         warning.
     type: bool
     default: false
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
-  platform:
-    support: full
-    platforms: posix
 notes:
   - C(vm.*) sysctls are not namespaced. In a container with a writable C(/proc/sys) this module
     would change the host; the ordinary read-only C(/proc/sys) of a container is detected.
