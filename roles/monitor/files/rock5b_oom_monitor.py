@@ -78,6 +78,7 @@ MESSAGE_IDS = {
     "hook": "5a1e1c3f7a5c4b0e9d1f2a3b4c5d6e08",
     "fallback": "5a1e1c3f7a5c4b0e9d1f2a3b4c5d6e09",
     "error": "5a1e1c3f7a5c4b0e9d1f2a3b4c5d6e0a",
+    "top": "5a1e1c3f7a5c4b0e9d1f2a3b4c5d6e0b",
 }
 
 
@@ -383,20 +384,31 @@ def effective_available(meminfo, swaps, count_swap=True, zram_weight=0.5):
             "swap_free": disk_free + zram_free, "zram_free": zram_free}
 
 
-def next_interval(kb, level, thresholds, poll, psi_active, urgent=False):
-    """Seconds until the next MemAvailable check (earlyoom's idea, 100 ms to 1 s).
+# Shortest sleep while memory is seen falling towards a threshold (see next_interval).
+FALLING_FLOOR_S = 0.01
+
+
+def next_interval(kb, level, thresholds, poll, psi_active, urgent=False, falling_kb_s=0.0):
+    """Seconds until the next MemAvailable check (earlyoom's idea, 100 ms to 1 s, plus a trend).
 
     The headroom down to the next threshold divided by how fast memory can fill: close to a
     threshold the checks speed up to ``min_ms``; far from it they slow down to ``max_ms``,
     or ``max_psi_ms`` while a PSI trigger wakes the monitor on stalls anyway.
+
+    ``falling_kb_s`` is the rate memory fell at between the last two checks. While it falls,
+    the next check comes no later than the moment that rate would reach the threshold (10 ms
+    at the shortest), so a crossing is seen within a few ms instead of up to ``min_ms`` late.
+    Steady memory near a threshold still costs no more than one check per ``min_ms``.
     """
     low, high = poll["min_ms"] / 1000.0, (poll["max_psi_ms"] if psi_active else poll["max_ms"]) / 1000.0
     if urgent or level == CRITICAL:
         return low
     target = thresholds.critical_kb if level == WARN else thresholds.warn_kb
     headroom_kb = max(0, kb - target)
-    seconds = headroom_kb / (poll["fill_rate_mb_s"] * 1024.0)
-    return max(low, min(high, seconds))
+    seconds = max(low, min(high, headroom_kb / (poll["fill_rate_mb_s"] * 1024.0)))
+    if falling_kb_s > 0:
+        seconds = min(seconds, max(FALLING_FLOOR_S, headroom_kb / falling_kb_s))
+    return seconds
 
 
 def protected_reason(process, protect, self_pid):
@@ -511,6 +523,8 @@ class Monitor:
                 self.actions[(action, "ok")] = self.actions[(action, "failed")] = 0
         self.failed_once = set()
         self.last = None
+        self.last_at = None
+        self.falling_kb_s = 0.0
         self.psi_state = "unknown"
 
     @property
@@ -545,7 +559,9 @@ class Monitor:
 
     def step(self, now, reading):
         """One MemAvailable check: level changes, repeated warnings, and the critical actions."""
-        self.last = reading
+        if self.last is not None and now > self.last_at:
+            self.falling_kb_s = max(0.0, (self.last["effective"] - reading["effective"]) / (now - self.last_at))
+        self.last, self.last_at = reading, now
         kb = reading["effective"]
         previous, level = self.tracker.update(kb)
         actions = []
@@ -651,7 +667,8 @@ class Monitor:
         reading = self.last
         if reading is None:
             return self.config["poll"]["min_ms"] / 1000.0
-        seconds = next_interval(reading["effective"], self.level, self.thresholds, self.config["poll"], psi_active)
+        seconds = next_interval(reading["effective"], self.level, self.thresholds, self.config["poll"], psi_active,
+                                falling_kb_s=self.falling_kb_s)
         if self.kill_job is not None:
             seconds = min(seconds, max(0.01, self.kill_job.timeout(now)))
         return seconds
@@ -967,6 +984,30 @@ def top_users(table, count):
                      for p in ordered)
 
 
+def top_memory_users(proc_root, count):
+    """The ``count`` largest processes by RSS, formatted as top_users() does.
+
+    Cheaper than process_table(): one statm read per process, then comm and oom_score_adj
+    for the few largest only (the log line is about them, and it is written under pressure).
+    """
+    page_kb = max(1, os.sysconf("SC_PAGE_SIZE") // 1024)
+    sizes = []
+    for pid in mu_processes.list_pids(proc_root):
+        rss_kb = read_rss_kb(proc_root, pid, page_kb)
+        if rss_kb > 0:
+            sizes.append((-rss_kb, pid))
+    table = []
+    for negative_rss, pid in sorted(sizes)[:count]:
+        try:
+            with open(os.path.join(proc_root, str(pid), "comm")) as handle:
+                comm = handle.read().rstrip("\n")
+            adj = mu_processes.read_oom_score_adj(proc_root, pid)
+        except (OSError, ValueError, mu_processes.ProcessGone):
+            continue
+        table.append({"pid": pid, "comm": comm, "rss_kb": -negative_rss, "oom_score_adj": adj})
+    return top_users(table, count)
+
+
 def compile_protect(protect):
     protect = dict(protect)
     protect["_compiled"] = [re.compile(pattern) for pattern in protect["patterns"]]
@@ -995,7 +1036,7 @@ class Executor:
         except mu_pressure.PsiUnavailable:
             return None
 
-    def fields(self, event, reading, with_top):
+    def fields(self, event, reading):
         psi = self.psi_values()
         fields = [
             ("MESSAGE_ID", MESSAGE_IDS.get(event, MESSAGE_IDS["error"])),
@@ -1013,12 +1054,6 @@ class Executor:
         if psi:
             fields += [("ROCK5B_OOM_PSI_SOME_AVG10", (psi.get("some") or {}).get("avg10")),
                        ("ROCK5B_OOM_PSI_FULL_AVG10", (psi.get("full") or {}).get("avg10"))]
-        if with_top and self.monitor.config["log"]["top"]:
-            try:
-                fields.append(("ROCK5B_OOM_TOP", top_users(process_table(self.proc_root),
-                                                           self.monitor.config["log"]["top"])))
-            except OSError:
-                pass
         return fields
 
     def run(self, actions):
@@ -1029,7 +1064,22 @@ class Executor:
             queue.extend(handler(action) or [])
 
     def do_log(self, action):
-        self.journal.send(action.priority, action.message, self.fields(action.event, self.monitor.last, action.top))
+        """The record first, then (when asked) the top memory users in a second record.
+
+        Listing processes takes a while on a loaded board; the news that memory is low must
+        not wait for it.
+        """
+        self.journal.send(action.priority, action.message, self.fields(action.event, self.monitor.last))
+        count = self.monitor.config["log"]["top"]
+        if not (action.top and count):
+            return
+        try:
+            top = top_memory_users(self.proc_root, count)
+        except OSError:
+            return
+        self.journal.send(action.priority, "top memory users at %s: %s" % (action.event, top), [
+            ("MESSAGE_ID", MESSAGE_IDS["top"]), ("ROCK5B_OOM_EVENT", "top"), ("ROCK5B_OOM_CAUSE", action.event),
+            ("ROCK5B_OOM_LEVEL", self.monitor.level), ("ROCK5B_OOM_TOP", top)])
 
     def do_drop_caches(self, action):
         try:
@@ -1161,17 +1211,38 @@ class Executor:
 
 # --------------------------------------------------------------------------- the loop
 
-def mlock_all():
-    """Keep the monitor's pages in RAM (earlyoom does the same); None or the error text."""
+MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT = 1, 2, 4
+
+
+def settle_memory(lock):
+    """Shrink and (when ``lock``) pin the monitor's memory once start-up is done.
+
+    The garbage of start-up (compiling the program from source) goes back to the kernel
+    (gc, then glibc's malloc_trim): about 2 MiB. mlockall keeps what the loop touches in RAM,
+    as earlyoom does, but with MCL_ONFAULT (Linux 4.4+): only pages actually used are locked,
+    so the whole mapped interpreter (libpython, locale data) is not pulled into RSS.
+    Returns None or the reason locking failed.
+    """
+    import gc  # pylint: disable=import-outside-toplevel
+    gc.collect()
+    gc.freeze()  # start-up objects never need scanning again: cheaper collections in the loop
     try:
         import ctypes  # pylint: disable=import-outside-toplevel
         libc = ctypes.CDLL(None, use_errno=True)
-        if libc.mlockall(1 | 2) != 0:  # MCL_CURRENT | MCL_FUTURE
-            code = ctypes.get_errno()
-            return "%s (%s)" % (os.strerror(code), errno.errorcode.get(code, code))
-    except (OSError, AttributeError, ImportError) as error:
-        return str(error)
-    return None
+    except (OSError, ImportError) as error:
+        return str(error) if lock else None
+    trim = getattr(libc, "malloc_trim", None)  # glibc only
+    if trim is not None:
+        trim(0)
+    if not lock:
+        return None
+    if libc.mlockall(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT) == 0:
+        return None
+    code = ctypes.get_errno()
+    if code == errno.EINVAL and libc.mlockall(MCL_CURRENT | MCL_FUTURE) == 0:  # before Linux 4.4
+        return None
+    code = ctypes.get_errno() or code
+    return "%s (%s)" % (os.strerror(code), errno.errorcode.get(code, code))
 
 
 class Stop(Exception):
@@ -1199,11 +1270,10 @@ def run(config, proc_root="/proc", fs_root="/", journal=None, notifier=None, clo
         signal.signal(signum, on_signal)
 
     notes = []
-    if config["mlock"]:
-        problem = mlock_all()
-        if problem:
-            notes.append("mlockall failed (%s): the monitor's pages may be reclaimed under pressure" % problem)
     mode, trigger, psi_message = psi_status(proc_root, fs_root, config["psi"]["enabled"], config["psi"]["triggers"])
+    problem = settle_memory(config["mlock"])
+    if problem:
+        notes.append("mlockall failed (%s): the monitor's pages may be reclaimed under pressure" % problem)
     monitor.psi_state = mode
     journal.send(LOG_INFO, "started: warn below %s, critical below %s%s; actions: %s; %s" % (
         fmt_kb(thresholds.warn_kb), fmt_kb(thresholds.critical_kb),
@@ -1231,7 +1301,7 @@ def run(config, proc_root="/proc", fs_root="/", journal=None, notifier=None, clo
     metrics_path = config["metrics"]["path"]
     metrics_due = clock()
     watchdog_due = clock()
-    status_text = None
+    status_level = None
     ready = False
     iterations = 0
     psi_suppressed_until = 0.0
@@ -1247,16 +1317,12 @@ def run(config, proc_root="/proc", fs_root="/", journal=None, notifier=None, clo
                 executor.run(actions)
             executor.run(executor.reap_hook())
 
-            status = "%s: %s available, %s" % (monitor.level, fmt_kb(reading["effective"]),
-                                               "PSI trigger armed" if mode == "trigger" else "polling (no PSI trigger)")
-            if not ready:
-                notifier.notify("READY=1\nSTATUS=%s" % status)
-                ready = True
-                status_text = status
-            elif status.split(":", maxsplit=1)[0] != (status_text or "").split(":", maxsplit=1)[0] or now >= metrics_due:
-                # Status text follows level changes at once and the figures at the metrics pace.
-                notifier.notify("STATUS=%s" % status)
-                status_text = status
+            # Status text follows level changes at once and the figures at the metrics pace.
+            if not ready or monitor.level != status_level or now >= metrics_due:
+                status = "%s: %s available, %s" % (monitor.level, fmt_kb(reading["effective"]),
+                                                   "PSI trigger armed" if mode == "trigger" else "polling (no PSI trigger)")
+                notifier.notify(("STATUS=%s" if ready else "READY=1\nSTATUS=%s") % status)
+                ready, status_level = True, monitor.level
             if notifier.watchdog_s and config["watchdog"] and now >= watchdog_due:
                 notifier.notify("WATCHDOG=1")
                 watchdog_due = now + notifier.watchdog_s

@@ -68,6 +68,7 @@ class FakeProc:
                    % (pid, comm, state, ppid, pid, pid, flags, pid * 10))
         with open(os.path.join(base, "cmdline"), "wb") as handle:
             handle.write(b"".join(arg.encode() + b"\0" for arg in cmdline))
+        self.write("%d/comm" % pid, comm + "\n")
         self.write("%d/cgroup" % pid, cgroup)
         self.write("%d/oom_score_adj" % pid, "%d\n" % adj)
         self.write("%d/statm" % pid, "%d %d 100 10 0 500 0\n" % (rss_pages * 2, rss_pages))

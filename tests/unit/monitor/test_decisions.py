@@ -138,6 +138,36 @@ def test_polling_speeds_up_near_a_threshold():
     assert mon.next_interval(50 * MIB, "critical", t, poll, psi_active=True) == 0.1
 
 
+def test_falling_memory_brings_the_next_check_to_the_predicted_crossing():
+    config = make_config()
+    t = mon.Thresholds.from_config(config, TOTAL)
+    poll = config["poll"]
+    # 20 MiB above warn, falling at 320 MiB/s (16 MiB per 50 ms): the crossing is 62.5 ms away,
+    # sooner than the 100 ms floor of the headroom rule.
+    assert mon.next_interval(220 * MIB, "ok", t, poll, False, falling_kb_s=320 * MIB) == pytest.approx(0.0625)
+    assert mon.next_interval(240 * MIB, "ok", t, poll, False, falling_kb_s=320 * MIB) == 0.1
+    # 4 MiB above: 12.5 ms; 1 MiB above: not below the 10 ms floor.
+    assert mon.next_interval(204 * MIB, "ok", t, poll, False, falling_kb_s=320 * MIB) == pytest.approx(0.0125)
+    assert mon.next_interval(201 * MIB, "ok", t, poll, False, falling_kb_s=320 * MIB) == mon.FALLING_FLOOR_S
+    # A slow fall or none leaves the headroom rule alone: steady memory costs no extra wake-ups.
+    assert mon.next_interval(201 * MIB, "ok", t, poll, False, falling_kb_s=1 * MIB) == 0.1
+    assert mon.next_interval(3000 * MIB, "ok", t, poll, False, falling_kb_s=100 * MIB) == 1.0
+    # Below warn the next target is critical.
+    assert mon.next_interval(150 * MIB, "warn", t, poll, False, falling_kb_s=500 * MIB) == pytest.approx(0.1)
+    assert mon.next_interval(110 * MIB, "warn", t, poll, False, falling_kb_s=500 * MIB) == pytest.approx(0.02)
+
+
+def test_monitor_measures_the_fall_between_checks():
+    m, clock = monitor(), FakeClock()
+    m.step(clock(), reading(300))
+    m.step(clock.advance(0.1), reading(232))  # 68 MiB in 100 ms
+    assert m.falling_kb_s == pytest.approx(680 * MIB)
+    assert m.next_timeout(clock(), psi_active=True) == pytest.approx(32 / 680.0)
+    m.step(clock.advance(0.1), reading(280))  # rising again: no trend
+    assert m.falling_kb_s == 0.0
+    assert m.next_timeout(clock(), psi_active=True) == pytest.approx(0.1)
+
+
 def test_intervals_are_monotonic_in_headroom():
     config = make_config()
     t = mon.Thresholds.from_config(config, TOTAL)

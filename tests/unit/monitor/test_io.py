@@ -218,6 +218,41 @@ def test_process_table_and_victim_from_a_fake_proc(fake_proc):
     assert "chromium[500]" in mon.top_users(table, 2)
 
 
+def test_top_memory_users_reads_details_of_the_largest_only(fake_proc, monkeypatch):
+    fake_proc.add_process(500, "chromium", rss_pages=200000, adj=300)
+    fake_proc.add_process(501, "node", rss_pages=100000)
+    fake_proc.add_process(502, "tiny", rss_pages=10)
+    fake_proc.add_process(503, "kworker/0:1", rss_pages=0, flags=0x00208040)  # no resident memory
+    opened = []
+    real_open = open
+
+    def spy(path, *args, **kwargs):
+        opened.append(str(path))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.open", spy)
+    text = mon.top_memory_users(fake_proc.root, 2)
+    page_kb = os.sysconf("SC_PAGE_SIZE") // 1024
+    assert text == "chromium[500] %s adj=300; node[501] %s adj=0" % (
+        mon.fmt_kb(200000 * page_kb), mon.fmt_kb(100000 * page_kb))
+    assert not [path for path in opened if path.endswith(("/502/comm", "/503/comm", "/1/comm"))]
+
+
+def test_log_record_is_sent_before_the_process_listing(fake_proc, monkeypatch):
+    """Listing processes is slow under pressure: the news goes out first."""
+    ex, monitor, journal = executor(fake_proc)
+    monitor.step(0.0, {"effective": 150 * MIB, "mem_available": 150 * MIB, "mem_total": 3995120,
+                       "swap_free": 0, "zram_free": 0})
+    sent_before_listing = []
+    monkeypatch.setattr(mon, "top_memory_users",
+                        lambda root, count: sent_before_listing.append(len(journal.records)) or "x[1] 1 MiB adj=0")
+    ex.run([mon.Action("log", event="warn", priority=mon.LOG_WARNING, message="low memory", top=True)])
+    assert sent_before_listing == [1]
+    assert [r[2]["ROCK5B_OOM_EVENT"] for r in journal.records] == ["warn", "top"]
+    ex.run([mon.Action("log", event="recover", priority=mon.LOG_NOTICE, message="recovered", top=False)])
+    assert sent_before_listing == [1] and journal.records[-1][2]["ROCK5B_OOM_EVENT"] == "recover"
+
+
 def test_kill_dry_run_names_the_victim_and_kills_nothing(fake_proc):
     fake_proc.add_process(501, "node", rss_pages=100000, oom_score=800)
     ex, monitor, journal = executor(fake_proc, kill={"enabled": True, "dry_run": True})
@@ -321,7 +356,11 @@ def test_loop_low_memory_logs_with_fields_and_drop_caches_failure_once(fake_proc
         os.chmod(os.path.join(fake_proc.root, "sys", "vm"), 0o755)
     critical = [r for r in journal.records if r[2].get("ROCK5B_OOM_EVENT") == "critical"]
     assert critical and critical[0][0] == mon.LOG_CRIT
-    assert critical[0][2]["ROCK5B_OOM_AVAILABLE_KB"] == 50 * MIB and "systemd[1]" in critical[0][2]["ROCK5B_OOM_TOP"]
+    assert critical[0][2]["ROCK5B_OOM_AVAILABLE_KB"] == 50 * MIB and "ROCK5B_OOM_TOP" not in critical[0][2]
+    # The top memory users follow in their own record, right after the news.
+    after = journal.records[journal.records.index(critical[0]) + 1]
+    assert after[2]["ROCK5B_OOM_EVENT"] == "top" and after[2]["ROCK5B_OOM_CAUSE"] == "critical"
+    assert after[0] == mon.LOG_CRIT and "systemd[1]" in after[2]["ROCK5B_OOM_TOP"]
     failures = [r for r in journal.records if r[0] == mon.LOG_ERR]
     assert len(failures) <= 1  # root ignores the mode bits; otherwise exactly one failure record
 
