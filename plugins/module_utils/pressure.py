@@ -205,7 +205,7 @@ def diagnose(proc_root, fs_root="/", resource="memory"):
         result.update(state="not_compiled", hint=REBUILD_HINT,
                       reason="%s: the kernel is built without CONFIG_PSI (%s)" % (where, config["source"]))
     elif boot_flag is False:
-        result.update(state="disabled", hint=ENABLE_HINT.replace("add psi=1", "replace psi=0 with psi=1"),
+        result.update(state="disabled", hint=ENABLE_HINT.replace("add psi=1 to", "replace psi=0 with psi=1 on"),
                       reason="%s: PSI is disabled by psi=0 on the kernel command line" % where)
     elif config is not None and config.get("CONFIG_PSI_DEFAULT_DISABLED") == "y" and boot_flag is not True:
         result.update(state="disabled", hint=ENABLE_HINT,

@@ -123,6 +123,7 @@ def test_diagnose_psi_zero_on_the_command_line(board):
     status = pressure.diagnose(board.proc, board.root)
     assert not status["available"] and status["state"] == "disabled"
     assert "psi=0" in status["reason"] and "psi=1" in status["hint"]
+    assert status["hint"].startswith("replace psi=0 with psi=1 on the kernel command line and reboot ("), status["hint"]
 
 
 def test_diagnose_radxa_bsp_default_disabled(board):
