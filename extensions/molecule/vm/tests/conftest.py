@@ -6,6 +6,10 @@ tools/vm/boot.sh); which instances: $VM_INSTANCES (comma separated), else the on
 molecule's instance config, else every running one. Commands go through testinfra's
 ssh backend (``ssh://root@127.0.0.1:<port>`` with the generated key).
 
+Marker ``vm_modes("v2", "v1")`` limits a test (or a module, through ``pytestmark``) to the VMs
+booted in those modes: the nopsi VM runs the PSI-off tests and the cheap checks, not the
+drills, the reboot and the cgroup limit tests, which it would only repeat at v2's cost.
+
 Markers ``needs_monitor`` and ``needs_protect_daemons`` mark tests that need roles which
 site.yml may not apply yet. They are deselected (neither run nor counted as skipped)
 unless named in $VM_TEST_ENABLE, e.g. ``VM_TEST_ENABLE=needs_protect_daemons``.
@@ -26,6 +30,7 @@ import testinfra
 import yaml
 
 CACHE = pathlib.Path(os.environ.get("ROCK5B_CACHE", "/var/cache/rock5b-oom")) / "vm"
+REPO = pathlib.Path(__file__).resolve().parents[4]
 OPTIONAL_MARKERS = {
     "needs_monitor": "needs the rock5b-oom-monitor role (rock5b-oom-monitor.service) in site.yml",
     "needs_protect_daemons": "needs the protect_daemons role (sshd at oom_score_adj -1000) in site.yml",
@@ -38,6 +43,9 @@ def pytest_configure(config):
     for name, text in OPTIONAL_MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {text}; enable with VM_TEST_ENABLE={name}")
     config.addinivalue_line("markers", "reboots: the test reboots the VM")
+    config.addinivalue_line(
+        "markers", "vm_modes(*modes): run only on the VMs booted in these modes (v2, v1, nopsi)"
+    )
 
 
 def _enabled_markers() -> set[str]:
@@ -144,6 +152,35 @@ class VM:
             capture_output=True, timeout=10,
         )  # fmt: skip
 
+    # -- ansible against this VM (json callback, parsed) -----------------------------------
+    def _ansible(self, argv: list[str], timeout: float) -> tuple[int, dict, str]:
+        env = dict(os.environ, ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json",
+                   ANSIBLE_NOCOLOR="1")  # fmt: skip
+        connection = {
+            "ansible_host": "127.0.0.1", "ansible_port": self.port, "ansible_user": "root",
+            "ansible_ssh_private_key_file": self.key, "ansible_python_interpreter": "/usr/bin/python3",
+            "ansible_ssh_common_args": "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null",
+        }  # fmt: skip
+        argv = [*argv, "-i", f"{self.name},", "-e", json.dumps(connection)]
+        done = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=str(REPO), timeout=timeout)
+        try:
+            data = json.loads(done.stdout)
+        except ValueError:
+            pytest.fail(f"{self.name}: {' '.join(argv[:4])} gave no JSON (rc {done.returncode}):\n"
+                        f"{done.stdout[-2000:]}\n{done.stderr[-2000:]}")  # fmt: skip
+        return done.returncode, data, done.stderr
+
+    def module(self, name: str, args: dict, check: bool = False, timeout: float = 300) -> dict:
+        """Run one module on the VM (ansible ad-hoc, as root); its result dict, failed or not."""
+        argv = ["ansible", "all", "-m", name, "-a", json.dumps(args)] + (["--check"] if check else [])
+        _rc, data, _err = self._ansible(argv, timeout)
+        return data["plays"][0]["tasks"][0]["hosts"][self.name]
+
+    def playbook(self, path: str, *extra: str, timeout: float = 600) -> tuple[int, dict]:
+        """Run a playbook on the VM alone: (exit status, the json callback's document)."""
+        rc, data, _err = self._ansible(["ansible-playbook", str(path), *extra], timeout)
+        return rc, data
+
     def boot_id(self) -> str:
         return self.read("/proc/sys/kernel/random/boot_id")
 
@@ -169,10 +206,28 @@ def vm_names() -> list[str]:
     return _instance_names()
 
 
+def _instance_mode(name: str) -> str | None:
+    """The boot mode in an instance's state file, None when it is not running."""
+    state_file = CACHE / "run" / name / "state.json"
+    try:
+        return json.loads(state_file.read_text())["mode"]
+    except (OSError, ValueError, KeyError):
+        return None
+
+
 def pytest_generate_tests(metafunc):
     if "vm" in metafunc.fixturenames:
+        names = _instance_names()
+        # vm_modes("v2", "v1"): the test is about those boot modes only; VMs in another mode
+        # are not parametrized (neither run nor counted). An instance that is not running
+        # stays in, so its fixture fails.
+        marker = metafunc.definition.get_closest_marker("vm_modes")
+        if marker is not None:
+            names = [n for n in names if _instance_mode(n) in (None, *marker.args)]
+            # none of those modes booted: one case that fails, never an empty (skipped) set
+            names = names or [f"no-{'-or-'.join(marker.args)}-vm-running"]
         # no VM found: one case that fails in the fixture, never an empty (skipped) set
-        names = _instance_names() or ["no-vm-running"]
+        names = names or ["no-vm-running"]
         metafunc.parametrize("vm", names, indirect=True, scope="module", ids=names)
 
 

@@ -7,7 +7,12 @@ switches to 2 live for its own duration only and restores the previous value."""
 
 from __future__ import annotations
 
+import pytest
+
 from drill import oom_kills
+
+# not on the nopsi VM: overcommit accounting does not depend on PSI
+pytestmark = pytest.mark.vm_modes("v2", "v1")
 
 REFUSE = r"""
 chunks = []

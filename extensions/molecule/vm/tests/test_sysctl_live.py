@@ -51,6 +51,7 @@ def test_vm_profile_overrides_for_drill(vm):
 
 
 @pytest.mark.reboots
+@pytest.mark.vm_modes("v2", "v1")  # one reboot per cgroup mode; nopsi's would repeat v2's
 def test_profile_survives_reboot(vm):
     want = profile(vm)
     # disturb one live value first, so that only a boot-time apply can restore it
