@@ -129,7 +129,11 @@ class CallbackModule(CallbackBase):
         self.statuses[host][status] += 1
 
     def _is_loop(self, result):
-        return isinstance(result._result.get("results"), list)
+        # A looped task's items were counted one by one (v2_runner_item_on_*). Not its result
+        # having a "results" list: a module may return one (cgroup_memory with entries).
+        task = result._task
+        return bool(getattr(task, "loop", None) or getattr(task, "loop_with", None)) \
+            and isinstance(result._result.get("results"), list)
 
     def v2_runner_on_ok(self, result):
         if not self._is_loop(result):

@@ -46,12 +46,30 @@ description:
     left out with a warning, or fail the task with O(unsupported=fail).
   - Everything is validated before anything changes - sizes, units, and the order
     O(memory_min) <= O(memory_low) <= O(memory_high) <= O(memory_max).
+  - B(Many targets in one call) (O(entries), what the C(rock5b.oom.cgroup_limits) role uses). Every
+    entry is first run in check mode; only when none fails are they applied, in order. One module
+    execution per board instead of one per unit, which is most of a converged run's cost.
 author:
   - rock5b.oom contributors (!UNKNOWN)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - rock5b.oom.state_module
 options:
+  entries:
+    description:
+      - Several units and raw cgroups in one call, each a dict of the per-target options - O(unit) or
+        O(path), O(state), O(memory_max), O(memory_high), O(swap_max), O(memory_min), O(memory_low),
+        O(oom_group), O(oom_kill_disable), O(pids), O(comm), O(pattern), O(slice), O(description),
+        O(oom_policy), O(managed_oom_swap), O(managed_oom_memory_pressure),
+        O(managed_oom_memory_pressure_limit) - with the same meaning and defaults, except that an
+        entry without O(state) takes the task's O(state). O(unsupported), O(live) and O(dropin_name)
+        apply to every entry.
+      - Every entry is checked (as in check mode) before the first one changes anything; an invalid
+        entry fails the task naming it, with nothing changed. Results are in RV(results), the
+        hierarchy in RV(cgroup) and RV(hierarchy). An empty list reports the hierarchy only.
+      - Mutually exclusive with O(unit) and O(path).
+    type: list
+    elements: dict
   unit:
     description:
       - The systemd unit to limit - a C(.service), C(.scope) or C(.slice); a name without a suffix
@@ -215,6 +233,19 @@ EXAMPLES = r"""
     memory_max: 512M
     comm: myapp
 
+- name: Every limit of a board in one module execution (checked first, then applied in order)
+  rock5b.oom.cgroup_memory:
+    entries:
+      - unit: rock5b-untrusted.slice
+        memory_max: 1G
+      - unit: kiosk.service
+        slice: rock5b-untrusted.slice
+        memory_max: 512M
+      - path: rock5b/myapp
+        memory_max: 256M
+        comm: myapp
+  register: board_limits
+
 - name: Which hierarchy does the board run?
   rock5b.oom.cgroup_memory:
     state: query
@@ -236,26 +267,36 @@ hierarchy:
   returned: always
   type: str
   sample: v2
+results:
+  description:
+    - With O(entries) - one result per entry, in order, each what the module returns for that entry alone
+      (RV(desired), RV(before), RV(after), RV(unit) or RV(directory), RV(restart_required), ...) plus
+      C(changed), C(failed), C(msg) when it failed, and C(item), the entry as given.
+  returned: when O(entries) is given
+  type: list
+  elements: dict
+  sample: [{"item": {"unit": "myapp.service", "memory_max": "512M"}, "changed": false, "failed": false,
+            "unit": "myapp.service", "dropin_changed": false, "live_changed": [], "restart_required": false}]
 desired:
   description: The settings after validation, sizes in bytes rounded down to pages or V(max).
-  returned: always
+  returned: when O(entries) is not given
   type: dict
   sample: {"memory_max": 536870912, "memory_high": 402653184}
 unsupported:
   description: Settings that do not act on this host, each with the reason (left out, with a warning).
-  returned: always
+  returned: when O(entries) is not given
   type: dict
   sample: {"memory_low": "cgroup v1 has no memory.low (best-effort protection exists only in cgroup v2)"}
 before:
   description:
     - Raw cgroups - the limits in the module's vocabulary before the run (V(null) where the file does not exist).
     - Units - C(dropin) (the managed drop-in's properties) and C(live) (C(systemctl show)).
-  returned: always
+  returned: when O(entries) is not given
   type: dict
   sample: {"memory_max": "max", "memory_high": "max", "swap_max": "max"}
 after:
   description: As RV(before), after the run (read back from the kernel or systemd; predicted in check mode).
-  returned: always
+  returned: when O(entries) is not given
   type: dict
   sample: {"memory_max": 536870912, "memory_high": "max", "swap_max": "max"}
 directory:
@@ -330,6 +371,7 @@ import os
 import re
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible_collections.rock5b.oom.plugins.module_utils.atomic_file import write_atomically
 from ansible_collections.rock5b.oom.plugins.module_utils import cgroups, memcg, processes
 from ansible_collections.rock5b.oom.plugins.module_utils.sizes import (
@@ -525,7 +567,9 @@ def run_unit(module, ctx):
     if errors:
         module.fail_json(msg="invalid settings, nothing was changed: " + "; ".join(errors), errors=errors)
 
-    version = systemd_version(module)
+    if "systemd_version" not in ctx["cache"]:
+        ctx["cache"]["systemd_version"] = systemd_version(module)
+    version = ctx["cache"]["systemd_version"]
     hierarchy = info["memory"]["hierarchy"]
     # (drop-in key, rendered value, comparable value, live via set-property)
     settings = []
@@ -1039,42 +1083,76 @@ def finish(module, ctx, **result):
     module.exit_json(**result)
 
 
-def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            unit=dict(type="str"),
-            path=dict(type="str"),
-            state=dict(type="str", default="present", choices=["present", "absent", "query"]),
-            memory_max=dict(type="raw"),
-            memory_high=dict(type="raw"),
-            swap_max=dict(type="raw"),
-            memory_min=dict(type="raw"),
-            memory_low=dict(type="raw"),
-            oom_group=dict(type="bool"),
-            oom_kill_disable=dict(type="bool"),
-            pids=dict(type="list", elements="int", default=[]),
-            comm=dict(type="str"),
-            pattern=dict(type="str"),
-            slice=dict(type="str"),
-            description=dict(type="str", default="Memory-limited slice (managed by rock5b.oom)"),
-            oom_policy=dict(type="str", choices=["continue", "stop", "kill"]),
-            managed_oom_swap=dict(type="str", choices=["auto", "kill"]),
-            managed_oom_memory_pressure=dict(type="str", choices=["auto", "kill"]),
-            managed_oom_memory_pressure_limit=dict(type="str"),
-            unsupported=dict(type="str", default="warn", choices=["warn", "fail"]),
-            live=dict(type="bool", default=True),
-            dropin_name=dict(type="str", default="60-rock5b-memory.conf"),
-        ),
-        mutually_exclusive=[("unit", "path")],
-        required_if=[("state", "present", ("unit", "path"), True), ("state", "absent", ("unit", "path"), True)],
-        supports_check_mode=True,
-    )
-    params = module.params
-    info = cgroups.detect(PROC_ROOT, FS_ROOT)
+ARGUMENT_SPEC = dict(
+    entries=dict(type="list", elements="dict"),
+    unit=dict(type="str"),
+    path=dict(type="str"),
+    state=dict(type="str", default="present", choices=["present", "absent", "query"]),
+    memory_max=dict(type="raw"),
+    memory_high=dict(type="raw"),
+    swap_max=dict(type="raw"),
+    memory_min=dict(type="raw"),
+    memory_low=dict(type="raw"),
+    oom_group=dict(type="bool"),
+    oom_kill_disable=dict(type="bool"),
+    pids=dict(type="list", elements="int", default=[]),
+    comm=dict(type="str"),
+    pattern=dict(type="str"),
+    slice=dict(type="str"),
+    description=dict(type="str", default="Memory-limited slice (managed by rock5b.oom)"),
+    oom_policy=dict(type="str", choices=["continue", "stop", "kill"]),
+    managed_oom_swap=dict(type="str", choices=["auto", "kill"]),
+    managed_oom_memory_pressure=dict(type="str", choices=["auto", "kill"]),
+    managed_oom_memory_pressure_limit=dict(type="str"),
+    unsupported=dict(type="str", default="warn", choices=["warn", "fail"]),
+    live=dict(type="bool", default=True),
+    dropin_name=dict(type="str", default="60-rock5b-memory.conf"),
+)
+# Options every entry shares with the task (the rest are per entry).
+SHARED = ("unsupported", "live", "dropin_name")
+
+
+class EntryDone(Exception):
+    """An entry's exit_json or fail_json: its result."""
+
+    def __init__(self, result):
+        super().__init__(result.get("msg", ""))
+        self.result = result
+
+
+class EntryModule:
+    """What run_unit and run_raw use of AnsibleModule, for one entry of ``entries``: the entry's
+    parameters and check mode, warnings kept, and exit or failure raised as EntryDone."""
+
+    def __init__(self, module, params, check_mode):
+        self.module, self.params, self.check_mode = module, params, check_mode
+        self.warnings = []
+
+    def run_command(self, *args, **kwargs):
+        return self.module.run_command(*args, **kwargs)
+
+    def atomic_move(self, *args, **kwargs):
+        return self.module.atomic_move(*args, **kwargs)
+
+    def warn(self, warning):
+        self.warnings.append(warning)
+
+    def exit_json(self, **result):
+        result.setdefault("changed", False)
+        result["failed"] = False
+        raise EntryDone(result)
+
+    def fail_json(self, msg, **result):
+        result.update(msg=msg, failed=True, changed=False)
+        raise EntryDone(result)
+
+
+def run_one(module, info, params, cache):
+    """Run one target (``params`` holds unit or path); exits through ``module``."""
     desired, errors = validate_sizes(params, page_size())
     if errors:
         module.fail_json(msg="invalid settings, nothing was changed: " + "; ".join(errors), errors=errors, cgroup=info)
-    ctx = {"params": params, "info": info, "desired": desired, "unsupported": {}, "warnings": []}
+    ctx = {"params": params, "info": info, "desired": desired, "unsupported": {}, "warnings": [], "cache": cache}
     if params["unit"] is not None:
         run_unit(module, ctx)
     if params["path"] is not None:
@@ -1082,6 +1160,83 @@ def main():
     # state=query without a target: the hierarchy only.
     finish(module, ctx, changed=False)
 
+
+def entry_label(entry):
+    return str(entry.get("unit") or entry.get("path") or "?") if isinstance(entry, dict) else repr(entry)
+
+
+def run_entries(module, info):
+    """``entries``: validate each, check them all, then apply them in order; one result each."""
+    spec = dict((key, dict(value)) for key, value in ARGUMENT_SPEC.items() if key not in SHARED + ("entries",))
+    spec["state"]["default"] = module.params["state"]
+    validator = ArgumentSpecValidator(spec, mutually_exclusive=[("unit", "path")],
+                                      required_one_of=[("unit", "path")])
+    entries, errors = [], []
+    for index, entry in enumerate(module.params["entries"]):
+        validated = validator.validate(entry)
+        if validated.error_messages:
+            errors.append("entry %d (%s): %s" % (index + 1, entry_label(entry), "; ".join(validated.error_messages)))
+            continue
+        params = dict(validated.validated_parameters)
+        params.update((key, module.params[key]) for key in SHARED)
+        entries.append((entry, params))
+    if errors:
+        module.fail_json(msg="invalid entries, nothing was changed: " + "; ".join(errors), errors=errors, cgroup=info)
+    cache = {}
+
+    def run(check_mode):
+        results, warnings = [], []
+        for entry, params in entries:
+            proxy = EntryModule(module, params, check_mode)
+            try:
+                run_one(proxy, info, params, cache)
+            except EntryDone as done:
+                result = done.result
+            result["item"] = entry
+            results.append(result)
+            warnings.extend(proxy.warnings)
+        return results, warnings
+
+    changing = [params for _entry, params in entries if params["state"] != "query"]
+    if len(changing) > 1 and not module.check_mode:
+        checked, _warnings = run(check_mode=True)
+        failed = [result for result in checked if result["failed"]]
+        if failed:
+            module.fail_json(msg="invalid entries, nothing was changed: " + "; ".join(
+                "%s: %s" % (entry_label(result["item"]), result["msg"]) for result in failed),
+                results=checked, cgroup=info, hierarchy=info["memory"]["hierarchy"])
+    results, warnings = run(check_mode=module.check_mode)
+    for warning in warnings:
+        module.warn(warning)
+    diff = []
+    for result in results:
+        parts = result.pop("diff", [])
+        for part in parts if isinstance(parts, list) else [parts]:
+            if part.get("before") != part.get("after"):
+                diff.append(part)
+    outcome = dict(changed=any(result["changed"] for result in results), results=results, cgroup=info,
+                   hierarchy=info["memory"]["hierarchy"])
+    if diff:
+        outcome["diff"] = diff
+    failed = [result for result in results if result["failed"]]
+    if failed:
+        module.fail_json(msg="; ".join("%s: %s" % (entry_label(result["item"]), result["msg"]) for result in failed),
+                         **outcome)
+    module.exit_json(**outcome)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=ARGUMENT_SPEC,
+        mutually_exclusive=[("unit", "path"), ("entries", "unit"), ("entries", "path")],
+        required_if=[("state", "present", ("unit", "path", "entries"), True),
+                     ("state", "absent", ("unit", "path", "entries"), True)],
+        supports_check_mode=True,
+    )
+    info = cgroups.detect(PROC_ROOT, FS_ROOT)
+    if module.params["entries"] is not None:
+        run_entries(module, info)
+    run_one(module, info, module.params, {})
 
 if __name__ == "__main__":
     main()

@@ -669,3 +669,77 @@ def test_query_without_target_reports_the_hierarchy(run_module, v1):
 def test_path_and_unit_are_exclusive(run_module, v2):
     result = run_module(cgroup_memory, {"path": "app", "unit": "x.service", "memory_max": "1G"})
     assert result["failed"] and "mutually exclusive" in result["msg"]
+
+
+# --- entries: every target of a board in one module execution ------------------------------------
+
+LAB_ENTRIES = [
+    {"unit": "rock5b-untrusted.slice", "memory_max": "1G", "memory_high": "768M"},
+    {"unit": "myapp.service", "memory_max": "512M", "slice": "rock5b-untrusted.slice"},
+    {"path": "rock5b/raw", "memory_max": "256M"},
+]
+
+
+def test_entries_apply_every_target_in_one_call(run_module, systemd, fake_host, v2):
+    result = run_module(cgroup_memory, {"entries": LAB_ENTRIES}, diff=True)
+    assert result.get("failed") is None, result
+    assert result["changed"] and result["hierarchy"] == "v2" and result["cgroup"]["version"] == "v2"
+    assert [item["item"] for item in result["results"]] == LAB_ENTRIES
+    assert [item["changed"] for item in result["results"]] == [True, True, True]
+    assert "MemoryMax=1G" in read(dropin(fake_host, "rock5b-untrusted.slice"))
+    assert "Slice=rock5b-untrusted.slice" in read(dropin(fake_host, "myapp.service"))
+    assert read(v2.path("rock5b/raw") + "/memory.max") == "268435456\n"
+    assert result["results"][1]["restart_required"]
+    assert any("next start" in warning for warning in result["warnings"])
+    headers = [part.get("after_header") for part in result["diff"]]
+    assert "/etc/systemd/system/myapp.service.d/60-rock5b-memory.conf" in headers
+    # systemd's version is asked once per call, not once per entry and pass
+    assert [call[1] for call in systemd.calls].count("--version") == 1
+    systemd.calls.clear()
+    again = run_module(cgroup_memory, {"entries": LAB_ENTRIES})
+    assert not again["changed"] and "diff" not in again
+    assert not any(call[1] in ("daemon-reload", "set-property") for call in systemd.calls)
+
+
+def test_entries_check_mode_predicts_and_changes_nothing(run_module, systemd, fake_host):
+    before = fake_host.snapshot()
+    result = run_module(cgroup_memory, {"entries": LAB_ENTRIES}, check_mode=True, diff=True)
+    assert result["changed"] and all(item["changed"] for item in result["results"])
+    assert fake_host.snapshot() == before
+    assert result["diff"]
+
+
+@pytest.mark.parametrize("bad, fragment", [
+    ({"unit": "myapp.service", "memory_max": "lots"}, "myapp.service"),
+    ({"unit": "myapp.service", "memory_max": "1G", "colour": "red"}, "colour"),
+    ({"unit": "myapp.service", "path": "x", "memory_max": "1G"}, "mutually exclusive"),
+    ({"memory_max": "1G"}, "unit, path"),
+    ({"unit": "myapp.service", "slice": "nope"}, "not a valid slice"),
+])
+def test_entries_one_bad_entry_fails_before_any_change(run_module, systemd, fake_host, bad, fragment):
+    before = fake_host.snapshot()
+    result = run_module(cgroup_memory, {"entries": [LAB_ENTRIES[0], bad, LAB_ENTRIES[2]]})
+    assert result["failed"], result
+    assert fragment in result["msg"] and "nothing was changed" in result["msg"]
+    assert fake_host.snapshot() == before
+
+
+def test_entries_take_the_task_state_and_shared_options(run_module, systemd, fake_host):
+    run_module(cgroup_memory, {"entries": LAB_ENTRIES[:2], "dropin_name": "70-mine.conf"})
+    assert os.path.exists(fake_host.path("/etc/systemd/system/myapp.service.d/70-mine.conf"))
+    gone = run_module(cgroup_memory, {"entries": [{"unit": "myapp.service"}], "state": "absent",
+                                      "dropin_name": "70-mine.conf"})
+    assert gone["changed"] and not os.path.exists(fake_host.path("/etc/systemd/system/myapp.service.d/70-mine.conf"))
+    queried = run_module(cgroup_memory, {"entries": [{"unit": "rock5b-untrusted.slice"}], "state": "query",
+                                         "dropin_name": "70-mine.conf"})
+    assert not queried["changed"] and queried["results"][0]["before"]["dropin"]["MemoryMax"] == "1G"
+
+
+def test_empty_entries_report_the_hierarchy(run_module, v1):
+    result = run_module(cgroup_memory, {"entries": []})
+    assert not result["changed"] and result["results"] == [] and result["hierarchy"] == "v1"
+
+
+def test_entries_exclude_unit_and_path(run_module, v2):
+    result = run_module(cgroup_memory, {"entries": [], "unit": "x.service", "memory_max": "1G"})
+    assert result["failed"] and "mutually exclusive" in result["msg"]
