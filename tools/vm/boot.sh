@@ -6,7 +6,8 @@
 #   v2     (default) unified cgroup v2 hierarchy, PSI on (Debian's kernel default)
 #   v1     legacy cgroup v1 hierarchy: systemd.unified_cgroup_hierarchy=0 (systemd 252
 #          in bookworm still supports it without SYSTEMD_CGROUP_ENABLE_LEGACY_FORCE)
-#   nopsi  cgroup v2 with psi=0: /proc/pressure/* then fails with EOPNOTSUPP
+#   nopsi  cgroup v2 with psi=0: Debian's 6.1 then creates neither /proc/pressure nor the
+#          cgroups' *.pressure files (older kernels kept them and failed reads with EOPNOTSUPP)
 #
 # TCG, not KVM: this host's /dev/kvm is a paravirtual nested KVM that stock kernels do
 # not boot on. cortex-a76 is about twice as fast as -cpu max under TCG.
