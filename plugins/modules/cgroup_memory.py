@@ -29,7 +29,7 @@ description:
     memory control files in the kernel back (RV(kernel)) and warns where they do not hold the
     limit (a read-only cgroup file system in a container).
   - A new C(Slice=) takes effect at the unit's next start; the module reports RV(restart_required)
-    and does not restart anything itself.
+    and restarts the unit only with O(restart_moved=true).
   - A C(.slice) that has no unit file gets one (C(/etc/systemd/system/<name>.slice)) so a dedicated
     slice such as C(rock5b-untrusted.slice) exists at boot; units are placed in it with O(slice).
   - B(raw cgroup) (O(path), the seed's way, for processes outside systemd). Creates the cgroup under
@@ -62,8 +62,8 @@ options:
         O(oom_group), O(oom_kill_disable), O(pids), O(comm), O(pattern), O(slice), O(description),
         O(oom_policy), O(managed_oom_swap), O(managed_oom_memory_pressure),
         O(managed_oom_memory_pressure_limit) - with the same meaning and defaults, except that an
-        entry without O(state) takes the task's O(state). O(unsupported), O(live) and O(dropin_name)
-        apply to every entry.
+        entry without O(state) takes the task's O(state). O(unsupported), O(live), O(dropin_name)
+        and O(restart_moved) apply to every entry.
       - Every entry is checked (as in check mode) before the first one changes anything; an invalid
         entry fails the task naming it, with nothing changed. Results are in RV(results), the
         hierarchy in RV(cgroup) and RV(hierarchy). An empty list reports the hierarchy only.
@@ -189,6 +189,12 @@ options:
     description: Units - file name of the drop-in in C(/etc/systemd/system/<unit>.d/).
     type: str
     default: 60-rock5b-memory.conf
+  restart_moved:
+    description:
+      - Units - restart a running unit that runs in another slice than its O(slice) (RV(restart_required)),
+        so it moves now (RV(restarted)). Without it the module only warns that a restart is needed.
+    type: bool
+    default: false
 notes:
   - Raw cgroups are not persistent - they vanish at reboot with the processes in them. Use O(unit)
     (a drop-in for a service, or a slice) for limits that must survive a reboot.
@@ -357,6 +363,10 @@ live_changed:
   sample: ["MemoryMax"]
 restart_required:
   description: Units - the unit runs in another slice than its configuration names; it moves at its next (re)start.
+  returned: when O(unit) is given
+  type: bool
+restarted:
+  description: Units - the unit was (in check mode, would be) restarted to move into its slice (O(restart_moved)).
   returned: when O(unit) is given
   type: bool
 kernel:
@@ -637,7 +647,8 @@ def run_unit(module, ctx):
         kernel, stats, _directory = kernel_limits(info, before_live_raw.get("ControlGroup"), PROC_ROOT)
         current = dict((prop, comparable(prop, before_live_raw.get(prop))) for _key, prop in PROPERTIES)
         finish(module, ctx, changed=False, unit=unit, systemd_version=version, dropin=dropin, dropin_changed=False,
-               live_changed=[], daemon_reloaded=False, restart_required=False, kernel=kernel, stats=stats,
+               live_changed=[], daemon_reloaded=False, restart_required=False, restarted=False, kernel=kernel,
+               stats=stats,
                before={"dropin": parse_dropin(old_text), "live": current},
                after={"dropin": parse_dropin(old_text), "live": current})
     if state == "present" and not settings:
@@ -673,10 +684,11 @@ def run_unit(module, ctx):
     restart_required = False
     if state == "present" and params["slice"] is not None and active and control_group:
         restart_required = ("%s/%s" % (slice_cgroup(params["slice"].strip()), unit)) not in control_group
-        if restart_required:
+        if restart_required and not params["restart_moved"]:
             warnings.append("%s runs in %s; it moves into %s at its next start (restart it, or set "
                             "cgroup_limits_allow_restart)" % (unit, control_group, params["slice"].strip()))
 
+    restart = restart_required and params["restart_moved"]
     reloaded = False
     after_live = dict(before_live)
     if not module.check_mode:
@@ -706,6 +718,12 @@ def run_unit(module, ctx):
                 if rc != 0:
                     module.fail_json(msg="systemctl set-property --runtime %s %s failed: %s"
                                          % (unit, " ".join(args), (err or out).strip()))
+        if restart:
+            rc, out, err = module.run_command([SYSTEMCTL, "restart", unit])
+            if rc != 0:
+                module.fail_json(msg="systemctl restart %s (to move it into %s) failed: %s"
+                                     % (unit, params["slice"].strip(), (err or out).strip()))
+            restart_required = False
         after_raw = show(module, unit, sorted(set(names)))
         after_live = dict((prop, comparable(prop, after_raw.get(prop))) for prop, _t, _v, _l in settings)
         control_group = after_raw.get("ControlGroup") or ""
@@ -741,9 +759,9 @@ def run_unit(module, ctx):
             "after": "".join("%s=%s\n" % (prop, text) for prop, text, _v, _l in settings if prop in live_keys),
         })
     finish(module, ctx,
-           changed=dropin_changed or bool(live_keys), unit=unit, systemd_version=version, dropin=dropin,
-           dropin_changed=dropin_changed, live_changed=live_keys, daemon_reloaded=reloaded,
-           restart_required=restart_required, kernel=kernel, stats=stats,
+           changed=dropin_changed or bool(live_keys) or restart, unit=unit, systemd_version=version,
+           dropin=dropin, dropin_changed=dropin_changed, live_changed=live_keys, daemon_reloaded=reloaded,
+           restart_required=restart_required, restarted=restart, kernel=kernel, stats=stats,
            before={"dropin": parse_dropin(old_text), "live": before_live},
            after={"dropin": parse_dropin(new_text), "live": after_live}, diff=diff)
 
@@ -1107,9 +1125,10 @@ ARGUMENT_SPEC = dict(
     unsupported=dict(type="str", default="warn", choices=["warn", "fail"]),
     live=dict(type="bool", default=True),
     dropin_name=dict(type="str", default="60-rock5b-memory.conf"),
+    restart_moved=dict(type="bool", default=False),
 )
 # Options every entry shares with the task (the rest are per entry).
-SHARED = ("unsupported", "live", "dropin_name")
+SHARED = ("unsupported", "live", "dropin_name", "restart_moved")
 
 
 class EntryDone(Exception):

@@ -514,6 +514,11 @@ class FakeSystemd:
         if args[1] == "daemon-reload":
             self.reload()
             return 0, "", ""
+        if args[1] == "restart":
+            unit = args[2]
+            slice_name = self.props(unit)["Slice"]
+            self.units[unit]["ControlGroup"] = "%s/%s" % (cgroup_memory.slice_cgroup(slice_name), unit)
+            return 0, "", ""
         if args[1] == "set-property":
             unit = args[3]
             for assignment in args[4:]:
@@ -743,3 +748,18 @@ def test_empty_entries_report_the_hierarchy(run_module, v1):
 def test_entries_exclude_unit_and_path(run_module, v2):
     result = run_module(cgroup_memory, {"entries": [], "unit": "x.service", "memory_max": "1G"})
     assert result["failed"] and "mutually exclusive" in result["msg"]
+
+
+def test_entries_restart_moved_units_only_when_asked(run_module, systemd, fake_host):
+    warned = run_module(cgroup_memory, {"entries": LAB_ENTRIES[:2]})
+    assert warned["results"][1]["restart_required"] and not warned["results"][1]["restarted"]
+    assert not any(call[1] == "restart" for call in systemd.calls)
+    predicted = run_module(cgroup_memory, {"entries": LAB_ENTRIES[:2], "restart_moved": True}, check_mode=True)
+    assert predicted["changed"] and predicted["results"][1]["restarted"]
+    assert not any(call[1] == "restart" for call in systemd.calls)
+    moved = run_module(cgroup_memory, {"entries": LAB_ENTRIES[:2], "restart_moved": True})
+    assert moved["changed"] and moved["results"][1]["restarted"] and not moved["results"][1]["restart_required"]
+    assert ["systemctl", "restart", "myapp.service"] in systemd.calls
+    assert not any("next start" in warning for warning in moved["warnings"])
+    again = run_module(cgroup_memory, {"entries": LAB_ENTRIES[:2], "restart_moved": True})
+    assert not again["changed"] and not again["results"][1]["restarted"]
