@@ -10,6 +10,15 @@ Run it through bench/fleet_bench.sh (environment, mitogen, images). Sub-commands
 
 Boards: bench-board-N (arm64 lab image, qemu-user) on 127.0.0.1:2300+N and bench-amd64-N
 (native amd64 variant, bench/build_amd64_image.sh) on 127.0.0.1:2330+N, label rock5b-oom-bench=1.
+The playbooks run from a clean export of the repository's HEAD (.cache/bench/snapshot-<commit>), not
+from the working tree, so uncommitted edits (the monitor's program, say) neither show up as a
+change in a "no-op" run nor go unrecorded: every result names its commit (--worktree: measure
+the working tree instead).
+
+Each sample records wall time, the 1-minute load average when it started, the controller's CPU
+time (ansible-playbook and its workers) and the boards' (their containers' cpuacct). Samples are
+interleaved: for every repetition and connection mode, site.yml and the naive playbook run back
+to back, in alternating order, so a load change on this shared host hits both sides alike.
 Prints figures; asserts nothing about time.
 """
 
@@ -17,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import os
 import re
 import shutil
@@ -36,8 +46,17 @@ IMAGES = {
     "amd64": os.environ.get("BENCH_IMAGE_AMD64", "localhost/rock5b-board-amd64:latest"),
 }
 NAMES = {"arm64": ("bench-board-%d", 2300), "amd64": ("bench-amd64-%d", 2330)}
-PLAYBOOKS = {"site": ROOT / "playbooks" / "site.yml", "naive": BENCH / "naive_site.yml"}
 KEY = Path(os.environ.get("ROCK5B_CACHE", "/var/cache/rock5b-oom")) / "ssh" / "id_ed25519"
+# Units masked in bench boards (bind-mounting /dev/null over the unit file): each takes an
+# inotify instance, and fs.inotify.max_user_instances (128 here) is one budget for every
+# container's root, so with them 25 boards need 150. Nothing the roles or the naive playbook
+# touch: the ask-password path units serve consoles, and logind no sessions (the image has no
+# pam_systemd). Without them a board takes 3 (systemd 2, dbus 1).
+MASKED_UNITS = ("systemd-ask-password-console.path", "systemd-ask-password-wall.path",
+                "systemd-logind.service")
+INOTIFY_PER_BOARD = 3
+# Where the playbooks run from (set by main(): a snapshot of HEAD, or the working tree).
+SRC = {"root": ROOT, "commit": None}
 
 
 def log(msg):
@@ -59,8 +78,27 @@ def image_ref(arch):
     return (hashed[0] if hashed else IMAGES[arch]) + " (id %s)" % out[:12]
 
 
+def inotify_in_use():
+    """inotify instances open on this host (every process's fds), and the per-user limit."""
+    used = 0
+    for fd_dir in Path("/proc").glob("[0-9]*/fd"):
+        try:
+            used += sum(1 for fd in fd_dir.iterdir() if os.readlink(fd) == "anon_inode:inotify")
+        except OSError:
+            continue
+    return used, int(Path("/proc/sys/fs/inotify/max_user_instances").read_text())
+
+
 def start_boards(arch, count):
     names = []
+    missing = [n for n in range(1, count + 1) if subprocess.run(
+        ["podman", "container", "inspect", "-f", "{{.State.Running}}", board(arch, n)[0]],
+        capture_output=True, text=True).stdout.strip() != "true"]
+    used, limit = inotify_in_use()
+    if used + INOTIFY_PER_BOARD * len(missing) > limit:
+        log("warning: %d more boards need ~%d inotify instances; %d of fs.inotify.max_user_instances=%d are in "
+            "use (other containers?): boards may fail to start" % (len(missing), INOTIFY_PER_BOARD * len(missing),
+                                                                  used, limit))
     for n in range(1, count + 1):
         name, port = board(arch, n)
         names.append((name, port))
@@ -70,9 +108,10 @@ def start_boards(arch, count):
             continue
         subprocess.run(["podman", "rm", "-f", name], capture_output=True)
         # The lab's podman options (tools/lab.sh start_board); never --privileged.
+        masks = [arg for unit in MASKED_UNITS for arg in ("-v", "/dev/null:/etc/systemd/system/%s:ro" % unit)]
         subprocess.run(["podman", "run", "-d", "--name", name, "--hostname", name,
                         "--label", LABEL + "=1", "--systemd=always", "--stop-signal=39",
-                        "--stop-timeout=20", "-p", "127.0.0.1:%d:22" % port, IMAGES[arch],
+                        "--stop-timeout=20", "-p", "127.0.0.1:%d:22" % port, *masks, IMAGES[arch],
                         "/sbin/init"], check=True, capture_output=True)
         log("started %s (%s) on 127.0.0.1:%d" % (name, arch, port))
     deadline = time.monotonic() + 300
@@ -96,15 +135,14 @@ def down():
 
 
 def inventory(arch, boards):
-    """An inventory dir with the lab's group_vars (linked, so they follow inventory/lab) plus
-    the bench's own settings."""
+    """An inventory dir with the lab's group_vars (linked, from the measured source) plus the
+    bench's own settings."""
     d = WORK / ("inv-%s-%d" % (arch, len(boards)))
     gv = d / "group_vars" / "rock5b"
     gv.mkdir(parents=True, exist_ok=True)
     lab = gv / "lab.yml"
-    if not lab.is_symlink():
-        lab.unlink(missing_ok=True)
-        lab.symlink_to(os.path.relpath(ROOT / "inventory/lab/group_vars/rock5b.yml", gv))
+    lab.unlink(missing_ok=True)
+    lab.symlink_to(SRC["root"] / "inventory/lab/group_vars/rock5b.yml")
     (gv / "bench.yml").write_text(
         "---\n# Written by bench/fleet_bench.py.\n"
         "# The boards share this host's kernel: its Committed_AS says nothing about a board, and\n"
@@ -118,6 +156,34 @@ def inventory(arch, boards):
 
 
 # --- runs -----------------------------------------------------------------------------------
+def snapshot():
+    """A clean export of HEAD with its own collections path (rock5b.oom -> the export, the
+    other collections from the repository's .cache/collections); reused per commit."""
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                            check=True).stdout.strip()
+    dest = WORK / ("snapshot-%s" % commit[:12])
+    if not (dest / ".complete").exists():
+        shutil.rmtree(dest, ignore_errors=True)
+        dest.mkdir(parents=True)
+        archive = subprocess.run(["git", "archive", "--format=tar", commit], cwd=ROOT, capture_output=True,
+                                 check=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+        ns = dest / ".cache" / "collections" / "ansible_collections"
+        for coll in (ROOT / ".cache" / "collections" / "ansible_collections").glob("*/*"):
+            (ns / coll.parent.name).mkdir(parents=True, exist_ok=True)
+            target = dest if (coll.parent.name, coll.name) == ("rock5b", "oom") else coll.resolve()
+            (ns / coll.parent.name / coll.name).symlink_to(target)
+        (dest / ".complete").write_text(commit + "\n")
+    for old in WORK.glob("snapshot-*"):
+        if old != dest:
+            shutil.rmtree(old, ignore_errors=True)
+    return dest, commit
+
+
+def playbook_path(name):
+    return SRC["root"] / ("playbooks/site.yml" if name == "site" else "bench/naive_site.yml")
+
+
 def mitogen_strategy_dir():
     import ansible_mitogen  # noqa: F401 - installed by fleet_bench.sh from bench/requirements.txt
     return str(Path(ansible_mitogen.__file__).parent / "plugins" / "strategy")
@@ -125,7 +191,11 @@ def mitogen_strategy_dir():
 
 def env_for(mode):
     env = dict(os.environ)
+    root = SRC["root"]
     env.update({
+        "ANSIBLE_CONFIG": str(root / "ansible.cfg"),
+        "ANSIBLE_COLLECTIONS_PATH": str(root / ".cache" / "collections"),
+        "ANSIBLE_ROLES_PATH": str(root / "roles"),
         "ANSIBLE_CALLBACK_PLUGINS": str(BENCH / "callback_plugins"),
         "ANSIBLE_CALLBACKS_ENABLED": "rock5b_bench_count",
         "ANSIBLE_PIPELINING": "False" if mode == "ssh" else "True",
@@ -139,15 +209,36 @@ def env_for(mode):
     return env
 
 
-def play(playbook, inv, mode, extra=()):
+def board_cpu_seconds(names):
+    """CPU time the boards' containers used so far (cgroup v1 cpuacct or v2 cpu.stat)."""
+    total = 0.0
+    for name in names:
+        cid = subprocess.run(["podman", "container", "inspect", "-f", "{{.Id}}", name], capture_output=True,
+                             text=True).stdout.strip()
+        for path in Path("/sys/fs/cgroup").glob("cpuacct/**/libpod-%s*/cpuacct.usage" % cid):
+            total += int(path.read_text()) / 1e9
+            break
+        else:
+            for path in Path("/sys/fs/cgroup").glob("**/libpod-%s*/cpu.stat" % cid):
+                total += int(path.read_text().split()[1]) / 1e6
+                break
+    return total
+
+
+def play(playbook, inv, mode, extra=(), boards=()):
     env = env_for(mode)
     fd, out = tempfile.mkstemp(prefix="count-", suffix=".json", dir=WORK)
     os.close(fd)
     env["ROCK5B_BENCH_COUNT_OUT"] = out
+    load = os.getloadavg()[0]
+    cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    board0 = board_cpu_seconds([b[0] for b in boards])
     t0 = time.monotonic()
     p = subprocess.run(["ansible-playbook", "-i", str(inv), str(playbook), *extra],
-                       env=env, capture_output=True, text=True, cwd=ROOT)
+                       env=env, capture_output=True, text=True, cwd=SRC["root"])
     wall = time.monotonic() - t0
+    cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    board_cpu = board_cpu_seconds([b[0] for b in boards]) - board0
     shutil.rmtree(env["ANSIBLE_SSH_CONTROL_PATH_DIR"], ignore_errors=True)
     try:
         counts = json.loads(Path(out).read_text())
@@ -161,57 +252,79 @@ def play(playbook, inv, mode, extra=()):
     changed = sum(h["statuses"].get("changed", 0) for h in hosts.values())
     execs = [h["module_executions"] for h in hosts.values()] or [0]
     remote = [h["remote_modules"] for h in hosts.values()] or [0]
+    controller = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
     return {"wall": wall, "rc": p.returncode, "changed": changed, "execs": max(execs),
-            "remote_modules": max(remote), "counts": counts, "stdout": p.stdout}
+            "remote_modules": max(remote), "counts": counts, "stdout": p.stdout, "load": load,
+            "controller_cpu": controller, "board_cpu": board_cpu}
 
 
 def harden_roles():
-    text = (ROOT / "playbooks" / "tasks" / "harden.yml").read_text()
+    text = (SRC["root"] / "playbooks" / "tasks" / "harden.yml").read_text()
     return re.findall(r"name:\s*(rock5b\.oom\.\w+)", text)
 
 
-def measure(rows, arch, boards, playbook, modes, reps):
+def measure(rows, arch, boards, modes, reps):
+    """site.yml and the naive playbook on the same boards, interleaved (see the docstring)."""
     inv = inventory(arch, boards)
-    log("%s on %d %s board(s): converging once (not timed)" % (playbook, len(boards), arch))
-    warm = play(PLAYBOOKS[playbook], inv, "pipelining")
-    if warm["rc"]:
-        log("warm-up failed; skipping")
-        return
-    samples = {m: [] for m in modes}
+    for name in ("site", "naive"):
+        log("%s on %d %s board(s): converging once (not timed)" % (name, len(boards), arch))
+        if play(playbook_path(name), inv, "pipelining")["rc"]:
+            log("warm-up failed; skipping")
+            return
+    samples = dict(((name, mode), []) for name in ("site", "naive") for mode in modes)
     for rep in range(reps):
         for mode in modes:
-            r = play(PLAYBOOKS[playbook], inv, mode)
-            samples[mode].append(r)
-            log("  %-6s %-10s rep %d: %.1f s, %d executions/board, changed=%d, rc=%d"
-                % (playbook, mode, rep + 1, r["wall"], r["execs"], r["changed"], r["rc"]))
-    for mode in modes:
-        s = samples[mode]
+            order = ("site", "naive") if (rep + modes.index(mode)) % 2 == 0 else ("naive", "site")
+            for name in order:
+                r = play(playbook_path(name), inv, mode, boards=boards)
+                samples[(name, mode)].append(r)
+                log("  %-5s %-10s rep %d: %5.1f s (load %4.1f, controller cpu %4.1f s, boards cpu %4.1f s), "
+                    "%d executions/board, changed=%d, rc=%d"
+                    % (name, mode, rep + 1, r["wall"], r["load"], r["controller_cpu"], r["board_cpu"], r["execs"],
+                       r["changed"], r["rc"]))
+    for (name, mode), s in samples.items():
         rows.append({
-            "playbook": playbook, "mode": mode, "arch": arch, "boards": len(boards),
-            "image": image_ref(arch), "runs": len(s),
+            "playbook": name, "mode": mode, "arch": arch, "boards": len(boards),
+            "image": image_ref(arch), "commit": SRC["commit"], "runs": len(s),
             "median_wall": statistics.median(x["wall"] for x in s),
             "walls": [round(x["wall"], 2) for x in s],
+            "loads": [round(x["load"], 1) for x in s],
+            "median_controller_cpu": statistics.median(x["controller_cpu"] for x in s),
+            "median_board_cpu": statistics.median(x["board_cpu"] for x in s),
+            "ratios": [],
             "execs_per_board": s[-1]["execs"], "remote_modules_per_board": s[-1]["remote_modules"],
             "changed_per_run": s[-1]["changed"], "failed_runs": sum(1 for x in s if x["rc"]),
         })
+    # Per repetition, site / naive of the same (back-to-back) pair: their spread shows the noise.
+    for mode in modes:
+        site = next(r for r in rows[::-1] if r["playbook"] == "site" and r["mode"] == mode)
+        site["ratios"] = [round(a["wall"] / b["wall"], 2) for a, b in zip(samples[("site", mode)],
+                                                                            samples[("naive", mode)])]
 
 
 def print_table(rows, out=sys.stdout):
     base = {(r["arch"], r["boards"], r["mode"]): r["median_wall"] for r in rows if r["playbook"] == "naive"}
-    head = ("| playbook | connection | arch / image | boards | runs | median wall s | "
-            "× naive (same conn.) | module executions/board | remote modules/board | changed/run |")
+    head = ("| playbook | connection | arch | boards | runs | median wall s | × naive (medians) | "
+            "× naive per pair | load (1 min) | controller CPU s | boards CPU s | "
+            "module executions/board | remote modules/board | changed/run |")
     print(head, file=out)
     print("|---" * (head.count("|") - 1) + "|", file=out)
-    for r in rows:
+    order = sorted(rows, key=lambda r: (r["arch"] != "arm64", r["boards"], ("ssh", "pipelining", "mitogen").index(
+        r["mode"]), r["playbook"] != "site"))
+    for r in order:
         ratio = base.get((r["arch"], r["boards"], r["mode"]))
-        print("| %s | %s | %s %s | %d | %d%s | %.2f | %s | %d | %s | %d |" % (
-            "site.yml" if r["playbook"] == "site" else "naive_site.yml", r["mode"], r["arch"],
-            r["image"].split(" (")[0], r["boards"], r["runs"],
+        site = r["playbook"] == "site"
+        print("| %s | %s | %s | %d | %d%s | %.2f | %s | %s | %s | %.1f | %.1f | %d | %s | %d |" % (
+            "site.yml" if site else "naive_site.yml", r["mode"], r["arch"], r["boards"], r["runs"],
             " (%d failed)" % r["failed_runs"] if r["failed_runs"] else "", r["median_wall"],
-            "%.2f" % (r["median_wall"] / ratio) if ratio and r["playbook"] == "site" else "",
-            r["execs_per_board"],
-            "—" if r["mode"] == "mitogen" else str(r["remote_modules_per_board"]),
+            "**%.2f**" % (r["median_wall"] / ratio) if ratio and site else "",
+            " ".join("%.2f" % x for x in r.get("ratios", [])) if site else "",
+            "%.1f–%.1f" % (min(r["loads"]), max(r["loads"])) if r.get("loads") else "",
+            r.get("median_controller_cpu", 0), r.get("median_board_cpu", 0),
+            r["execs_per_board"], "—" if r["mode"] == "mitogen" else str(r["remote_modules_per_board"]),
             r["changed_per_run"]), file=out)
+    images = sorted(set("%s: %s" % (r["arch"], r["image"]) for r in rows))
+    print("\nimages: %s; commit %s" % ("; ".join(images), rows[0]["commit"] if rows else "?"), file=out)
 
 
 def cmd_run(args):
@@ -219,26 +332,22 @@ def cmd_run(args):
     sizes = [int(x) for x in args.sizes.split(",")]
     modes = ["ssh", "pipelining", "mitogen"]
     rows = []
-    log("roles in playbooks/tasks/harden.yml now: %s" % ", ".join(harden_roles()))
-    if not args.no_arm64:
-        boards = start_boards("arm64", 1)
-        measure(rows, "arm64", boards, "site", modes, args.reps)
-        measure(rows, "arm64", boards, "naive", ["pipelining", "mitogen"], args.reps)
+    log("commit %s; roles in playbooks/tasks/harden.yml: %s" % (SRC["commit"], ", ".join(harden_roles())))
     stamp = time.strftime("%Y%m%d-%H%M%S")
     res = WORK / ("results-%s.json" % stamp)
 
     def save():  # after every measurement: a long run that dies keeps what it measured
-        res.write_text(json.dumps({"roles": harden_roles(), "rows": rows}, indent=2))
+        res.write_text(json.dumps({"commit": SRC["commit"], "roles": harden_roles(), "rows": rows}, indent=2))
 
     if not args.no_arm64:
+        boards = start_boards("arm64", 1)
+        measure(rows, "arm64", boards, ["pipelining", "mitogen"], args.reps)
         save()
     all_amd64 = start_boards("amd64", max(sizes))
     for n in sizes:
         # The full comparison at the middle size, the recommended settings at the others.
-        m = modes if n == args.compare_size else ["pipelining", "mitogen"]
-        measure(rows, "amd64", all_amd64[:n], "site", m, args.reps)
-        save()
-        measure(rows, "amd64", all_amd64[:n], "naive", m, args.reps)
+        measure(rows, "amd64", all_amd64[:n], modes if n == args.compare_size else ["pipelining", "mitogen"],
+                args.reps)
         save()
     with open(WORK / ("table-%s.md" % stamp), "w", encoding="utf-8") as f:
         print_table(rows, f)
@@ -253,11 +362,11 @@ def cmd_count(args):
     WORK.mkdir(parents=True, exist_ok=True)
     boards = start_boards(args.arch, 1)
     inv = inventory(args.arch, boards)
-    playbook = PLAYBOOKS["site"]
+    playbook = playbook_path("site")
     if args.extra_roles:
         # Preview: site.yml plus roles not yet in harden.yml (e.g. ones being written).
         extra = [r for r in args.extra_roles.split(",") if "rock5b.oom." + r not in harden_roles()]
-        text = PLAYBOOKS["site"].read_text().replace("tasks/harden.yml", str(ROOT / "playbooks/tasks/harden.yml"))
+        text = playbook.read_text().replace("tasks/harden.yml", str(SRC["root"] / "playbooks/tasks/harden.yml"))
         text += "".join("\n    - name: Preview role %s\n      ansible.builtin.import_role:\n"
                         "        name: rock5b.oom.%s\n" % (r, r) for r in extra)
         playbook = WORK / "site-preview.yml"
@@ -268,7 +377,7 @@ def cmd_count(args):
     h = next(iter(r["counts"]["hosts"].values()), None)
     if h is None:
         sys.exit("no result (rc=%d)\n%s" % (r["rc"], r["stdout"][-3000:]))
-    print("roles in playbooks/tasks/harden.yml: %s%s" % (", ".join(harden_roles()),
+    print("commit %s; roles in playbooks/tasks/harden.yml: %s%s" % (SRC["commit"], ", ".join(harden_roles()),
           " + preview: %s" % args.extra_roles if args.extra_roles else ""))
     print("no-op run of %s on one %s board: %d module executions/board (target <= 10), "
           "%d remote module calls, changed=%d, %.1f s"
@@ -291,12 +400,21 @@ def main():
     r.add_argument("--compare-size", type=int, default=5)
     r.add_argument("--no-arm64", action="store_true")
     r.add_argument("--keep", action="store_true", help="leave the boards running")
+    r.add_argument("--worktree", action="store_true", help="run the working tree, not a snapshot of HEAD")
     c = sub.add_parser("count")
     c.add_argument("--arch", choices=("arm64", "amd64"), default="arm64")
     c.add_argument("--extra-roles", default="")
     c.add_argument("--keep", action="store_true")
+    c.add_argument("--worktree", action="store_true", help="run the working tree, not a snapshot of HEAD")
     sub.add_parser("down")
     args = ap.parse_args()
+    if args.cmd in ("run", "count"):
+        WORK.mkdir(parents=True, exist_ok=True)
+        if args.worktree:
+            SRC["commit"] = "working tree"
+        else:
+            SRC["root"], SRC["commit"] = snapshot()
+            log("running the playbooks from %s (HEAD %s)" % (SRC["root"], SRC["commit"][:12]))
     if args.cmd == "run":
         cmd_run(args)
     elif args.cmd == "count":

@@ -2,8 +2,9 @@
 # Fleet benchmark entry point (docs/fleet.md): sets up what bench/fleet_bench.py needs - the
 # repository's environment, mitogen (bench/requirements.txt) in .venv, the arm64 lab image and
 # the amd64 bench image (both cached) - then runs it.
-#   bench/fleet_bench.sh run [--reps 3] [--sizes 1,5,25] [--no-arm64] [--keep]
-#   bench/fleet_bench.sh count [--arch arm64|amd64] [--extra-roles monitor,cgroup_limits]
+#   bench/fleet_bench.sh run [--reps 3] [--sizes 1,5,25] [--compare-size 5] [--no-arm64] [--keep] [--worktree]
+#   bench/fleet_bench.sh count [--arch arm64|amd64] [--extra-roles monitor,cgroup_limits] [--worktree]
+# The playbooks run from a clean export of HEAD unless --worktree.
 #   bench/fleet_bench.sh down
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
