@@ -6,6 +6,8 @@ over SSH without and with pipelining and with mitogen, on 1, 5 and 25 boards.
 Run it through bench/fleet_bench.sh (environment, mitogen, images). Sub-commands:
   run    [--reps 3] [--sizes 1,5,25] [--no-arm64]   the whole table
   count  [--arch arm64|amd64] [--extra-roles r1,r2]    module executions per board and per task
+  floor  [--reps 5] [--sizes 1,5,25] [--modes pipelining]   an empty play and one ping per board
+         beside site.yml and the naive playbook: what no converge can go below
   down                                                  remove the bench boards
 
 Boards: bench-board-N (arm64 lab image, qemu-user) on 127.0.0.1:2300+N and bench-amd64-N
@@ -391,6 +393,59 @@ def cmd_count(args):
     return 0 if h["module_executions"] <= 10 else 1
 
 
+FLOOR_PLAYS = {
+    # ansible-playbook's own cost: start, parse, inventory; connects to nothing.
+    "empty": "tasks: []\n",
+    # The least any converge can do: connect to each board and run one module there.
+    "ping": "tasks:\n    - name: One module execution per board\n      ansible.builtin.ping:\n",
+}
+
+
+def cmd_floor(args):
+    """What no playbook can go below, beside site.yml and the naive one, interleaved."""
+    WORK.mkdir(parents=True, exist_ok=True)
+    sizes = [int(x) for x in args.sizes.split(",")]
+    plays = {}
+    for name, body in FLOOR_PLAYS.items():
+        plays[name] = WORK / ("floor-%s.yml" % name)
+        plays[name].write_text("---\n- name: Floor (%s)\n  hosts: rock5b\n  gather_facts: false\n  %s" % (name, body))
+    plays["site"], plays["naive"] = playbook_path("site"), playbook_path("naive")
+    all_boards = start_boards("amd64", max(sizes))
+    rows = []
+    for n in sizes:
+        boards = all_boards[:n]
+        inv = inventory("amd64", boards)
+        for name in ("site", "naive"):
+            play(plays[name], inv, "pipelining")
+        for mode in args.modes.split(","):
+            samples = dict((name, []) for name in plays)
+            for rep in range(args.reps):
+                names = list(plays)
+                names = names[rep % len(names):] + names[:rep % len(names)]  # rotate the order
+                for name in names:
+                    r = play(plays[name], inv, mode, boards=boards)
+                    samples[name].append(r)
+                    log("  %d boards %-10s %-5s rep %d: %5.1f s (load %4.1f)" % (n, mode, name, rep + 1, r["wall"],
+                                                                              r["load"]))
+            naive = statistics.median(x["wall"] for x in samples["naive"])
+            for name, s in samples.items():
+                rows.append((n, mode, name, statistics.median(x["wall"] for x in s), naive,
+                             statistics.median(x["controller_cpu"] for x in s),
+                             statistics.median(x["board_cpu"] for x in s), min(x["load"] for x in s),
+                             max(x["load"] for x in s), s[-1]["execs"]))
+    head = ("| boards | connection | playbook | median wall s | × naive | controller CPU s | boards CPU s | "
+            "load (1 min) | module executions/board |")
+    print(head)
+    print("|---" * (head.count("|") - 1) + "|")
+    for n, mode, name, wall, naive, ccpu, bcpu, lo, hi, execs in rows:
+        print("| %d | %s | %s | %.2f | %.2f | %.1f | %.1f | %.1f–%.1f | %d |" % (
+            n, mode, {"site": "site.yml", "naive": "naive_site.yml"}.get(name, "floor: " + name), wall,
+            wall / naive, ccpu, bcpu, lo, hi, execs))
+    print("\ncommit %s, image %s" % (SRC["commit"], image_ref("amd64")))
+    if not args.keep:
+        down()
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -406,9 +461,15 @@ def main():
     c.add_argument("--extra-roles", default="")
     c.add_argument("--keep", action="store_true")
     c.add_argument("--worktree", action="store_true", help="run the working tree, not a snapshot of HEAD")
+    f = sub.add_parser("floor", help="empty play and one ping per board beside site.yml and naive")
+    f.add_argument("--reps", type=int, default=5)
+    f.add_argument("--sizes", default="1,5,25")
+    f.add_argument("--modes", default="pipelining")
+    f.add_argument("--keep", action="store_true")
+    f.add_argument("--worktree", action="store_true", help="run the working tree, not a snapshot of HEAD")
     sub.add_parser("down")
     args = ap.parse_args()
-    if args.cmd in ("run", "count"):
+    if args.cmd in ("run", "count", "floor"):
         WORK.mkdir(parents=True, exist_ok=True)
         if args.worktree:
             SRC["commit"] = "working tree"
@@ -419,6 +480,8 @@ def main():
         cmd_run(args)
     elif args.cmd == "count":
         sys.exit(cmd_count(args))
+    elif args.cmd == "floor":
+        cmd_floor(args)
     else:
         down()
 

@@ -4,8 +4,9 @@
 # the amd64 bench image (both cached) - then runs it.
 #   bench/fleet_bench.sh run [--reps 3] [--sizes 1,5,25] [--compare-size 5] [--no-arm64] [--keep] [--worktree]
 #   bench/fleet_bench.sh count [--arch arm64|amd64] [--extra-roles monitor,cgroup_limits] [--worktree]
-# The playbooks run from a clean export of HEAD unless --worktree.
+#   bench/fleet_bench.sh floor [--reps 5] [--sizes 1,5,25] [--modes pipelining,mitogen]
 #   bench/fleet_bench.sh down
+# The playbooks run from a clean export of HEAD unless --worktree.
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
@@ -15,9 +16,9 @@ if ! pip install -q --disable-pip-version-check -r bench/requirements.txt >/tmp/
     cat /tmp/rock5b-bench-pip.log >&2; exit 1
 fi
 case "${1:-run}" in
-    run|count)
+    run|count|floor)
         podman image exists localhost/rock5b-board:latest || bash tools/image/build.sh
-        if [ "${1:-run}" = run ] || [[ " $* " == *" amd64"* ]]; then
+        if [ "${1:-run}" != count ] || [[ " $* " == *" amd64"* ]]; then
             bash bench/build_amd64_image.sh >/dev/null
         fi ;;
 esac
