@@ -119,6 +119,10 @@ def contents(vm) -> dict[str, str]:
     return {path: vm.host.file(path).content_string for path in FILES}
 
 
+def modes(vm) -> list[str]:
+    return vm.run("stat -c '%a %U:%G' " + " ".join(FILES)).split("\n")[:-1]
+
+
 @pytest.fixture(scope="module")
 def boot_files(vm):
     """The boot files, freshly written; removed with their backups afterwards."""
@@ -154,6 +158,7 @@ def test_psi_boot_adds_psi_1_once_with_backups_and_reboot_report(vm, boot_files)
     assert first["changed"], first
     assert {f["path"]: f["changed"] for f in first["files"]} == dict.fromkeys(FILES, True), first["files"]
     assert contents(vm) == EXPECTED
+    assert modes(vm) == ["644 root:root"] * len(FILES), "the edit changed a boot file's mode or owner"
     assert first["reboot_required"] is True and first["pending"] == ["psi=1"], first
     assert "psi=0" in first["running"].split(), first["running"]
     made = backups(vm)
