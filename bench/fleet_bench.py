@@ -211,19 +211,30 @@ def env_for(mode):
     return env
 
 
+CPU_FILES = {}
+
+
 def board_cpu_seconds(names):
-    """CPU time the boards' containers used so far (cgroup v1 cpuacct or v2 cpu.stat)."""
+    """CPU time the boards' containers used so far (cgroup v1 cpuacct or v2 cpu.stat). The files
+    are found once per board: podman calls between samples would load the host themselves."""
     total = 0.0
     for name in names:
-        cid = subprocess.run(["podman", "container", "inspect", "-f", "{{.Id}}", name], capture_output=True,
-                             text=True).stdout.strip()
-        for path in Path("/sys/fs/cgroup").glob("cpuacct/**/libpod-%s*/cpuacct.usage" % cid):
-            total += int(path.read_text()) / 1e9
-            break
-        else:
-            for path in Path("/sys/fs/cgroup").glob("**/libpod-%s*/cpu.stat" % cid):
-                total += int(path.read_text().split()[1]) / 1e6
-                break
+        if name not in CPU_FILES:
+            cid = subprocess.run(["podman", "container", "inspect", "-f", "{{.Id}}", name], capture_output=True,
+                                 text=True).stdout.strip()
+            found = list(Path("/sys/fs/cgroup").glob("cpuacct/**/libpod-%s*/cpuacct.usage" % cid))
+            found = found or list(Path("/sys/fs/cgroup").glob("**/libpod-%s*/cpu.stat" % cid))
+            CPU_FILES[name] = found[0] if found else None
+        path = CPU_FILES[name]
+        try:
+            text = path.read_text() if path else ""
+        except OSError:
+            CPU_FILES.pop(name)
+            continue
+        if path and path.name == "cpuacct.usage":
+            total += int(text) / 1e9
+        elif text:
+            total += int(text.split()[1]) / 1e6
     return total
 
 

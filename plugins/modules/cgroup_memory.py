@@ -1207,6 +1207,7 @@ def run_entries(module, info):
         results, warnings = [], []
         for entry, params in entries:
             proxy = EntryModule(module, params, check_mode)
+            result = {"changed": False, "failed": False}  # run_one always exits, through EntryDone
             try:
                 run_one(proxy, info, params, cache)
             except EntryDone as done:
@@ -1256,6 +1257,7 @@ def main():
     if module.params["entries"] is not None:
         run_entries(module, info)
     run_one(module, info, module.params, {})
+
 
 if __name__ == "__main__":
     main()
