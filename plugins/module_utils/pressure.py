@@ -28,7 +28,6 @@ Why PSI can be missing:
 from __future__ import annotations
 
 import errno
-import gzip
 import os
 import re
 import time
@@ -149,6 +148,8 @@ def kernel_config(proc_root, fs_root="/"):
     for path, label in candidates:
         try:
             if path.endswith(".gz"):
+                # Imported here: the monitor daemon imports this file and never needs gzip.
+                import gzip  # pylint: disable=import-outside-toplevel
                 with gzip.open(path, "rt") as handle:
                     text = handle.read()
             else:

@@ -24,16 +24,17 @@ Installed without a shebang (/usr/local/sbin/rock5b-oom-monitor runs it with /us
 
 from __future__ import annotations
 
-import argparse
 import errno
 import json
 import os
 import re
 import select
 import signal
-import socket
 import struct
-import subprocess
+
+# _socket, not socket: socket.py turns the AF_*/SOCK_*/MSG_* constants into enums at import,
+# about 0.45 MiB of resident memory for two AF_UNIX datagram sockets.
+import _socket
 import sys
 import time
 
@@ -97,7 +98,7 @@ DEFAULTS = {
     "hysteresis_percent": 10,
     "count_swap": True,
     "zram_weight": 0.5,
-    "poll": {"min_ms": 100, "max_ms": 1000, "max_psi_ms": 2000, "fill_rate_mb_s": 2000},
+    "poll": {"min_ms": 100, "max_ms": 1000, "max_psi_ms": 2000, "fill_rate_mb_s": 1000},
     "psi": {"enabled": True, "triggers": ["some 150000 1000000", "full 50000 1000000"], "log_interval_s": 60},
     "log": {"enabled": True, "repeat_s": 60, "top": 5},
     "drop_caches": {"enabled": True, "interval_s": 300, "value": 3},
@@ -383,6 +384,9 @@ def effective_available(meminfo, swaps, count_swap=True, zram_weight=0.5):
     return {"effective": effective, "mem_available": mem_available, "mem_total": meminfo.get("MemTotal", 0),
             "swap_free": disk_free + zram_free, "zram_free": zram_free}
 
+
+# How often the systemd status line (systemctl status) gets fresh figures without a level change.
+STATUS_INTERVAL_S = 15
 
 # Shortest sleep while memory is seen falling towards a threshold (see next_interval).
 FALLING_FLOOR_S = 0.01
@@ -758,7 +762,7 @@ class Journal:
         self.sock = None
         if path and os.path.exists(path):
             try:
-                self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+                self.sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_DGRAM | _socket.SOCK_CLOEXEC)
             except OSError:
                 self.sock = None
 
@@ -798,7 +802,7 @@ class Journal:
                 fcntl.fcntl(fd, 1033, 0x1 | 0x2 | 0x4 | 0x8)  # F_ADD_SEALS: seal, shrink, grow, write
             except (ImportError, OSError):
                 pass
-            socket.send_fds(self.sock, [b""], [fd], address=self.path) if hasattr(socket, "send_fds") else None
+            self.sock.sendmsg([b""], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, struct.pack("i", fd))], 0, self.path)
             return True
         except (OSError, TypeError):
             return False
@@ -816,7 +820,7 @@ class Notifier:
         self.sock = None
         if self.address:
             try:
-                self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+                self.sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_DGRAM | _socket.SOCK_CLOEXEC)
             except OSError:
                 self.sock = None
         self.watchdog_s = None
@@ -930,11 +934,18 @@ class MemReader:
         self.proc_root = proc_root
         self.fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
 
+    # What effective_available() looks at (MemFree, Cached, Buffers: kernels before 3.14).
+    FIELDS = ("MemTotal", "MemAvailable", "SwapTotal", "SwapFree")
+    OLD_KERNEL_FIELDS = ("MemFree", "Cached", "Buffers")
+
     def meminfo(self):
         return mu_meminfo.parse_meminfo(os.pread(self.fd, 16384, 0).decode("ascii", "replace"))
 
     def reading(self, count_swap, zram_weight):
-        info = self.meminfo()
+        data = os.pread(self.fd, 16384, 0)
+        info = mu_meminfo.pick_meminfo(data, self.FIELDS)
+        if "MemAvailable" not in info:
+            info.update(mu_meminfo.pick_meminfo(data, self.OLD_KERNEL_FIELDS))
         swaps = mu_meminfo.read_swaps(self.proc_root) if count_swap and info.get("SwapTotal") else []
         return effective_available(info, swaps, count_swap, zram_weight)
 
@@ -1029,6 +1040,12 @@ class Executor:
         self.pidfd = None
         self.hook_process = None
         self.hook_started = None
+        # subprocess costs about 1 MiB of resident memory: imported only when a hook is set,
+        # and at start-up rather than under pressure.
+        self.subprocess = None
+        if monitor.config["hook"]["command"] is not None:
+            import subprocess  # pylint: disable=import-outside-toplevel
+            self.subprocess = subprocess
 
     def psi_values(self):
         try:
@@ -1180,8 +1197,8 @@ class Executor:
                    ROCK5B_OOM_AVAILABLE_KB=str(reading.get("effective", "")),
                    ROCK5B_OOM_MEM_AVAILABLE_KB=str(reading.get("mem_available", "")))
         try:
-            self.hook_process = subprocess.Popen(  # pylint: disable=consider-using-with
-                self.monitor.config["hook"]["command"], env=env, stdin=subprocess.DEVNULL,
+            self.hook_process = self.subprocess.Popen(  # pylint: disable=consider-using-with
+                self.monitor.config["hook"]["command"], env=env, stdin=self.subprocess.DEVNULL,
                 start_new_session=True, close_fds=True)
             self.hook_started = self.clock()
         except OSError as error:
@@ -1302,6 +1319,7 @@ def run(config, proc_root="/proc", fs_root="/", journal=None, notifier=None, clo
     metrics_due = clock()
     watchdog_due = clock()
     status_level = None
+    status_due = clock()
     ready = False
     iterations = 0
     psi_suppressed_until = 0.0
@@ -1317,12 +1335,13 @@ def run(config, proc_root="/proc", fs_root="/", journal=None, notifier=None, clo
                 executor.run(actions)
             executor.run(executor.reap_hook())
 
-            # Status text follows level changes at once and the figures at the metrics pace.
-            if not ready or monitor.level != status_level or now >= metrics_due:
+            # Status text follows level changes at once and the figures every STATUS_INTERVAL_S.
+            if not ready or monitor.level != status_level or now >= status_due:
                 status = "%s: %s available, %s" % (monitor.level, fmt_kb(reading["effective"]),
                                                    "PSI trigger armed" if mode == "trigger" else "polling (no PSI trigger)")
                 notifier.notify(("STATUS=%s" if ready else "READY=1\nSTATUS=%s") % status)
                 ready, status_level = True, monitor.level
+                status_due = now + STATUS_INTERVAL_S
             if notifier.watchdog_s and config["watchdog"] and now >= watchdog_due:
                 notifier.notify("WATCHDOG=1")
                 watchdog_due = now + notifier.watchdog_s
@@ -1431,15 +1450,58 @@ def check_report(config, proc_root="/proc", fs_root="/"):
     return "\n".join(lines) + "\n", RANK[level]
 
 
+USAGE = """usage: rock5b-oom-monitor [--config FILE] [--check] [--validate-config FILE] [--version]
+
+Low-memory monitor for Rock 5B+ boards.
+
+  --config FILE           JSON config (default %s)
+  --check                 print the current state and exit (0 ok, 1 warn, 2 critical)
+  --validate-config FILE  check a config file and exit (0, or 78 with the error)
+  --version               print the version and exit
+""" % DEFAULT_CONFIG
+
+
+class Args:  # pylint: disable=too-few-public-methods
+    config = DEFAULT_CONFIG
+    check = False
+    validate_config = None
+    proc = "/proc"  # for tests: a fake /proc and root
+    root = "/"
+
+
+def usage_error(message):
+    sys.stderr.write("%s: %s\n%s" % (IDENTIFIER, message, USAGE))
+    raise SystemExit(2)
+
+
+def parse_args(argv):
+    """The command line; argparse would cost the daemon about 0.5 MiB for five options."""
+    args, rest = Args(), list(argv)
+    takes_value = {"--config": "config", "--validate-config": "validate_config", "--proc": "proc", "--root": "root"}
+    while rest:
+        word = rest.pop(0)
+        name, equals, value = word.partition("=")
+        if name in takes_value:
+            if not equals:
+                if not rest:
+                    usage_error("%s needs a value" % name)
+                value = rest.pop(0)
+            setattr(args, takes_value[name], value)
+        elif word == "--check":
+            args.check = True
+        elif word in ("-h", "--help"):
+            sys.stdout.write(USAGE)
+            raise SystemExit(0)
+        elif word == "--version":
+            sys.stdout.write("%s %s\n" % (IDENTIFIER, VERSION))
+            raise SystemExit(0)
+        else:
+            usage_error("unknown argument %r" % word)
+    return args
+
+
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog=IDENTIFIER, description="Low-memory monitor for Rock 5B+ boards.")
-    parser.add_argument("--config", default=DEFAULT_CONFIG, help="JSON config (default %(default)s)")
-    parser.add_argument("--check", action="store_true", help="print the current state and exit (0 ok, 1 warn, 2 critical)")
-    parser.add_argument("--validate-config", metavar="FILE", help="check a config file and exit (0, or 78 with the error)")
-    parser.add_argument("--proc", default="/proc", help=argparse.SUPPRESS)
-    parser.add_argument("--root", default="/", help=argparse.SUPPRESS)
-    parser.add_argument("--version", action="version", version="%(prog)s " + VERSION)
-    args = parser.parse_args(argv)
+    args = parse_args(sys.argv[1:] if argv is None else argv)
 
     try:
         config = load_config(args.validate_config or args.config)

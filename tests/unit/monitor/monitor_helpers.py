@@ -53,7 +53,8 @@ class FakeProc:
     def set_meminfo(self, total, available, swap_total=0, swap_free=0):
         fields = {"MemTotal": total, "MemFree": available // 2, "MemAvailable": available,
                   "SwapTotal": swap_total, "SwapFree": swap_free}
-        self.write("meminfo", "".join("%s:%s kB\n" % (k.ljust(15), str(v).rjust(9)) for k, v in fields.items()))
+        # As the kernel prints it: the colon right after the name, then the padded number.
+        self.write("meminfo", "".join("%s%s kB\n" % ((k + ":").ljust(16), str(v).rjust(8)) for k, v in fields.items()))
 
     def set_psi(self, some10=0.0, full10=0.0):
         self.write("pressure/memory",

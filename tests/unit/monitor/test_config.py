@@ -81,3 +81,17 @@ def test_validate_config_accepts_what_the_role_renders(tmp_path, capsys):
                                 "hook": {"command": None}, "metrics": {"path": None}}))
     assert mon.main(["--validate-config", str(path)]) == 0
     assert "valid" in capsys.readouterr().out
+
+
+def test_command_line_options(capsys):
+    args = mon.parse_args(["--config", "/x.json", "--check"])
+    assert (args.config, args.check, args.validate_config) == ("/x.json", True, None)
+    args = mon.parse_args(["--validate-config=/y.json", "--proc=/fake"])
+    assert (args.config, args.validate_config, args.proc) == (mon.DEFAULT_CONFIG, "/y.json", "/fake")
+    for bad, message in ((["--bogus"], "unknown argument '--bogus'"), (["--config"], "--config needs a value")):
+        with pytest.raises(SystemExit) as stop:
+            mon.parse_args(bad)
+        assert stop.value.code == 2 and message in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stop:
+        mon.parse_args(["--version"])
+    assert stop.value.code == 0 and capsys.readouterr().out == "rock5b-oom-monitor %s\n" % mon.VERSION

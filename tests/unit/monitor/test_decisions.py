@@ -123,7 +123,7 @@ def test_failed_drop_caches_is_logged_once_and_counted_every_time():
 # --- adaptive polling ---------------------------------------------------------------------------
 
 def test_polling_speeds_up_near_a_threshold():
-    config = make_config()
+    config = make_config(poll={"fill_rate_mb_s": 2000})
     t = mon.Thresholds.from_config(config, TOTAL)
     poll = config["poll"]
     far = mon.next_interval(3000 * MIB, "ok", t, poll, psi_active=False)
@@ -169,7 +169,7 @@ def test_monitor_measures_the_fall_between_checks():
 
 
 def test_intervals_are_monotonic_in_headroom():
-    config = make_config()
+    config = make_config(poll={"fill_rate_mb_s": 2000})
     t = mon.Thresholds.from_config(config, TOTAL)
     values = [mon.next_interval(mb * MIB, "ok", t, config["poll"], False) for mb in range(200, 4000, 50)]
     assert values == sorted(values)

@@ -142,6 +142,23 @@ def test_journal_native_datagram(tmp_path):
     assert "SKIPPED" not in data
 
 
+def test_journal_sends_a_record_too_big_for_a_datagram_through_a_memfd(tmp_path):
+    path = str(tmp_path / "journal.socket")
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    server.bind(path)
+    big = "x" * (4 * 1024 * 1024)  # beyond any AF_UNIX datagram size: EMSGSIZE
+    try:
+        journal = mon.Journal(path=path)
+        assert journal.send(mon.LOG_INFO, "big", [("ROCK5B_OOM_TOP", big)])
+        data, fds, _flags, _addr = socket.recv_fds(server, 16, 1)
+    finally:
+        server.close()
+    assert data == b"" and len(fds) == 1
+    with os.fdopen(fds[0], "rb") as memfd:
+        payload = os.pread(memfd.fileno(), len(big) + 4096, 0)  # journald maps it from offset 0 too
+    assert payload.startswith(b"MESSAGE=big\n") and payload.endswith(b"ROCK5B_OOM_TOP=" + big.encode() + b"\n")
+
+
 def test_journal_falls_back_to_stderr_with_priority_prefixes(tmp_path, capsys):
     journal = mon.Journal(path=str(tmp_path / "no-such-socket"))
     assert not journal.native

@@ -13,6 +13,7 @@ import pytest
 
 UNIT = "rock5b-oom-monitor.service"
 PROGRAM = "/usr/lib/rock5b-oom/rock5b_oom_monitor.py"
+ENTRY = "/usr/lib/rock5b-oom/main.py"  # imports PROGRAM as a module and runs it
 CONFIG = "/etc/rock5b-oom/monitor.json"
 METRICS = "/var/lib/prometheus/node-exporter/rock5b_oom_monitor.prom"
 
@@ -23,12 +24,13 @@ def show(host, *props):
 
 
 def test_program_and_its_module_utils_are_installed(host):
-    assert host.file(PROGRAM).mode == 0o644
+    assert host.file(PROGRAM).mode == 0o644 and host.file(ENTRY).mode == 0o644
     for name in ("meminfo.py", "pressure.py", "processes.py"):
         module = host.file("/usr/lib/rock5b-oom/" + name)
         assert module.is_file and module.mode == 0o644 and module.user == "root"
     command = host.file("/usr/local/sbin/rock5b-oom-monitor")
-    assert command.mode == 0o755 and PROGRAM in command.content_string
+    assert command.mode == 0o755 and ENTRY in command.content_string
+    assert host.run("/usr/local/sbin/rock5b-oom-monitor --version").stdout.startswith("rock5b-oom-monitor ")
 
 
 def test_unit_installed_enabled_running_ready(host):

@@ -40,3 +40,16 @@ def test_swaps_flag_zram():
 
 def test_missing_swaps_file_means_no_swap(tmp_path):
     assert meminfo.read_swaps(str(tmp_path)) == []
+
+
+def test_pick_meminfo_agrees_with_the_full_parse():
+    data = SAMPLE.encode()
+    names = ("MemTotal", "MemAvailable", "SwapTotal", "Committed_AS", "HugePages_Total")
+    full = meminfo.parse_meminfo(SAMPLE)
+    assert meminfo.pick_meminfo(data, names) == dict((name, full[name]) for name in names)
+
+
+def test_pick_meminfo_leaves_out_absent_fields_and_does_not_match_prefixes():
+    data = b"MemTotal:  100 kB\nSwapFree:  7 kB\nMemAvailableX:  5 kB\n"
+    assert meminfo.pick_meminfo(data, ("MemAvailable", "SwapFree", "Total")) == {"SwapFree": 7}
+    assert meminfo.pick_meminfo(b"MemTotal: 100 kB", ("MemTotal",)) == {"MemTotal": 100}  # no final newline
