@@ -32,9 +32,12 @@ def ansible(*argv, timeout=900):
                ANSIBLE_NOCOLOR="1")
     done = subprocess.run(check=False, args=[*argv, "-i", inventory()], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=timeout)
+    # The JSON document starts at the first line that is "{". molecule's ansible.cfg enables
+    # the ansible.posix.timer callback, which prints "Playbook run took ..." beside it.
+    start = re.search(r"^\{$", done.stdout, re.M)
     try:
-        return done.returncode, json.loads(done.stdout)
-    except ValueError:
+        return done.returncode, json.JSONDecoder().raw_decode(done.stdout[start.start():])[0]
+    except (AttributeError, ValueError):
         pytest.fail("%s gave no JSON (rc %d):\n%s\n%s" % (argv[:2], done.returncode, done.stdout[-2000:], done.stderr[-2000:]))
 
 
