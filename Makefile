@@ -4,7 +4,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 ENV := source tools/env.sh &&
 
-.PHONY: help setup image lab lab-down test lint sanity unit molecule integration vm-image vm-test bench bench-count self-heal-test clean
+.PHONY: help setup image lab lab-down test lint sanity unit molecule integration vm-image vm-test bench bench-count bench-monitor self-heal-test clean
 
 help:
 	@echo "make lab       - bring up the local arm64 board lab and converge playbooks/site.yml on it"
@@ -12,6 +12,7 @@ help:
 	@echo "make test      - lint, ansible-test sanity, unit tests, molecule arm64 scenario"
 	@echo "make vm-test   - real-kernel arm64 VM scenario (slow; cgroup v2 and v1)"
 	@echo "make bench     - fleet benchmark: site.yml vs naive, ssh/pipelining/mitogen, 1-25 boards (prints a table)"
+	@echo "make bench-monitor - rock5b-oom-monitor vs the seed's bash loop vs earlyoom in the arm64 VM (prints a table)"
 	@echo "make self-heal-test - the ansible-pull timer corrects drift on a board by itself (amd64 board)"
 
 setup:
@@ -55,6 +56,9 @@ bench: image
 
 bench-count: image
 	$(ENV) bash bench/fleet_bench.sh count
+
+bench-monitor: vm-image
+	$(ENV) bash bench/monitor/run-vm.sh
 
 self-heal-test: image
 	$(ENV) bash bench/build_amd64_image.sh >/dev/null && SELF_HEAL_TEST_ARCH=amd64 python -m pytest tests/integration/test_self_heal.py -v

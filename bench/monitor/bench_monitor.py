@@ -1,20 +1,34 @@
-"""Benchmark of the installed rock5b-oom-monitor on a board (or the real-kernel VM).
+"""Side-by-side benchmark of low-memory monitors on one boot of a board (or the test-bed VM).
 
-Prints figures; asserts nothing about time. Standard library only, run as root on the board:
+Prints figures and a table; asserts nothing about time. Standard library only; run as root
+on the board, where bench/monitor/run-vm.sh has installed the three contenders:
 
-  python3 bench_monitor.py [--idle 60] [--runs 5] [--rate 200,1000] [--no-latency]
+  rock5b    rock5b-oom-monitor.service (the rock5b.oom.monitor role, its defaults)
+  seed      oom-monitor.service: the lesson's bash loop, verbatim (bench/monitor/seed/)
+  earlyoom  Debian's earlyoom.service with EARLYOOM_ARGS="-r 3600 -M 204800": SIGTERM at
+            exactly 200 MiB available (Debian's default arguments plus -M)
 
-Idle cost: CPU time (utime+stime) and wake-ups (voluntary + involuntary context switches)
-of the service's main process over --idle seconds, its RSS and the unit's MemoryCurrent; the
-same for earlyoom when it runs (for comparison). The seed's bash loop wakes once per 30 s.
+  python3 bench_monitor.py [--tools rock5b,seed,earlyoom] [--trials 12] [--idle 120] [--pressure 60]
 
-Detection latency: an allocator (a child of this script) fills memory at --rate MiB/s
-until MemAvailable falls below the monitor's warn threshold (read from `--check`), notes
-that moment (CLOCK_REALTIME), holds a few seconds above the critical threshold, and frees
-everything. The latency is the journal's reception time of the monitor's next
-ROCK5B_OOM_EVENT=warn record minus that moment. The seed's loop would take 0-30 s (mean 15 s).
-The allocator stops 10% above critical, so no drop_caches or kill is triggered, and gives up
-(and says so) when an allocation fails, e.g. under vm.overcommit_memory=2.
+Phases, on one boot:
+
+- forks: each contender alone for --forks seconds; /proc/stat 'processes' less the rate
+  measured with none running.
+- idle: all contenders at once (one window, so host load hits them alike) for --idle seconds:
+  CPU time of each service's cgroup (cpu.stat usage_usec, children included) and wake-ups of
+  its main process (voluntary + involuntary context switches); then RSS of the main process
+  and the cgroup's memory.current.
+- pressure: the same over --pressure seconds while a holder keeps MemAvailable near 400 MiB
+  (above every contender's threshold, so none acts).
+- latency: each contender alone, --trials times, after a random 0-2 s start phase, a hog allocates (and touches)
+  16 MiB every 50 ms while a sampler process reads /proc/meminfo every 10 ms; the moment it
+  sees MemAvailable below 204800 kB is the crossing (CLOCK_REALTIME); the hog takes one more
+  step after it and waits. A reaction up to 10 ms before the crossing is possible (the
+  contender read /proc/meminfo between two samples) and is reported as it is, negative.
+  The reaction is the contender's first journal record after the crossing (rock5b: its
+  ROCK5B_OOM_EVENT=warn record; seed: logger's "Low memory" line; the journal's
+  __REALTIME_TIMESTAMP) or, for earlyoom, the hog receiving SIGTERM. No reaction within
+  45 s is reported as a miss.
 """
 
 from __future__ import annotations
@@ -23,185 +37,408 @@ import argparse
 import json
 import mmap
 import os
-import re
+import random
+import select
+import signal
 import statistics
 import subprocess
 import sys
 import time
 
-UNIT = "rock5b-oom-monitor.service"
-MIB = 1024 * 1024
+WARN_KB = 204800
+HOLD_KB = 400 * 1024
+CHUNK = 16 * 1024 * 1024
+STEP_S = 0.05
+SAMPLE_S = 0.01
+REACTION_TIMEOUT_S = 45
+
+# journal: matches for journalctl -f (None: the reaction is the hog's SIGTERM instead).
+# The seed's records come from logger, a child that often exits before journald has looked
+# up its cgroup, so they do not always carry _SYSTEMD_UNIT: matched by identifier and text.
+TOOLS = {
+    "rock5b": {"unit": "rock5b-oom-monitor.service", "journal": ["-u", "rock5b-oom-monitor.service",
+                                                                  "ROCK5B_OOM_EVENT=warn"]},
+    "seed": {"unit": "oom-monitor.service", "journal": ["SYSLOG_IDENTIFIER=root"], "message": "Low memory:"},
+    "earlyoom": {"unit": "earlyoom.service", "journal": None},
+}
 
 
-def meminfo():
-    fields = {}
-    with open("/proc/meminfo") as handle:
+def mem_available(fd):
+    data = os.pread(fd, 8192, 0)
+    start = data.index(b"MemAvailable:") + 13
+    return int(data[start:data.index(b"kB", start)])
+
+
+def systemctl(*args):
+    subprocess.run(["systemctl"] + list(args), check=True)
+
+
+def unit_property(unit, name):
+    return subprocess.run(["systemctl", "show", "-p", name, "--value", unit],
+                          capture_output=True, text=True, check=True).stdout.strip()
+
+
+def cgroup_dir(unit):
+    return "/sys/fs/cgroup" + unit_property(unit, "ControlGroup")
+
+
+def forks_total():
+    with open("/proc/stat") as handle:
         for line in handle:
-            name, _sep, rest = line.partition(":")
-            fields[name] = int(rest.split()[0])
-    return fields
+            if line.startswith("processes "):
+                return int(line.split()[1])
+    return 0
 
 
-def main_pid():
-    out = subprocess.run(["systemctl", "show", "-p", "MainPID", "--value", UNIT], capture_output=True, text=True)
-    pid = int(out.stdout.strip() or 0)
-    if pid <= 0:
-        sys.exit("%s is not running" % UNIT)
-    return pid
-
-
-def proc_cost(pid):
-    with open("/proc/%d/stat" % pid) as handle:
-        fields = handle.read().rsplit(")", 1)[1].split()
-    ticks = os.sysconf("SC_CLK_TCK")
-    cpu = (int(fields[11]) + int(fields[12])) / float(ticks)
-    switches = rss = 0
+def counters(cgroup, pid):
+    """CPU seconds of the unit's cgroup, wake-ups of its main process, forks so far (no fork here)."""
+    forks = forks_total()
+    with open(os.path.join(cgroup, "cpu.stat")) as handle:
+        usage = dict(line.split() for line in handle)["usage_usec"]
+    switches = 0
     with open("/proc/%d/status" % pid) as handle:
         for line in handle:
             if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):
                 switches += int(line.split()[1])
-            elif line.startswith("VmRSS:"):
+    return {"cpu_s": int(usage) / 1e6, "wakeups": switches, "forks": forks, "at": time.monotonic()}
+
+
+def footprint(unit):
+    pid = int(unit_property(unit, "MainPID"))
+    rss = 0
+    with open("/proc/%d/status" % pid) as handle:
+        for line in handle:
+            if line.startswith("VmRSS:"):
                 rss = int(line.split()[1])
-    return cpu, switches, rss
+    with open(os.path.join(cgroup_dir(unit), "memory.current")) as handle:
+        current = int(handle.read())
+    return {"rss_mib": rss / 1024.0, "memory_current_mib": current / 1048576.0}
 
 
-def idle(seconds):
-    print("== idle cost over %ds" % seconds)
-    targets = [("rock5b-oom-monitor", main_pid())]
-    earlyoom = subprocess.run(["pidof", "earlyoom"], capture_output=True, text=True).stdout.split()
-    if earlyoom:
-        targets.append(("earlyoom", int(earlyoom[0])))
-    else:
-        print("earlyoom: not running (apt-get install earlyoom to compare)")
-    before = dict((name, proc_cost(pid)) for name, pid in targets)
+def costs(units, seconds):
+    """CPU % of each unit's cgroup and wake-ups/s of its main process over one shared window."""
+    where = dict((unit, (cgroup_dir(unit), int(unit_property(unit, "MainPID")))) for unit in units)
+    before = dict((unit, counters(*where[unit])) for unit in units)
     time.sleep(seconds)
-    for name, pid in targets:
-        cpu0, sw0, _rss = before[name]
-        cpu1, sw1, rss = proc_cost(pid)
-        print("%-20s CPU %.3f s in %d s (%.3f%%), %.2f wake-ups/s, RSS %d KiB" % (
-            name, cpu1 - cpu0, seconds, (cpu1 - cpu0) / seconds * 100, (sw1 - sw0) / float(seconds), rss))
-    props = subprocess.run(["systemctl", "show", "-p", "MemoryCurrent,StatusText,NRestarts", UNIT],
-                           capture_output=True, text=True).stdout.strip().replace("\n", ", ")
-    print("unit: %s" % props)
+    after = dict((unit, counters(*where[unit])) for unit in units)
+    result = {}
+    for unit in units:
+        if int(unit_property(unit, "MainPID")) != where[unit][1]:
+            print("  warning: %s restarted during the measurement" % unit)
+        elapsed = after[unit]["at"] - before[unit]["at"]
+        result[unit] = {"cpu_percent": (after[unit]["cpu_s"] - before[unit]["cpu_s"]) / elapsed * 100,
+                        "wakeups_per_s": (after[unit]["wakeups"] - before[unit]["wakeups"]) / elapsed}
+    return result
 
 
-def thresholds():
-    out = subprocess.run(["rock5b-oom-monitor", "--check"], capture_output=True, text=True).stdout
-    match = re.search(r"warn below (\d+(?:\.\d+)?) (MiB|GiB) .*critical below (\d+(?:\.\d+)?) (MiB|GiB)", out)
-    if not match:
-        sys.exit("cannot read the thresholds from rock5b-oom-monitor --check:\n" + out)
-
-    def kb(number, unit):
-        return int(float(number) * (1024 if unit == "MiB" else 1048576))
-    return kb(match.group(1), match.group(2)), kb(match.group(3), match.group(4))
+def forks_per_min(seconds):
+    start, at = forks_total(), time.monotonic()
+    time.sleep(seconds)
+    return (forks_total() - start) / (time.monotonic() - at) * 60
 
 
-ALLOCATOR = r"""
-import mmap, sys, time
-target_kb, floor_kb, rate, hold = (float(x) for x in sys.argv[1:5])
-chunk = 4 * 1024 * 1024
-maps, crossed = [], None
-def available():
-    with open("/proc/meminfo") as h:
-        for line in h:
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1])
-start = time.monotonic()
-try:
+def allocate(count):
+    """``count`` chunks of 16 MiB, populated by the kernel (MAP_POPULATE) rather than touched
+    page by page in Python, which under TCG took longer than the 50 ms step."""
+    flags = mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | mmap.MAP_POPULATE
+    return [mmap.mmap(-1, CHUNK, flags=flags) for _ in range(count)]
+
+
+def holder(target_kb, ready_w):
+    """Child: allocate until MemAvailable is near target_kb, say so, and hold until killed."""
+    fd = os.open("/proc/meminfo", os.O_RDONLY)
+    maps = []
+    while mem_available(fd) - CHUNK // 1024 > target_kb:
+        maps += allocate(1)
+    os.write(ready_w, b"%d\n" % mem_available(fd))
     while True:
-        avail = available()
-        if crossed is None and avail < target_kb:
-            crossed = time.time()
-            print("CROSSED %.6f %d" % (crossed, avail), flush=True)
-        if avail < floor_kb or (crossed and time.monotonic() - start > 120):
-            break
-        m = mmap.mmap(-1, chunk)
-        for off in range(0, chunk, 4096):
-            m[off] = 1
-        maps.append(m)
-        # pace: len(maps) chunks should have taken len*chunk/rate seconds
-        ahead = len(maps) * chunk / (rate * 1048576.0) - (time.monotonic() - start)
-        if ahead > 0:
-            time.sleep(ahead)
-except (MemoryError, OSError) as error:
-    print("FAILED %s after %d MiB" % (error, len(maps) * 4), flush=True)
-if crossed:
-    time.sleep(hold)
-print("DONE", flush=True)
-"""
+        time.sleep(3600)
 
 
-def journal_warn_after(since_realtime):
-    out = subprocess.run(["journalctl", "-u", UNIT, "-o", "json", "--no-pager", "ROCK5B_OOM_EVENT=warn",
-                          "--since", "@%d" % int(since_realtime - 1)], capture_output=True, text=True).stdout
-    times = []
-    for line in out.splitlines():
+def sampler(report_w):
+    """Child: read MemAvailable every 10 ms; report ``cross <realtime> <kB>`` once and exit.
+
+    A process of its own: the allocating hog cannot sample while it is inside mmap().
+    """
+    fd = os.open("/proc/meminfo", os.O_RDONLY)
+    due = time.monotonic()
+    while True:
+        available = mem_available(fd)
+        if available < WARN_KB:
+            os.write(report_w, b"cross %.6f %d\n" % (time.time(), available))
+            return
+        due += SAMPLE_S
+        time.sleep(max(0.0, due - time.monotonic()))
+
+
+def hog(report_w):
+    """Child: 16 MiB every 50 ms until MemAvailable is below 200 MiB, one more step, then hold.
+
+    Reports ``term <realtime>`` when SIGTERM arrives (earlyoom's reaction) and exits;
+    ``fail <error>`` when an allocation fails.
+    """
+    with open("/proc/self/oom_score_adj", "w") as handle:
+        handle.write("1000")  # the obvious victim for earlyoom and the kernel alike
+
+    def on_term(_signum, _frame):
+        os.write(report_w, b"term %.6f\n" % time.time())
+        os._exit(0)  # pylint: disable=protected-access
+
+    signal.signal(signal.SIGTERM, on_term)
+    fd = os.open("/proc/meminfo", os.O_RDONLY)
+    maps, steps_left = [], None
+    due = time.monotonic()
+    try:
+        while steps_left != 0:
+            maps += allocate(1)
+            if steps_left is not None:
+                steps_left -= 1
+            elif mem_available(fd) < WARN_KB:
+                # One more step after the crossing: every contender then sees memory clearly
+                # below 200 MiB (and still far above 100 MiB).
+                steps_left = 1
+            due += STEP_S
+            time.sleep(max(0.0, due - time.monotonic()))
+    except (MemoryError, OSError) as error:
+        os.write(report_w, b"fail %s\n" % str(error).encode())
+    while True:
+        time.sleep(3600)
+
+
+def fork(target, *args):
+    pid = os.fork()
+    if pid == 0:
         try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        stamp = int(record["__REALTIME_TIMESTAMP"]) / 1e6
-        if stamp >= since_realtime - 0.5:
-            times.append((stamp, record))
-    return sorted(times, key=lambda item: item[0])
+            target(*args)
+        finally:
+            os._exit(0)  # pylint: disable=protected-access
+    return pid
 
 
-def latency(runs, rates):
-    warn_kb, critical_kb = thresholds()
-    floor_kb = int(critical_kb * 1.1)
-    info = meminfo()
-    print("== detection latency (warn below %d MiB, allocator stops at %d MiB, MemTotal %d MiB, "
-          "MemAvailable %d MiB now)" % (warn_kb // 1024, floor_kb // 1024, info["MemTotal"] // 1024,
-                                        info["MemAvailable"] // 1024))
-    for rate in rates:
-        samples = []
-        for run in range(runs):
-            time.sleep(max(0, 0))
-            # The monitor must be back at ok (hysteresis: warn + 10%) before the next run.
-            deadline = time.time() + 30
-            while meminfo()["MemAvailable"] < warn_kb * 1.3 and time.time() < deadline:
-                time.sleep(0.5)
-            time.sleep(3)
-            child = subprocess.run([sys.executable, "-c", ALLOCATOR, str(warn_kb), str(floor_kb), str(rate), "3"],
-                                   capture_output=True, text=True, timeout=300)
-            crossed = None
-            for line in child.stdout.splitlines():
-                if line.startswith("CROSSED"):
-                    crossed = float(line.split()[1])
-                elif line.startswith("FAILED"):
-                    print("  rate %d MiB/s run %d: %s" % (rate, run + 1, line))
-            if crossed is None:
-                print("  rate %d MiB/s run %d: MemAvailable never fell below warn" % (rate, run + 1))
-                continue
-            time.sleep(1)
-            found = journal_warn_after(crossed - 2)
-            if not found:
-                print("  rate %d MiB/s run %d: no warn record in the journal" % (rate, run + 1))
-                continue
-            delay = found[0][0] - crossed
-            samples.append(delay)
-            print("  rate %4d MiB/s run %d: warn logged %+.0f ms after MemAvailable crossed (MESSAGE: %s)" % (
-                rate, run + 1, delay * 1000, found[0][1].get("MESSAGE", "")[:60]))
-        if samples:
-            print("rate %4d MiB/s: median %.0f ms, max %.0f ms over %d runs (seed bash loop: 0-30000 ms, mean 15000)"
-                  % (rate, statistics.median(samples) * 1000, max(samples) * 1000, len(samples)))
+def spawn(*targets):
+    """Fork one child per target, all writing lines to one pipe; (pids, reading end)."""
+    read_fd, write_fd = os.pipe()
+    pids = [fork(target, write_fd) for target in targets]
+    os.close(write_fd)
+    return pids, os.fdopen(read_fd, "rb", buffering=0)
+
+
+def stop(pids):
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        os.waitpid(pid, 0)
+
+
+class JournalFollower:
+    """``journalctl -f -o json`` with matches, read without blocking; optionally one message prefix."""
+
+    def __init__(self, matches, message=None):
+        self.message = message
+        self.process = subprocess.Popen(  # pylint: disable=consider-using-with
+            ["journalctl", "-f", "-n", "0", "-o", "json"] + matches,
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        self.buffer = b""
+
+    def records(self, timeout):
+        ready, _w, _x = select.select([self.process.stdout], [], [], timeout)
+        if not ready:
+            return []
+        self.buffer += os.read(self.process.stdout.fileno(), 65536)
+        lines, _sep, self.buffer = self.buffer.rpartition(b"\n")
+        records = [json.loads(line) for line in lines.split(b"\n") if line.strip()]
+        return [r for r in records if not self.message or str(r.get("MESSAGE", "")).startswith(self.message)]
+
+    def close(self):
+        self.process.kill()
+        self.process.wait()
+
+
+def read_lines(stream, timeout):
+    ready, _w, _x = select.select([stream], [], [], timeout)
+    if not ready:
+        return []
+    return os.read(stream.fileno(), 4096).decode().split("\n")
+
+
+def wait_recovered(fd, above_kb, limit_s=60):
+    deadline = time.monotonic() + limit_s
+    while mem_available(fd) < above_kb and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+
+def trial(name, follower, meminfo_fd):
+    """One latency trial: seconds from the crossing to the reaction, or None (a miss)."""
+    time.sleep(random.uniform(0, 2))
+    pids, reports = spawn(sampler, hog)
+    crossed = reaction = None
+    deadline = time.monotonic() + 120
+    try:
+        while reaction is None and time.monotonic() < deadline:
+            for line in read_lines(reports, 0.05):
+                fields = line.split()
+                if fields and fields[0] == "cross":
+                    crossed = float(fields[1])
+                    deadline = time.monotonic() + REACTION_TIMEOUT_S
+                elif fields and fields[0] == "term":
+                    reaction = float(fields[1])
+                elif fields and fields[0] == "fail":
+                    print("  hog failed: %s" % " ".join(fields[1:]))
+                    return None
+            if follower is not None and crossed is not None:
+                for record in follower.records(0):
+                    stamp = int(record["__REALTIME_TIMESTAMP"]) / 1e6
+                    if stamp >= crossed - 1 and reaction is None:
+                        reaction = stamp
+    finally:
+        stop(pids)
+        reports.close()
+    wait_recovered(meminfo_fd, WARN_KB * 2)
+    time.sleep(1.5)  # the monitor's hysteresis (ok again above warn + 10%) and earlyoom's report
+    if follower is not None:
+        follower.records(0)  # drop records of this trial's recovery
+    if crossed is None:
+        print("  %s: MemAvailable never fell below %d kB" % (name, WARN_KB))
+        return None
+    if reaction is None:
+        print("  %s: no reaction within %d s" % (name, REACTION_TIMEOUT_S))
+        return None
+    return reaction - crossed
+
+
+def only(unit):
+    """Stop every contender but ``unit`` (None: stop all); (re)start ``unit``."""
+    for spec in TOOLS.values():
+        if spec["unit"] != unit:
+            subprocess.run(["systemctl", "stop", spec["unit"]], check=False)
+    if unit:
+        systemctl("restart", unit)  # returns once started (Type=notify: once READY=1)
+
+
+def measure_forks(names, seconds):
+    """Forks per minute of each contender running alone, net of the rate with none running."""
+    only(None)
+    time.sleep(5)
+    baseline = forks_per_min(seconds)
+    print("== forks/min over %ds: no monitor %.1f" % (seconds, baseline))
+    result = {}
+    for name in names:
+        only(TOOLS[name]["unit"])
+        time.sleep(5)
+        result[name] = max(0.0, forks_per_min(seconds) - baseline)
+        print("  %s: %.1f" % (name, result[name]))
+    return result
+
+
+def measure_side_by_side(names, idle_s, pressure_s, meminfo_fd):
+    """Idle and pressure cost of all contenders at once: one window, the same host load."""
+    units = [TOOLS[name]["unit"] for name in names]
+    only(None)
+    for unit in units:
+        systemctl("start", unit)
+    time.sleep(15)  # start-up (python compiles and imports) well behind us
+    idle = costs(units, idle_s)
+    prints = dict((unit, footprint(unit)) for unit in units)
+    pids, ready = spawn(lambda write_fd: holder(HOLD_KB, write_fd))
+    try:
+        held = int(read_lines(ready, 120)[0])
+        pressure = costs(units, pressure_s)
+    finally:
+        stop(pids)
+        ready.close()
+    wait_recovered(meminfo_fd, WARN_KB * 2)
+    print("== side by side: idle %ds, then %ds at %d MiB available" % (idle_s, pressure_s, held // 1024))
+    result = {}
+    for name, unit in zip(names, units):
+        result[name] = dict(prints[unit], idle=idle[unit], pressure=pressure[unit], pressure_available_mib=held / 1024.0)
+        print("  %-9s idle %s | pressure %s | RSS %.1f MiB, memory.current %.1f MiB" % (
+            name, fmt_cost(idle[unit]), fmt_cost(pressure[unit]), prints[unit]["rss_mib"],
+            prints[unit]["memory_current_mib"]))
+    return result
+
+
+def measure_latency(name, trials, meminfo_fd):
+    """``trials`` crossings with the contender running alone: latencies in ms and misses."""
+    unit = TOOLS[name]["unit"]
+    only(unit)
+    time.sleep(10)
+    print("== latency: %s alone" % name)
+    matches = TOOLS[name]["journal"]
+    follower = JournalFollower(matches, TOOLS[name].get("message")) if matches is not None else None
+    latencies = []
+    try:
+        if follower is not None:
+            follower.records(2)
+        for number in range(trials):
+            seconds = trial(name, follower, meminfo_fd)
+            if seconds is not None:
+                latencies.append(seconds)
+                print("  trial %2d: reaction %.0f ms after the crossing" % (number + 1, seconds * 1000))
+    finally:
+        if follower is not None:
+            follower.close()
+    return {"latencies_ms": [round(s * 1000, 1) for s in latencies], "misses": trials - len(latencies),
+            "restarts": int(unit_property(unit, "NRestarts") or 0)}
+
+
+def fmt_cost(values):
+    return "CPU %.2f%%, %.2f wake-ups/s" % (values["cpu_percent"], values["wakeups_per_s"])
+
+
+def table(results):
+    head = ("tool", "latency min/median/max ms", "n", "idle CPU %", "idle wake/s", "pressure CPU %",
+            "pressure wake/s", "forks/min", "RSS MiB", "memory.current MiB")
+    rows = []
+    for r in results:
+        lat = r["latencies_ms"]
+        rows.append((r["tool"], "%.0f / %.0f / %.0f" % (min(lat), statistics.median(lat), max(lat)) if lat else "-",
+                     "%d%s" % (len(lat), " (%d missed)" % r["misses"] if r["misses"] else ""),
+                     "%.2f" % r["idle"]["cpu_percent"], "%.2f" % r["idle"]["wakeups_per_s"],
+                     "%.2f" % r["pressure"]["cpu_percent"], "%.2f" % r["pressure"]["wakeups_per_s"],
+                     "%.1f" % r["forks_per_min"], "%.1f" % r["rss_mib"], "%.1f" % r["memory_current_mib"]))
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--idle", type=int, default=60, help="seconds of idle measurement")
-    parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--rate", default="200,1000", help="allocation rates in MiB/s, comma-separated")
-    parser.add_argument("--no-latency", action="store_true")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
+    parser.add_argument("--tools", default="rock5b,seed,earlyoom")
+    parser.add_argument("--trials", type=int, default=12)
+    parser.add_argument("--idle", type=int, default=120)
+    parser.add_argument("--pressure", type=int, default=60)
+    parser.add_argument("--forks", type=int, default=60, help="seconds per contender alone, counting forks")
+    parser.add_argument("--json", help="also write the results here")
     args = parser.parse_args()
     if os.geteuid() != 0:
-        sys.exit("run as root (journalctl of the unit, /proc of the service)")
-    print("kernel %s, PSI %s" % (os.uname().release, "present" if os.path.exists("/proc/pressure/memory") else "absent"))
-    print(subprocess.run(["rock5b-oom-monitor", "--check"], capture_output=True, text=True).stdout)
-    if args.idle:
-        idle(args.idle)
-    if not args.no_latency:
-        latency(args.runs, [int(r) for r in args.rate.split(",")])
+        sys.exit("run as root")
+    names = args.tools.split(",")
+    unknown = [n for n in names if n not in TOOLS]
+    if unknown:
+        sys.exit("unknown tools: %s (%s)" % (", ".join(unknown), ", ".join(TOOLS)))
+    meminfo_fd = os.open("/proc/meminfo", os.O_RDONLY)
+    print("kernel %s, MemTotal %d MiB, MemAvailable %d MiB, PSI %s, load %s" % (
+        os.uname().release, os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 1048576,
+        mem_available(meminfo_fd) // 1024, "present" if os.path.exists("/proc/pressure/memory") else "absent",
+        os.getloadavg()))
+    forks = measure_forks(names, args.forks)
+    side = measure_side_by_side(names, args.idle, args.pressure, meminfo_fd)
+    results = []
+    for name in names:
+        result = dict(side[name], tool=name, forks_per_min=forks[name])
+        result.update(measure_latency(name, args.trials, meminfo_fd))
+        results.append(result)
+    only(None)
+    print()
+    print(table(results))
+    print("(idle and pressure side by side in one window: CPU of each service cgroup, wake-ups of its main"
+          " process; forks with each alone, net of the rate with none; emulated arm64 inflates CPU figures)")
+    if args.json:
+        with open(args.json, "w") as handle:
+            json.dump(results, handle, indent=1)
+    systemctl("start", TOOLS["rock5b"]["unit"])
 
 
 if __name__ == "__main__":

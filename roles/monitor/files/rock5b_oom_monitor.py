@@ -385,6 +385,9 @@ def effective_available(meminfo, swaps, count_swap=True, zram_weight=0.5):
             "swap_free": disk_free + zram_free, "zram_free": zram_free}
 
 
+# Metrics may be written this much before they are due, to share a wake-up with a check.
+HOUSEKEEPING_EARLY_S = 2.0
+
 # How often the systemd status line (systemctl status) gets fresh figures without a level change.
 STATUS_INTERVAL_S = 15
 
@@ -933,6 +936,7 @@ class MemReader:
         self.swaps_path = os.path.join(proc_root, "swaps")
         self.proc_root = proc_root
         self.fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+        self.swaps_fd = None
 
     # What effective_available() looks at (MemFree, Cached, Buffers: kernels before 3.14).
     FIELDS = ("MemTotal", "MemAvailable", "SwapTotal", "SwapFree")
@@ -941,12 +945,21 @@ class MemReader:
     def meminfo(self):
         return mu_meminfo.parse_meminfo(os.pread(self.fd, 16384, 0).decode("ascii", "replace"))
 
+    def swaps(self):
+        """/proc/swaps (zram or disk), also through a descriptor kept open; [] when unreadable."""
+        try:
+            if self.swaps_fd is None:
+                self.swaps_fd = os.open(self.swaps_path, os.O_RDONLY | os.O_CLOEXEC)
+            return mu_meminfo.parse_swaps(os.pread(self.swaps_fd, 16384, 0).decode("utf-8", "replace"))
+        except OSError:
+            return []
+
     def reading(self, count_swap, zram_weight):
-        data = os.pread(self.fd, 16384, 0)
+        data = os.pread(self.fd, 4096, 0)  # the fields used are all in the first lines
         info = mu_meminfo.pick_meminfo(data, self.FIELDS)
         if "MemAvailable" not in info:
             info.update(mu_meminfo.pick_meminfo(data, self.OLD_KERNEL_FIELDS))
-        swaps = mu_meminfo.read_swaps(self.proc_root) if count_swap and info.get("SwapTotal") else []
+        swaps = self.swaps() if count_swap and info.get("SwapTotal") else []
         return effective_available(info, swaps, count_swap, zram_weight)
 
 
@@ -1342,10 +1355,13 @@ def run(config, proc_root="/proc", fs_root="/", journal=None, notifier=None, clo
                 notifier.notify(("STATUS=%s" if ready else "READY=1\nSTATUS=%s") % status)
                 ready, status_level = True, monitor.level
                 status_due = now + STATUS_INTERVAL_S
-            if notifier.watchdog_s and config["watchdog"] and now >= watchdog_due:
+            # Housekeeping rides on the checks' own wake-ups where it can: the watchdog is pinged
+            # up to half its period early and the metrics written up to HOUSEKEEPING_EARLY_S early,
+            # so neither needs a wake-up of its own while checks come every second or two.
+            if notifier.watchdog_s and config["watchdog"] and now >= watchdog_due - notifier.watchdog_s / 2:
                 notifier.notify("WATCHDOG=1")
                 watchdog_due = now + notifier.watchdog_s
-            if metrics_path and now >= metrics_due:
+            if metrics_path and now >= metrics_due - HOUSEKEEPING_EARLY_S:
                 try:
                     write_atomic(metrics_path, render_metrics(monitor, reading, executor.psi_values(), mode, wall()))
                 except OSError as error:

@@ -412,3 +412,18 @@ def test_daemon_exits_cleanly_on_sigterm(fake_proc, tmp_path):
             daemon.kill()
             daemon.wait()
         server.close()
+
+
+def test_reader_counts_zram_through_the_kept_open_swaps_file(fake_proc):
+    fake_proc.set_meminfo(total=3995120, available=150 * MIB, swap_total=2 * 1024 * MIB, swap_free=2 * 1024 * MIB)
+    fake_proc.write("swaps", "Filename\tType\tSize\tUsed\tPriority\n"
+                             "/dev/zram0                              partition\t2097148\t1048576\t100\n")
+    reader = mon.MemReader(fake_proc.root)
+    first = reader.reading(count_swap=True, zram_weight=0.5)
+    assert first["zram_free"] == 2097148 - 1048576
+    assert first["effective"] == 150 * MIB + (2097148 - 1048576) // 2
+    fake_proc.write("swaps", "Filename\tType\tSize\tUsed\tPriority\n"
+                             "/dev/zram0                              partition\t2097148\t2097148\t100\n")
+    # A regular file stands in for the seq_file: pread at 0 sees the new content.
+    assert reader.reading(count_swap=True, zram_weight=0.5)["zram_free"] == 0
+    assert reader.reading(count_swap=False, zram_weight=0.5)["effective"] == 150 * MIB
