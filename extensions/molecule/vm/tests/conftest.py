@@ -34,7 +34,6 @@ REPO = pathlib.Path(__file__).resolve().parents[4]
 OPTIONAL_MARKERS = {
     "needs_monitor": "needs the rock5b-oom-monitor role (rock5b-oom-monitor.service) in site.yml",
     "needs_protect_daemons": "needs the protect_daemons role (sshd at oom_score_adj -1000) in site.yml",
-    "needs_monitor_latency": "needs the monitor to log pressure before a fast hog is OOM-killed (flaky under load)",
 }
 _CONTROL_DIR = tempfile.mkdtemp(prefix="rock5b-vm-ssh-")
 
