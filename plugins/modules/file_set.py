@@ -407,10 +407,10 @@ def main():
             state = extra["service"]
             text = "enabled: %s\nactive: %s\n"
             diff.append({"before_header": "systemd unit %s" % service["name"],
-                         "after_header": "systemd unit %s%s" % (
-                             service["name"], " (after daemon-reload)" if state["daemon_reload"] else ""),
+                         "after_header": "systemd unit %s" % service["name"],
                          "before": text % (state["enabled"]["before"], state["active"]["before"]),
-                         "after": text % (state["enabled"]["after"], state["active"]["after"])})
+                         "after": text % (state["enabled"]["after"], state["active"]["after"])
+                         + ("daemon-reload: yes\n" if state["daemon_reload"] else "")})
     changed = bool(changed_paths) or extra.get("service", {}).get("changed", False)
     module.exit_json(changed=changed, changed_paths=changed_paths, files=results, diff=diff, **extra)
 

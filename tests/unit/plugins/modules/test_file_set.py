@@ -204,7 +204,7 @@ def test_check_mode_predicts_a_fresh_install_and_runs_nothing(root, run_module, 
     assert root.snapshot() == before and systemd.verbs() == []
     assert predicted["changed"] and predicted["service"]["daemon_reload"]
     assert predicted["diff"][-1]["before"] == "enabled: False\nactive: False\n"
-    assert predicted["diff"][-1]["after"] == "enabled: True\nactive: True\n"
+    assert predicted["diff"][-1]["after"] == "enabled: True\nactive: True\ndaemon-reload: yes\n"
     real_run = run_service(run_module)
     assert predicted["service"] == real_run["service"]
     assert predicted["changed_paths"] == real_run["changed_paths"]
