@@ -35,7 +35,7 @@ DRIFTS = [
      "monitor_files_result: /etc/systemd/system/rock5b-oom-monitor.service"),
     ("a stopped monitor",
      "systemctl stop rock5b-oom-monitor.service",
-     "monitor_service_result: rock5b-oom-monitor.service"),
+     "monitor_files_result: rock5b-oom-monitor.service is inactive, wanted active"),
 ]
 
 
