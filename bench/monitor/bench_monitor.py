@@ -4,7 +4,7 @@ Prints figures and a table; asserts nothing about time. Standard library only; r
 on the board, where bench/monitor/run-vm.sh has installed the three contenders:
 
   rock5b    rock5b-oom-monitor.service (the rock5b.oom.monitor role, its defaults)
-  seed      oom-monitor.service: the lesson's bash loop, verbatim (bench/monitor/seed/)
+  seed      oom-monitor.service: the lesson's bash loop, verbatim (bench/seed/)
   earlyoom  Debian's earlyoom.service with EARLYOOM_ARGS="-r 3600 -M 204800": SIGTERM at
             exactly 200 MiB available (Debian's default arguments plus -M)
 

@@ -60,8 +60,8 @@ ansible-playbook -i "127.0.0.1," -e ansible_port="$port" -e ansible_user=root \
     -e ansible_ssh_private_key_file="$key" -e ansible_python_interpreter=/usr/bin/python3 \
     -e 'ansible_ssh_common_args="-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null"' "$play"
 
-scp "${opts[@]}" -P "$port" "$ROOT/bench/monitor/bench_monitor.py" "$ROOT/bench/monitor/seed/oom-monitor.sh" \
-    "$ROOT/bench/monitor/seed/oom-monitor.service" "$deb" root@127.0.0.1:/root/
+scp "${opts[@]}" -P "$port" "$ROOT/bench/monitor/bench_monitor.py" "$ROOT/bench/seed/oom-monitor.sh" \
+    "$ROOT/bench/seed/oom-monitor.service" "$deb" root@127.0.0.1:/root/
 ssh "${opts[@]}" -p "$port" root@127.0.0.1 bash -s "$(basename "$deb")" <<'SETUP'
 set -euo pipefail
 # earlyoom as Debian ships it (binary and unit), unpacked without its maintainer scripts so
