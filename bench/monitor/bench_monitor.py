@@ -20,7 +20,8 @@ Phases, on one boot:
   and the cgroup's memory.current.
 - pressure: the same over --pressure seconds while a holder keeps MemAvailable near 400 MiB
   (above every contender's threshold, so none acts).
-- latency: each contender alone, --trials times, after a random 0-2 s start phase, a hog allocates (and touches)
+- latency: each contender alone, --trials times, after a random start phase (0-2 s; 0-30 s
+  for the seed's 30 s loop), a hog allocates (and touches)
   16 MiB every 50 ms while a sampler process reads /proc/meminfo every 10 ms; the moment it
   sees MemAvailable below 204800 kB is the crossing (CLOCK_REALTIME); the hog takes one more
   step after it and waits. A reaction up to 10 ms before the crossing is possible (the
@@ -58,7 +59,8 @@ REACTION_TIMEOUT_S = 45
 TOOLS = {
     "rock5b": {"unit": "rock5b-oom-monitor.service", "journal": ["-u", "rock5b-oom-monitor.service",
                                                                   "ROCK5B_OOM_EVENT=warn"]},
-    "seed": {"unit": "oom-monitor.service", "journal": ["SYSLOG_IDENTIFIER=root"], "message": "Low memory:"},
+    "seed": {"unit": "oom-monitor.service", "journal": ["SYSLOG_IDENTIFIER=root"], "message": "Low memory:",
+             "period_s": 30},
     "earlyoom": {"unit": "earlyoom.service", "journal": None},
 }
 
@@ -271,7 +273,9 @@ def wait_recovered(fd, above_kb, limit_s=60):
 
 def trial(name, follower, meminfo_fd):
     """One latency trial: seconds from the crossing to the reaction, or None (a miss)."""
-    time.sleep(random.uniform(0, 2))
+    # A random start phase over the contender's own period (its sleep between checks), so that
+    # trials do not lock on to its clock: 2 s covers rock5b and earlyoom, the seed sleeps 30 s.
+    time.sleep(random.uniform(0, TOOLS[name].get("period_s", 2)))
     pids, reports = spawn(sampler, hog)
     crossed = reaction = None
     deadline = time.monotonic() + 120
