@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # Builds the Debian bookworm arm64 "board" image (systemd as PID 1) for the podman test
 # bed, from Debian packages only: mmdebstrap (arm64 via qemu-user binfmt) -> podman import.
+# ROCK5B_IMAGE_ARCH=amd64 builds the same recipe natively as localhost/rock5b-board-amd64,
+# for the fleet benchmark's scale curve and the self-healing test (bench/build_amd64_image.sh):
+# 25 arm64 boards under qemu-user would measure the emulator, not Ansible.
 #
 # Cached: the tag is a hash of this recipe (tools/image/*) and the lab's SSH public key,
 # e.g. localhost/rock5b-board:3f2a...; localhost/rock5b-board:latest always points to the
-# current recipe. Re-running with an unchanged recipe only re-tags (seconds).
+# current recipe. Re-running with an unchanged recipe only re-tags (seconds). The tag is
+# printed on stdout; everything else goes to stderr.
 #
 # Env: ROCK5B_CACHE (default /var/cache/rock5b-oom) holds the SSH key pair (ssh/) and the
 #      downloaded .debs (apt/); ROCK5B_APT_MIRROR / ROCK5B_APT_SECURITY_MIRROR override the
@@ -14,7 +18,12 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cache=${ROCK5B_CACHE:-/var/cache/rock5b-oom}
-name=localhost/rock5b-board
+arch=${ROCK5B_IMAGE_ARCH:-arm64}
+case $arch in
+    arm64) name=localhost/rock5b-board ;;
+    amd64) name=localhost/rock5b-board-amd64 ;;
+    *) echo "ROCK5B_IMAGE_ARCH=$arch: arm64 or amd64" >&2; exit 2 ;;
+esac
 suite=bookworm
 
 log() { printf '[image] %s\n' "$*" >&2; }
@@ -32,7 +41,7 @@ hash=$(
     cd "$here"
     {
         find . -type f ! -name '*~' -print0 | LC_ALL=C sort -z | xargs -0 sha256sum
-        printf 'suite=%s\npubkey=%s\n' "$suite" "$pubkey"
+        printf 'suite=%s\narch=%s\npubkey=%s\n' "$suite" "$arch" "$pubkey"
     } | sha256sum | cut -c1-16
 )
 tag="$name:$hash"
@@ -40,6 +49,7 @@ tag="$name:$hash"
 if [ "${ROCK5B_IMAGE_FORCE:-0}" != 1 ] && podman image exists "$tag"; then
     podman tag "$tag" "$name:latest"
     log "up to date: $tag (= $name:latest)"
+    echo "$tag"
     exit 0
 fi
 
@@ -56,9 +66,9 @@ security=${ROCK5B_APT_SECURITY_MIRROR:-$(find_uri debian-security)}
 security=${security:-http://deb.debian.org/debian-security}
 log "building $tag from $mirror, $security"
 
-# --- qemu-user for arm64 ----------------------------------------------------------------
-if ! arch-test arm64 >/dev/null 2>&1; then
-    echo "arm64 binaries do not run here (binfmt_misc qemu-aarch64): run tools/setup.sh" >&2
+# --- qemu-user for a foreign architecture -----------------------------------------------
+if ! arch-test "$arch" >/dev/null 2>&1; then
+    echo "$arch binaries do not run here (binfmt_misc qemu-user): run tools/setup.sh" >&2
     exit 1
 fi
 
@@ -66,7 +76,7 @@ fi
 start=$(date +%s)
 work=$(mktemp -d /var/tmp/rock5b-image.XXXXXX)
 trap 'rm -rf "$work"' EXIT
-debs="$cache/apt/$suite-arm64"
+debs="$cache/apt/$suite-$arch"
 install -d "$debs"
 include=$(grep -v '^\s*#' "$here/packages.txt" | tr -s ' \n' ',' | sed 's/^,//; s/,$//')
 
@@ -75,7 +85,7 @@ include=$(grep -v '^\s*#' "$here/packages.txt" | tr -s ' \n' ',' | sed 's/^,//; 
 export ROCK5B_IMAGE_PUBKEY="$pubkey"
 mmdebstrap \
     --quiet \
-    --architectures=arm64 \
+    --architectures="$arch" \
     --variant=apt \
     --include="$include" \
     --aptopt='Acquire::Retries "3"' \
@@ -93,16 +103,16 @@ mmdebstrap \
     "$suite" "$work/rootfs.tar" \
     "deb $mirror $suite main" \
     "deb $mirror $suite-updates main" \
-    "deb $security $suite-security main"
+    "deb $security $suite-security main" >&2
 
 previous=$(podman image inspect -f '{{.Id}}' "$tag" 2>/dev/null || true)
 podman import \
-    --arch arm64 --os linux \
+    --arch "$arch" --os linux \
     --change 'CMD ["/sbin/init"]' \
     --change 'ENV container=podman' \
     --change 'STOPSIGNAL 39' \
     --change "LABEL org.rock5b.recipe=$hash" \
-    --message "rock5b board image, Debian $suite arm64, recipe $hash" \
+    --message "rock5b board image, Debian $suite $arch, recipe $hash" \
     "$work/rootfs.tar" "$tag" >/dev/null
 podman tag "$tag" "$name:latest"
 
@@ -115,3 +125,4 @@ if [ -n "$previous" ] && [ "$previous" != "$(podman image inspect -f '{{.Id}}' "
 fi
 
 log "built $tag (= $name:latest) in $(( $(date +%s) - start ))s"
+echo "$tag"
