@@ -6,6 +6,9 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 [ -n "${ROCK5B_ROOT:-}" ] || source tools/env.sh
 
+# ansible-lint puts .cache/ansible/collections first on the collections path; a copy of this
+# collection left there (by an ansible-compat install) would shadow the working tree's.
+rm -rf .cache/ansible/collections/ansible_collections/rock5b
 ansible-lint --offline --profile production
 yamllint -s -c .yamllint .
 # Shell scripts of the test bed (warnings and errors; SC2034 "unused" is noise for the

@@ -12,7 +12,8 @@ description:
   - Counts per host the task results that executed a module on the board
     (C(ok), C(changed) or C(failed); not C(skipped), not C(unreachable)). A looped task counts
     once per item that ran. Actions that run only on the controller do not count -
-    debug, assert, fail, set_fact, set_stats, meta, validate_argument_spec, include_*,
+    debug, assert, fail, set_fact, set_stats, meta, validate_argument_spec,
+    rock5b.oom.validate_role_arguments, include_*,
     import_*, add_host, group_by, pause - nor tasks delegated to localhost.
   - It also traces, in the worker processes, every remote module the action plugins send
     (C(_execute_module) - a template or copy task sends stat, then copy or file) and every
@@ -31,6 +32,7 @@ from ansible.plugins.callback import CallbackBase
 
 CONTROLLER_ONLY = frozenset((
     "debug", "assert", "fail", "set_fact", "set_stats", "meta", "validate_argument_spec",
+    "validate_role_arguments",  # rock5b.oom's own: every role's argument spec in one task
     "include_tasks", "import_tasks", "include_role", "import_role", "include_vars",
     "include", "add_host", "group_by", "pause", "import_playbook",
 ))
