@@ -4,7 +4,7 @@
 over SSH without and with pipelining and with mitogen, on 1, 5 and 25 boards.
 
 Run it through bench/fleet_bench.sh (environment, mitogen, images). Sub-commands:
-  run    [--reps 3] [--sizes 1,5,25] [--no-arm64]   the whole table
+  run    [--reps 3] [--sizes 1,5,25] [--no-arm64] [--naive bench/naive_seed_only.yml]   the whole table
   count  [--arch arm64|amd64] [--extra-roles r1,r2]    module executions per board and per task
   floor  [--reps 5] [--sizes 1,5,25] [--modes pipelining]   an empty play and one ping per board
          beside site.yml and the naive playbook: what no converge can go below
@@ -182,8 +182,11 @@ def snapshot():
     return dest, commit
 
 
+NAIVE = {"path": "bench/naive_site.yml"}   # --naive: the baseline, relative to the repository
+
+
 def playbook_path(name):
-    return SRC["root"] / ("playbooks/site.yml" if name == "site" else "bench/naive_site.yml")
+    return SRC["root"] / ("playbooks/site.yml" if name == "site" else NAIVE["path"])
 
 
 def mitogen_strategy_dir():
@@ -328,7 +331,7 @@ def print_table(rows, out=sys.stdout):
         ratio = base.get((r["arch"], r["boards"], r["mode"]))
         site = r["playbook"] == "site"
         print("| %s | %s | %s | %d | %d%s | %.2f | %s | %s | %s | %.1f | %.1f | %d | %s | %d |" % (
-            "site.yml" if site else "naive_site.yml", r["mode"], r["arch"], r["boards"], r["runs"],
+            "site.yml" if site else Path(NAIVE["path"]).name, r["mode"], r["arch"], r["boards"], r["runs"],
             " (%d failed)" % r["failed_runs"] if r["failed_runs"] else "", r["median_wall"],
             "**%.2f**" % (r["median_wall"] / ratio) if ratio and site else "",
             " ".join("%.2f" % x for x in r.get("ratios", [])) if site else "",
@@ -450,7 +453,7 @@ def cmd_floor(args):
     print("|---" * (head.count("|") - 1) + "|")
     for n, mode, name, wall, naive, ccpu, bcpu, lo, hi, execs in rows:
         print("| %d | %s | %s | %.2f | %.2f | %.1f | %.1f | %.1f–%.1f | %d |" % (
-            n, mode, {"site": "site.yml", "naive": "naive_site.yml"}.get(name, "floor: " + name), wall,
+            n, mode, {"site": "site.yml", "naive": Path(NAIVE["path"]).name}.get(name, "floor: " + name), wall,
             wall / naive, ccpu, bcpu, lo, hi, execs))
     print("\ncommit %s, image %s" % (SRC["commit"], image_ref("amd64")))
     if not args.keep:
@@ -467,6 +470,8 @@ def main():
     r.add_argument("--no-arm64", action="store_true")
     r.add_argument("--keep", action="store_true", help="leave the boards running")
     r.add_argument("--worktree", action="store_true", help="run the working tree, not a snapshot of HEAD")
+    r.add_argument("--naive", default=NAIVE["path"], help="the baseline playbook, relative to the repository "
+                   "(bench/naive_seed_only.yml: the first, smaller one)")
     c = sub.add_parser("count")
     c.add_argument("--arch", choices=("arm64", "amd64"), default="arm64")
     c.add_argument("--extra-roles", default="")
@@ -478,8 +483,12 @@ def main():
     f.add_argument("--modes", default="pipelining")
     f.add_argument("--keep", action="store_true")
     f.add_argument("--worktree", action="store_true", help="run the working tree, not a snapshot of HEAD")
+    f.add_argument("--naive", default=NAIVE["path"], help="the baseline playbook, relative to the repository "
+                   "(bench/naive_seed_only.yml: the first, smaller one)")
     sub.add_parser("down")
     args = ap.parse_args()
+    if args.cmd in ("run", "floor"):
+        NAIVE["path"] = args.naive
     if args.cmd in ("run", "count", "floor"):
         WORK.mkdir(parents=True, exist_ok=True)
         if args.worktree:
