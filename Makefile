@@ -39,7 +39,6 @@ unit: setup
 molecule: image
 	$(ENV) molecule test -s default
 
-# The fleet drift test runs against the lab, which `lab` brings up and converges first.
 # The drift test on the lab. A lab this target started is removed afterwards (pass or fail), so
 # `make test` leaves no emulated boards running; one that was already up (make lab) is kept.
 integration: image
