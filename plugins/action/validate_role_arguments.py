@@ -18,15 +18,18 @@ import os
 from ansible.errors import AnsibleActionFail
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
+from ansible.plugins.action.validate_argument_spec import ActionModule as ValidateArgumentSpec
 
 ROLES_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "roles")
 
 
-class ActionModule(ActionBase):
-    """Validate the ``main`` entry point of each named role against the task's variables."""
+class ActionModule(ValidateArgumentSpec):
+    """Validate the ``main`` entry point of each named role against the task's variables.
 
-    TRANSFERS_FILES = False
-    _requires_connection = False
+    Reuses ansible.builtin.validate_argument_spec's reading of the variables; only the loop
+    over roles and the role-naming message are this collection's.
+    """
+
     _VALID_ARGS = frozenset(("roles",))
 
     def _role_options(self, role):
@@ -41,7 +44,7 @@ class ActionModule(ActionBase):
 
     def run(self, tmp=None, task_vars=None):
         task_vars = task_vars or {}
-        result = super().run(tmp, task_vars)
+        result = ActionBase.run(self, tmp, task_vars)
         del tmp
         roles = self._task.args.get("roles")
         if not isinstance(roles, list) or not roles or not all(isinstance(r, str) for r in roles):
@@ -50,8 +53,7 @@ class ActionModule(ActionBase):
         errors = {}
         for role in roles:
             options = self._role_options(role)
-            # As ansible.builtin.validate_argument_spec does: the role's variables, templated.
-            provided = self._templar.template(dict((k, task_vars[k]) for k in options if k in task_vars))
+            provided = self.get_args_from_task_vars(options, task_vars)
             messages = ArgumentSpecValidator(options).validate(provided, validate_role_argument_spec=True).error_messages
             if messages:
                 errors[role] = list(messages)
