@@ -13,7 +13,7 @@ help:
 	@echo "make vm-test   - real-kernel arm64 VM scenario (slow; cgroup v2 and v1)"
 	@echo "make bench     - fleet benchmark: site.yml vs naive, ssh/pipelining/mitogen, 1-25 boards (prints a table)"
 	@echo "make bench-monitor - rock5b-oom-monitor vs the seed's bash loop vs earlyoom in the arm64 VM (prints a table)"
-	@echo "make self-heal-test - the ansible-pull timer corrects drift on a board by itself (amd64 board)"
+	@echo "make self-heal-test - the pull timer corrects drift on a board by itself (amd64 board)"
 
 setup:
 	bash tools/setup.sh

@@ -18,6 +18,8 @@ OOM_SCORE_ADJ_MIN = -1000
 OOM_SCORE_ADJ_MAX = 1000
 # Lowering oom_score_adj below the value a privileged writer last set needs this capability.
 CAP_SYS_RESOURCE = 24
+# systemd needs this one to create namespaces for a unit (PrivateTmp= and friends).
+CAP_SYS_ADMIN = 21
 # task->flags bit of kernel threads (include/linux/sched.h): they have no memory to kill.
 PF_KTHREAD = 0x00200000
 # The kernel keeps comm in 16 bytes with the terminating NUL (TASK_COMM_LEN).
@@ -286,13 +288,14 @@ def select(table, pid=None, comm=None, pattern=None, unit=None, units=None, pidf
     return chosen
 
 
-def has_capability(proc_root, capability=CAP_SYS_RESOURCE):
-    """Whether this process holds ``capability`` (CapEff of /proc/self/status).
+def has_capability(proc_root, capability=CAP_SYS_RESOURCE, pid="self"):
+    """Whether process ``pid`` (this one by default) holds ``capability`` (CapEff of its status).
 
-    None when it cannot be told (no status file): callers then try and handle the error.
+    None when it cannot be told (no status file, no CapEff line): callers then try and handle
+    the error.
     """
     try:
-        with open(os.path.join(proc_root, "self", "status")) as handle:
+        with open(os.path.join(proc_root, str(pid), "status")) as handle:
             for line in handle:
                 if line.startswith("CapEff:"):
                     return bool(int(line.split()[1], 16) >> capability & 1)

@@ -178,12 +178,12 @@ import stat
 import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.rock5b.oom.plugins.module_utils.processes import CAP_SYS_ADMIN, has_capability
 
 FS_ROOT = "/"
 SYSTEMCTL = "systemctl"
 # Where a changed entry means systemd must re-read its units.
 UNIT_DIRS = ("/etc/systemd/", "/run/systemd/", "/usr/lib/systemd/", "/lib/systemd/")
-CAP_SYS_ADMIN = 21
 ACTIVE_STATES = ("active", "activating", "reloading")
 ENABLED_STATES = ("enabled", "enabled-runtime")
 
@@ -246,14 +246,10 @@ def to_json(data):
 
 def pid1_has_namespaces(module):
     """Whether PID 1 (systemd) holds CAP_SYS_ADMIN, which it needs to create namespaces."""
-    try:
-        with open(real("/proc/1/status")) as handle:
-            for line in handle:
-                if line.startswith("CapEff:"):
-                    return bool((int(line.split()[1], 16) >> CAP_SYS_ADMIN) & 1)
-    except (OSError, ValueError, IndexError) as exc:
-        module.fail_json(msg="cannot read CapEff of PID 1, nothing was changed: %s" % exc)
-    module.fail_json(msg="no CapEff line in /proc/1/status, nothing was changed")
+    namespaces = has_capability(real("/proc"), CAP_SYS_ADMIN, pid=1)
+    if namespaces is None:
+        module.fail_json(msg="cannot read CapEff of PID 1 (/proc/1/status), nothing was changed")
+    return namespaces
 
 
 def resolve_content(module, entries):

@@ -272,3 +272,11 @@ def test_real_kernel_without_cap_sys_resource_refuses_only_below_the_floor(child
         p.write_oom_score_adj("/proc", child.pid, -1)
     assert caught.value.errno == errno.EACCES
     assert p.read_oom_score_adj("/proc", child.pid) == 0
+
+
+def test_has_capability_of_another_process(tmp_path):
+    (tmp_path / "1").mkdir()
+    (tmp_path / "1" / "status").write_text("Name:\tsystemd\nCapEff:\t00000000001fffff\n")  # bits 0-20
+    assert p.has_capability(str(tmp_path), p.CAP_SYS_ADMIN, pid=1) is False
+    assert p.has_capability(str(tmp_path), 20, pid=1) is True
+    assert p.has_capability(str(tmp_path), p.CAP_SYS_ADMIN) is None  # no /self
