@@ -97,7 +97,10 @@ def test_oom_facts_reports_the_drill_victim(vm):
     events = facts["oom_events"]
     assert all(e["timestamp"] >= since for e in events), [(e["time"], e["victim"]) for e in events]
     mine = [e for e in events if e["victim"] and e["victim"]["pid"] == r.hog_pid]
-    assert len(mine) == 1, f"hog pid {r.hog_pid} not reported once since @{since}: {events}"
+    assert len(mine) == 1, (f"hog pid {r.hog_pid} not reported once since @{since}: {events}; "
+                            f"oom_log={facts.get('oom_log')} warnings={result.get('warnings')}; "
+                            f"kernel log: {r.killed_line}; "
+                            + vm.run(f"journalctl -k -q -o short-unix --since=@{since} | grep -F 'Killed process' || true"))
     event = mine[0]
     print(f"{vm.name}: oom_facts event {event['time']} {event['kind']} victim={event['victim']} "
           f"task_memcg={event.get('task_memcg')}")  # fmt: skip
