@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from ansible_collections.rock5b.oom.plugins.module_utils.meminfo import commit_limit_kb
+from ansible_collections.rock5b.oom.plugins.module_utils.procfs.meminfo import commit_limit_kb
 from ansible_collections.rock5b.oom.plugins.module_utils.sysctl import normalize_key, normalize_value
 
 KEY_PATTERN = re.compile(r"^vm\.[a-z0-9_]+$")

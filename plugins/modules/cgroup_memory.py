@@ -383,8 +383,9 @@ import re
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible_collections.rock5b.oom.plugins.module_utils.atomic_file import write_atomically
-from ansible_collections.rock5b.oom.plugins.module_utils import cgroups, memcg, processes
-from ansible_collections.rock5b.oom.plugins.module_utils.sizes import (
+from ansible_collections.rock5b.oom.plugins.module_utils import cgroups, memcg
+from ansible_collections.rock5b.oom.plugins.module_utils.procfs import processes
+from ansible_collections.rock5b.oom.plugins.module_utils.procfs.sizes import (
     MAX, SizeError, human, less_or_equal, page_size, parse_size, round_to_page,
 )
 

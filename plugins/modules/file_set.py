@@ -178,7 +178,7 @@ import stat
 import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.rock5b.oom.plugins.module_utils.processes import CAP_SYS_ADMIN, has_capability
+from ansible_collections.rock5b.oom.plugins.module_utils.procfs.processes import CAP_SYS_ADMIN, has_capability
 
 FS_ROOT = "/"
 SYSTEMCTL = "systemctl"

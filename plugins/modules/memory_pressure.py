@@ -228,7 +228,8 @@ import socket
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.rock5b.oom.plugins.module_utils import cgroups, pressure
+from ansible_collections.rock5b.oom.plugins.module_utils import cgroups
+from ansible_collections.rock5b.oom.plugins.module_utils.procfs import pressure
 
 PROC_ROOT = "/proc"
 FS_ROOT = "/"

@@ -215,9 +215,10 @@ ansible_facts:
 import os
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.rock5b.oom.plugins.module_utils import cgroups, kernel_log, pressure
-from ansible_collections.rock5b.oom.plugins.module_utils.meminfo import read_meminfo, read_swaps
-from ansible_collections.rock5b.oom.plugins.module_utils.processes import list_processes
+from ansible_collections.rock5b.oom.plugins.module_utils import cgroups, kernel_log
+from ansible_collections.rock5b.oom.plugins.module_utils.procfs import pressure
+from ansible_collections.rock5b.oom.plugins.module_utils.procfs.meminfo import read_meminfo, read_swaps
+from ansible_collections.rock5b.oom.plugins.module_utils.procfs.processes import list_processes
 
 PROC_ROOT = "/proc"
 SYS_ROOT = "/sys"

@@ -326,7 +326,7 @@ import re
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.rock5b.oom.plugins.module_utils.atomic_file import write_atomically
-from ansible_collections.rock5b.oom.plugins.module_utils.processes import (
+from ansible_collections.rock5b.oom.plugins.module_utils.procfs.processes import (
     DENIED, OOM_SCORE_ADJ_MAX, OOM_SCORE_ADJ_MIN, ProcessGone, descendants, has_capability,
     list_processes, main_processes, normalize_unit, read_pidfile, select, valid_unit,
     write_oom_score_adj,

@@ -177,7 +177,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.rock5b.oom.plugins.module_utils.atomic_file import write_atomically
-from ansible_collections.rock5b.oom.plugins.module_utils.meminfo import read_meminfo
+from ansible_collections.rock5b.oom.plugins.module_utils.procfs.meminfo import read_meminfo
 from ansible_collections.rock5b.oom.plugins.module_utils.sysctl import (
     CONFIG_DIRS, conf_values, find_overrides, key_exists, live_writable, parse_conf, read_live, render_conf,
     write_live,

@@ -41,7 +41,7 @@ import time
 
 def _find_module_utils():
     here = os.path.dirname(os.path.realpath(__file__))
-    for candidate in (here, os.path.join(here, "..", "..", "..", "plugins", "module_utils")):
+    for candidate in (here, os.path.join(here, "..", "..", "..", "plugins", "module_utils", "procfs")):
         if os.path.isfile(os.path.join(candidate, "pressure.py")):
             candidate = os.path.normpath(candidate)
             if candidate not in sys.path:

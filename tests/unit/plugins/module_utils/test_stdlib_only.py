@@ -7,7 +7,8 @@ import sys
 
 import pytest
 
-from ansible_collections.rock5b.oom.plugins.module_utils import cgroups, kernel_log, pressure
+from ansible_collections.rock5b.oom.plugins.module_utils import cgroups, kernel_log
+from ansible_collections.rock5b.oom.plugins.module_utils.procfs import pressure
 
 
 @pytest.mark.parametrize("module", [pressure, kernel_log, cgroups])

@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from ansible_collections.rock5b.oom.plugins.module_utils import pressure
+from ansible_collections.rock5b.oom.plugins.module_utils.procfs import pressure
 from ansible_collections.rock5b.oom.plugins.modules import memory_pressure
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "fixtures")

@@ -8,9 +8,9 @@ import os
 
 import pytest
 
-from ansible_collections.rock5b.oom.plugins.module_utils import pressure
+from ansible_collections.rock5b.oom.plugins.module_utils.procfs import pressure
 
-FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "fixtures", "psi")
+FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "..", "fixtures", "psi")
 
 
 def fixture(name):

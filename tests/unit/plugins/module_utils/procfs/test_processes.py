@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from ansible_collections.rock5b.oom.plugins.module_utils import processes as p
+from ansible_collections.rock5b.oom.plugins.module_utils.procfs import processes as p
 
 
 def fake_process(proc, pid, comm, ppid=1, cmdline=(), cgroup="0::/\n", score=0, flags=0x400100,

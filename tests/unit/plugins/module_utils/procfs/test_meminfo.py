@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ansible_collections.rock5b.oom.plugins.module_utils import meminfo
+from ansible_collections.rock5b.oom.plugins.module_utils.procfs import meminfo
 
 SAMPLE = """\
 MemTotal:        3995120 kB

@@ -7,8 +7,9 @@ import sys
 
 import pytest
 
-from ansible_collections.rock5b.oom.plugins.module_utils import memcg, sizes
-from ansible_collections.rock5b.oom.plugins.module_utils.sizes import MAX, SizeError, parse_size, round_to_page
+from ansible_collections.rock5b.oom.plugins.module_utils import memcg
+from ansible_collections.rock5b.oom.plugins.module_utils.procfs import sizes
+from ansible_collections.rock5b.oom.plugins.module_utils.procfs.sizes import MAX, SizeError, parse_size, round_to_page
 
 
 @pytest.mark.parametrize("value, expected", [
