@@ -1,0 +1,91 @@
+# -*- coding: utf-8 -*-
+# Copyright: rock5b.oom contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Choosing processes: the selectors (pid, comm, pattern, unit, pidfile) and the guards.
+
+Used by every module that acts on processes (oom_score_adj, cgroup_memory). A selector is
+validated before anything is read; ``select`` returns the matching pids of a process table
+(``procfs.processes.list_processes``) with the guarded ones left out, so no module can pick:
+
+- PID 1 (init: the kernel never OOM-kills it, and moving it into a limited cgroup or changing
+  its score only harms the board),
+- kernel threads and zombies (``list_processes`` leaves them out of the table),
+- the module's own process and its ancestors (the Python wrapper, the shell, the SSH session
+  Ansible runs it from: a pattern such as ``python`` or ``^`` would match them).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+from ansible_collections.rock5b.oom.plugins.module_utils.procfs import processes
+
+SELECTOR_KEYS = ("pid", "comm", "pattern", "unit", "pidfile")
+INIT_PID = 1
+# The module's own pid (tests set it to a pid of their fake tree).
+SELF_PID = os.getpid()
+
+
+def validate(selector):
+    """Check and normalize the selector keys of ``selector`` (a dict) in place.
+
+    Adds ``regex`` (the compiled pattern) and normalizes ``unit`` (``ssh`` -> ``ssh.service``).
+    Returns a list of problems (empty when it is valid); reads nothing.
+    """
+    problems = []
+    if selector.get("pid") is not None and selector.get("pidfile") is not None:
+        problems.append("pid and pidfile each name one process and cannot be combined")
+    if selector.get("pid") is not None and selector["pid"] <= 0:
+        problems.append("pid must be > 0, got %d" % selector["pid"])
+    if selector.get("comm") is not None and not selector["comm"]:
+        problems.append("comm is empty")
+    selector["regex"] = None
+    if selector.get("pattern") is not None:
+        try:
+            selector["regex"] = re.compile(selector["pattern"])
+        except re.error as error:
+            problems.append("pattern %r is not a valid regular expression: %s" % (selector["pattern"], error))
+    if selector.get("unit") is not None:
+        given = selector["unit"]
+        selector["unit"] = processes.normalize_unit(given)
+        if not processes.valid_unit(selector["unit"]):
+            problems.append("unit %r is not a valid systemd unit name" % given)
+    if selector.get("pidfile") is not None and not os.path.isabs(selector["pidfile"]):
+        problems.append("pidfile must be an absolute path, got %s" % selector["pidfile"])
+    return problems
+
+
+def describe(selector):
+    """``comm=sshd, pattern=^/usr/sbin`` for messages."""
+    return ", ".join("%s=%s" % (key, selector[key]) for key in SELECTOR_KEYS if selector.get(key) is not None)
+
+
+def own_chain(table, self_pid=None):
+    """The module's pid and its ancestors that are in ``table``."""
+    pid = SELF_PID if self_pid is None else self_pid
+    chain = set()
+    while pid > INIT_PID and pid not in chain:
+        chain.add(pid)
+        if pid not in table:
+            break
+        pid = table[pid]["ppid"]
+    return chain
+
+
+def guarded(table):
+    """Pids no selector may return: PID 1 and the module's own chain."""
+    return own_chain(table) | {INIT_PID}
+
+
+def select(table, selector, unit_names=None, pidfile_pid=None):
+    """Pids of ``table`` matching every key of a validated ``selector``, guarded ones left out.
+
+    ``unit_names`` are the names the selector's unit is known by (its aliases); ``pidfile_pid``
+    the pid its pidfile names (0 for a missing pidfile: it selects nothing).
+    """
+    matched = processes.select(
+        table, pid=selector.get("pid"), comm=selector.get("comm"), pattern=selector.get("regex"),
+        unit=selector.get("unit"), units=unit_names, pidfile_pid=pidfile_pid)
+    refused = guarded(table)
+    return [pid for pid in matched if pid not in refused]

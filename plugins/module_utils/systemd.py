@@ -1,0 +1,229 @@
+# -*- coding: utf-8 -*-
+# Copyright: rock5b.oom contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Everything the collection knows about systemd, once.
+
+- ``Systemctl``: show, daemon-reload, set-property, restart, enable/start ... through the
+  module's ``run_command``; a unit name always follows ``--``, so a name that starts with ``-``
+  can never be read as an option. Failures raise ModuleError.
+- Unit names (rules in ``procfs.processes``, which the monitor shares) and the drop-in file
+  name rule.
+- The unit search path, where a unit is defined, and the order systemd applies a unit's
+  drop-ins in.
+- Rendering and parsing the drop-ins and unit files the collection writes.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+from ansible_collections.rock5b.oom.plugins.module_utils.errors import ModuleError
+from ansible_collections.rock5b.oom.plugins.module_utils.procfs.processes import normalize_unit, valid_unit
+
+SYSTEMCTL = "systemctl"
+# Where the collection writes units and drop-ins.
+UNIT_BASE = "/etc/systemd/system"
+# systemd's system unit search path, highest precedence first (systemd.unit(5)); /lib for
+# Debian systems without merged /usr.
+UNIT_SEARCH_PATH = (
+    "/etc/systemd/system.control", "/run/systemd/system.control", "/run/systemd/transient",
+    "/run/systemd/generator.early", "/etc/systemd/system", "/etc/systemd/system.attached",
+    "/run/systemd/system", "/run/systemd/system.attached", "/run/systemd/generator",
+    "/usr/local/lib/systemd/system", "/usr/lib/systemd/system", "/run/systemd/generator.late",
+    "/lib/systemd/system",
+)
+# A file changed under these makes systemd's loaded configuration stale (daemon-reload).
+CONFIG_DIRS = ("/etc/systemd/", "/run/systemd/", "/usr/lib/systemd/", "/usr/local/lib/systemd/",
+               "/lib/systemd/")
+# A unit in these states runs (file_set starts one that is not); with deactivating it still has processes.
+ACTIVE_STATES = ("active", "activating", "reloading")
+HAS_PROCESSES_STATES = ACTIVE_STATES + ("deactivating",)
+ENABLED_STATES = ("enabled", "enabled-runtime")
+# A drop-in file name: no path, no newline (\Z, not $, which accepts a trailing newline).
+DROPIN_NAME_RE = re.compile(r"\A[A-Za-z0-9_.@-]+\.conf\Z")
+SECTIONS = {".service": "Service", ".slice": "Slice", ".scope": "Scope", ".socket": "Socket",
+            ".mount": "Mount", ".swap": "Swap"}
+
+__all__ = ["normalize_unit", "valid_unit"]  # the unit-name rules, re-exported
+
+
+def valid_dropin_name(name):
+    return isinstance(name, str) and bool(DROPIN_NAME_RE.match(name))
+
+
+def dropin_path(unit, name):
+    """``/etc/systemd/system/<unit>.d/<name>``."""
+    return os.path.join(UNIT_BASE, unit + ".d", name)
+
+
+def unit_suffix(unit):
+    return "." + unit.rsplit(".", 1)[1] if "." in unit else ""
+
+
+def header(owner, variable):
+    """The first lines of a file the collection manages."""
+    return ("# Managed by Ansible (rock5b.oom.%s). Local edits are overwritten on the next run;\n"
+            "# set it through the %s variable instead.\n" % (owner, variable))
+
+
+def render_dropin(head, section, settings):
+    """A drop-in: ``head``, then ``[section]`` and ``key=value`` lines in the given order."""
+    return "".join([head, "[%s]\n" % section] + ["%s=%s\n" % (key, value) for key, value in settings])
+
+
+def parse_dropin(text):
+    """The ``key=value`` assignments of a unit file or drop-in (sections ignored, last one wins)."""
+    values = {}
+    for line in (text or "").splitlines():
+        if line.startswith(("#", ";", "[")) or "=" not in line:
+            continue
+        key, value = line.split("=", 1)
+        values[key.strip()] = value.strip()
+    return values
+
+
+def section_value(text, section, key):
+    """The last ``key=`` in ``[section]`` of a unit file's text; None when it has none."""
+    current, value = None, None
+    for raw in (text or "").splitlines():
+        line = raw.strip()
+        if not line or line[0] in "#;":
+            continue
+        if line.startswith("["):
+            current = line
+        elif current == "[%s]" % section and "=" in line:
+            name, setting = line.split("=", 1)
+            if name.strip() == key:
+                value = setting.strip()
+    return value
+
+
+def _template_of(name):
+    """``getty@tty1.service`` -> ``getty@.service``; None for a name that is not an instance."""
+    prefix, at, rest = name.partition("@")
+    if not at or rest.startswith("."):
+        return None
+    return "%s@%s" % (prefix, unit_suffix(rest))
+
+
+def resolve_unit(fs, unit):
+    """Where ``unit`` is defined: dict(name, canonical, exists, masked, path).
+
+    ``canonical`` is the name an alias symlink points at; ``masked`` a link to /dev/null.
+    """
+    info = {"name": unit, "canonical": unit, "exists": False, "masked": False, "path": None}
+    candidates = [unit] + ([_template_of(unit)] if _template_of(unit) else [])
+    for name in candidates:
+        for directory in UNIT_SEARCH_PATH:
+            path = os.path.join(directory, name)
+            if not fs.lexists(path):
+                continue
+            info.update(exists=True, path=path)
+            for _hop in range(10):
+                if not fs.islink(path):
+                    break
+                link = fs.readlink(path)
+                if link == "/dev/null":
+                    info["masked"] = True
+                    return info
+                path = os.path.normpath(link if link.startswith("/") else os.path.join(os.path.dirname(path), link))
+            target = os.path.basename(path)
+            if name == unit and target != unit and valid_unit(target):
+                info["canonical"] = target
+            return info
+    return info
+
+
+def dropin_sources(fs, unit_info):
+    """The files that configure a unit, in the order systemd applies them: the unit file, then
+    its drop-ins sorted by file name (a name in a directory of higher precedence masks the same
+    name further down; ``<type>.d`` and the template's ``.d`` count too). A list of dicts:
+    path, name (the drop-in's file name; None for the unit file)."""
+    names = sorted(set([unit_info["name"], unit_info["canonical"]]))
+    dropin_dirs = []
+    for name in names:
+        dropin_dirs.append(name + ".d")
+        if _template_of(name):
+            dropin_dirs.append(_template_of(name) + ".d")
+    dropin_dirs.append(unit_suffix(names[0])[1:] + ".d")  # service.d: every service
+    chosen = {}
+    for directory in UNIT_SEARCH_PATH:
+        for sub in dropin_dirs:
+            for file_name in fs.listdir(os.path.join(directory, sub)):
+                if file_name.endswith(".conf") and file_name not in chosen:
+                    chosen[file_name] = os.path.join(directory, sub, file_name)
+    sources = []
+    if unit_info["path"] and not unit_info["masked"]:
+        sources.append({"path": unit_info["path"], "name": None})
+    sources += [{"path": chosen[name], "name": name} for name in sorted(chosen)]
+    return sources
+
+
+def slice_cgroup(name):
+    """``rock5b-untrusted.slice`` -> ``/rock5b.slice/rock5b-untrusted.slice`` (systemd's nesting)."""
+    if name == "-.slice":
+        return ""
+    parts = name[:-len(".slice")].split("-")
+    return "".join("/%s.slice" % "-".join(parts[:index + 1]) for index in range(len(parts)))
+
+
+def under_config_dirs(path):
+    """Whether a change to ``path`` needs a daemon-reload."""
+    return path.startswith(CONFIG_DIRS)
+
+
+class Systemctl:
+    """systemctl through ``module.run_command``. Every failure raises ModuleError."""
+
+    def __init__(self, module):
+        self.module = module
+        self._version = None
+
+    def run(self, args, units=()):
+        """``systemctl <args> -- <units>``; the output. ``what`` in errors is the command line."""
+        command = [SYSTEMCTL] + list(args) + (["--"] + list(units) if units else [])
+        rc, out, err = self.module.run_command(command)
+        if rc != 0:
+            raise ModuleError("%s failed: %s" % (" ".join(command), (err or out or "rc=%d" % rc).strip()))
+        return out
+
+    def version(self):
+        """systemd's major version (cached)."""
+        if self._version is None:
+            rc, out, err = self.module.run_command([SYSTEMCTL, "--version"])
+            match = re.match(r"systemd (\d+)", out or "")
+            if rc != 0 or not match:
+                raise ModuleError("systemctl --version failed (is this a systemd host?): %s" % (err or out).strip())
+            self._version = int(match.group(1))
+        return self._version
+
+    def show(self, unit, properties):
+        """The properties of ``unit`` as systemd reports them (strings)."""
+        out = self.run(["show", "--no-pager"] + ["-p%s" % name for name in properties], [unit])
+        values = {}
+        for line in out.splitlines():
+            key, _sep, value = line.partition("=")
+            values[key] = value
+        return values
+
+    def state(self, unit):
+        """(enabled, active) as systemd reports them; a unit it does not know is neither."""
+        props = self.show(unit, ["LoadState", "ActiveState", "UnitFileState"])
+        return props.get("UnitFileState", "") in ENABLED_STATES, props.get("ActiveState", "") in ACTIVE_STATES
+
+    def daemon_reload(self):
+        self.run(["daemon-reload"])
+
+    def set_property(self, unit, assignments, runtime=True):
+        """``systemctl set-property [--runtime] -- unit KEY=value ...``."""
+        self.run(["set-property"] + (["--runtime"] if runtime else []), [unit] + list(assignments))
+
+    def restart(self, unit):
+        self.run(["restart"], [unit])
+
+    def enable(self, unit, enabled=True):
+        self.run(["enable" if enabled else "disable"], [unit])
+
+    def start(self, unit, started=True):
+        self.run(["start" if started else "stop"], [unit])
