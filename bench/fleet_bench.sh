@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fleet benchmark entry point (docs/fleet.md): sets up what bench/fleet_bench.py needs - the
+# Fleet benchmark entry point (docs/benchmarks.md): sets up what bench/fleet_bench.py needs - the
 # repository's environment, mitogen (bench/requirements.txt) in .venv, the arm64 lab image and
 # the amd64 bench image (both cached) - then runs it.
 #   bench/fleet_bench.sh run [--reps 3] [--sizes 1,5,25] [--compare-size 5] [--no-arm64] [--keep] [--worktree]
