@@ -212,17 +212,13 @@ ansible_facts:
           sample: {"source": "journal", "since": "2024-05-01T07:53:20+00:00", "error": null, "events": 1}
 """
 
-import os
-
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.rock5b.oom.plugins.module_utils import cgroups, kernel_log
-from ansible_collections.rock5b.oom.plugins.module_utils.procfs import pressure
+from ansible_collections.rock5b.oom.plugins.module_utils import errors, hostfs, kernel_log_source
+from ansible_collections.rock5b.oom.plugins.module_utils.procfs import pressure, status, vmstat, zram
 from ansible_collections.rock5b.oom.plugins.module_utils.procfs.meminfo import read_meminfo, read_swaps
 from ansible_collections.rock5b.oom.plugins.module_utils.procfs.processes import list_processes
 
-PROC_ROOT = "/proc"
-SYS_ROOT = "/sys"
-FS_ROOT = "/"
 MEMINFO_FIELDS = (
     ("mem_total_kb", "MemTotal"), ("mem_free_kb", "MemFree"), ("mem_available_kb", "MemAvailable"),
     ("committed_as_kb", "Committed_AS"), ("commit_limit_kb", "CommitLimit"),
@@ -230,165 +226,61 @@ MEMINFO_FIELDS = (
 )
 
 
-def read_text(path):
-    try:
-        with open(path) as handle:
-            return handle.read()
-    except OSError:
-        return None
-
-
-def memory_facts():
-    meminfo = read_meminfo(PROC_ROOT)
+def memory_facts(fs):
+    meminfo = read_meminfo(fs.proc)
     facts = dict((key, meminfo.get(field)) for key, field in MEMINFO_FIELDS)
     total, available = facts["mem_total_kb"], facts["mem_available_kb"]
     facts["mem_available_percent"] = round(100.0 * available / total, 1) if total and available is not None else None
     return facts
 
 
-def zram_facts(swaps):
-    """zram devices under SYS_ROOT/block, sizes in kB."""
-    swapping = set(os.path.basename(device["path"]) for device in swaps)
-    devices = []
-    try:
-        names = sorted(name for name in os.listdir(os.path.join(SYS_ROOT, "block")) if name.startswith("zram"))
-    except OSError:
-        names = []
-    for name in names:
-        base = os.path.join(SYS_ROOT, "block", name)
-        disksize = read_text(os.path.join(base, "disksize"))
-        algorithms = (read_text(os.path.join(base, "comp_algorithm")) or "").split()
-        selected = [item.strip("[]") for item in algorithms if item.startswith("[")]
-        stat = (read_text(os.path.join(base, "mm_stat")) or "").split()
-        numbers = [int(value) // 1024 if value.isdigit() else None for value in stat[:3]] + [None] * 3
-        devices.append({
-            "device": name,
-            "disksize_kb": int(disksize) // 1024 if disksize and disksize.strip().isdigit() else None,
-            "comp_algorithm": selected[0] if selected else None,
-            "orig_data_kb": numbers[0], "compr_data_kb": numbers[1], "mem_used_kb": numbers[2],
-            "used_as_swap": name in swapping,
-        })
-    return devices
-
-
-def psi_facts():
-    status = pressure.diagnose(PROC_ROOT, FS_ROOT, "memory")
+def psi_facts(fs):
+    diagnosis = pressure.diagnose(fs.proc, fs.root, "memory")
     return {
-        "available": status["available"], "state": status["state"], "reason": status["reason"],
-        "hint": status["hint"], "memory": status["values"],
+        "available": diagnosis["available"], "state": diagnosis["state"], "reason": diagnosis["reason"],
+        "hint": diagnosis["hint"], "memory": diagnosis["values"],
     }
 
 
-def vmstat_facts():
-    oom_kill = None
-    for line in (read_text(os.path.join(PROC_ROOT, "vmstat")) or "").splitlines():
-        name, _sep, value = line.partition(" ")
-        if name == "oom_kill" and value.strip().isdigit():
-            oom_kill = int(value)
-    return {"oom_kill": oom_kill}
-
-
-def _status_kb(text, field):
-    for line in (text or "").splitlines():
-        if line.startswith(field + ":"):
-            parts = line.split()
-            if len(parts) > 1 and parts[1].isdigit():
-                return int(parts[1])
-    return None
-
-
-def top_processes(count):
+def top_processes(fs, count):
     """The ``count`` processes with the highest oom_score, highest first."""
     if count <= 0:
         return []
     rows = []
-    for pid, process in list_processes(PROC_ROOT).items():
-        score = read_text(os.path.join(PROC_ROOT, str(pid), "oom_score"))
+    for pid, process in list_processes(fs.proc).items():
+        score = hostfs.read_text(fs.proc_path(pid, "oom_score"))
         if score is None or not score.strip().lstrip("-").isdigit():
             continue  # exited meanwhile
-        status = read_text(os.path.join(PROC_ROOT, str(pid), "status"))
         rows.append({
             "pid": pid, "comm": process["comm"], "oom_score": int(score), "oom_score_adj": process["oom_score_adj"],
-            "rss_kb": _status_kb(status, "VmRSS") or 0, "unit": process.get("unit"),
+            "rss_kb": status.read_status_kb(fs.proc, pid).get("VmRSS") or 0, "unit": process.get("unit"),
         })
     rows.sort(key=lambda row: (-row["oom_score"], -row["rss_kb"], row["pid"]))
     return rows[:count]
 
 
-def boot_time():
-    for line in (read_text(os.path.join(PROC_ROOT, "stat")) or "").splitlines():
-        if line.startswith("btime "):
-            return float(line.split()[1])
-    return None
+def gather(module, fs):
+    """(the rock5b_oom fact, warnings)."""
+    params = module.params
+    if params["top_n"] < 0:
+        raise errors.ModuleError("top_n must be >= 0, got %d" % params["top_n"])
 
-
-def journal_available(module):
-    return module.get_bin_path("journalctl") is not None and \
-        os.path.isdir(os.path.join(FS_ROOT, "run", "systemd", "journal"))
-
-
-def read_journal(module, since_text, since):
-    """Kernel records from journald, or (None, error)."""
-    command = [module.get_bin_path("journalctl", required=True), "--no-pager", "--quiet", "--output=json",
-               "--output-fields=MESSAGE,_BOOT_ID"]
-    if since_text == "boot":
-        command += ["--dmesg"]
-    else:
-        command += ["_TRANSPORT=kernel"]
-        if since is not None:
-            command += ["--since=@%d" % int(since)]
-    rc, out, err = module.run_command(command)
-    if rc != 0:
-        return None, "%s failed (rc %d): %s" % (" ".join(command), rc, (err or out).strip())
-    return list(kernel_log.journal_records(out.splitlines())), None
-
-
-def read_dmesg(module):
-    """Kernel records from dmesg, or (None, error)."""
-    dmesg = module.get_bin_path("dmesg")
-    if dmesg is None:
-        return None, "dmesg is not installed"
-    rc, out, err = module.run_command([dmesg, "--time-format", "iso"])
-    if rc != 0:
-        # BusyBox dmesg has no --time-format: raw seconds since boot.
-        rc, out, err = module.run_command([dmesg])
-    if rc != 0:
-        hint = " (kernel.dmesg_restrict is set: use become)" if "not permitted" in (err or "") else ""
-        return None, "dmesg failed (rc %d): %s%s" % (rc, (err or out).strip(), hint)
-    return list(kernel_log.dmesg_records(out.splitlines(), boot_time=boot_time())), None
-
-
-def oom_log(module, source, since_text):
-    """(events, log facts, warnings)."""
-    try:
-        since = kernel_log.parse_since(since_text, boot_time=boot_time())
-    except ValueError as error:
-        module.fail_json(msg="since: %s" % error)
-    facts = {"source": "none", "since": kernel_log.iso_time(since), "error": None, "events": 0}
-    warnings = []
-    if source == "none":
-        return [], facts, warnings
-    if source == "auto":
-        source = "journal" if journal_available(module) else "dmesg"
-        if source == "journal":
-            records, error = read_journal(module, since_text, since)
-            if records is None:
-                warnings.append("%s; reading dmesg instead" % error)
-                source = "dmesg"
-    elif source == "journal":
-        if module.get_bin_path("journalctl") is None:
-            module.fail_json(msg="log_source=journal but journalctl is not installed; use log_source=auto or dmesg")
-        records, error = read_journal(module, since_text, since)
-    if source == "dmesg":
-        records, error = read_dmesg(module)
-    facts["source"] = source
-    if records is None:
-        facts["error"] = error
-        warnings.append("OOM events left out: %s" % error)
-        return [], facts, warnings
-    events = kernel_log.parse_oom_events(records, since=since)
-    facts["events"] = len(events)
-    return events, facts, warnings
+    swaps = read_swaps(fs.proc)
+    events, log_facts, warnings = kernel_log_source.oom_log(
+        module, fs, params["log_source"], params["since"].strip(), vmstat.boot_time(fs.proc))
+    facts = {
+        "kernel": {"release": (hostfs.read_text(fs.proc_path("sys", "kernel", "osrelease")) or "").strip() or None},
+        "memory": memory_facts(fs),
+        "swap": swaps,
+        "zram": zram.read_zram(fs.sys, swaps),
+        "cgroup": cgroups.detect(fs.proc, fs.root),
+        "psi": psi_facts(fs),
+        "vmstat": {"oom_kill": vmstat.oom_kills(fs.proc)},
+        "top_processes": top_processes(fs, params["top_n"]),
+        "oom_events": events,
+        "oom_log": log_facts,
+    }
+    return facts, warnings
 
 
 def main():
@@ -400,24 +292,9 @@ def main():
         ),
         supports_check_mode=True,
     )
-    params = module.params
-    if params["top_n"] < 0:
-        module.fail_json(msg="top_n must be >= 0, got %d" % params["top_n"])
-
-    swaps = read_swaps(PROC_ROOT)
-    events, log_facts, warnings = oom_log(module, params["log_source"], params["since"].strip())
-    facts = {
-        "kernel": {"release": (read_text(os.path.join(PROC_ROOT, "sys", "kernel", "osrelease")) or "").strip() or None},
-        "memory": memory_facts(),
-        "swap": swaps,
-        "zram": zram_facts(swaps),
-        "cgroup": cgroups.detect(PROC_ROOT, FS_ROOT),
-        "psi": psi_facts(),
-        "vmstat": vmstat_facts(),
-        "top_processes": top_processes(params["top_n"]),
-        "oom_events": events,
-        "oom_log": log_facts,
-    }
+    fs = hostfs.host()
+    with errors.failing_on(module):
+        facts, warnings = gather(module, fs)
     for warning in warnings:
         module.warn(warning)
     module.exit_json(changed=False, ansible_facts={"rock5b_oom": facts})

@@ -7,6 +7,7 @@ import os
 import pytest
 
 from ansible.module_utils import basic
+from ansible_collections.rock5b.oom.plugins.module_utils import hostfs
 from ansible_collections.rock5b.oom.plugins.modules import oom_facts
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "fixtures")
@@ -55,11 +56,9 @@ def add_process(proc, pid, comm, score, adj, rss, unit, kthread):
 
 
 @pytest.fixture
-def board(fake_host, monkeypatch):
+def board(fake_host):
     proc, root = fake_host.proc, fake_host.root
-    monkeypatch.setattr(oom_facts, "PROC_ROOT", proc)
-    monkeypatch.setattr(oom_facts, "FS_ROOT", root)
-    monkeypatch.setattr(oom_facts, "SYS_ROOT", os.path.join(root, "sys"))
+    hostfs.configure(root=root, proc=proc, sys=os.path.join(root, "sys"))
     fake_host.set_meminfo(MEMINFO)
     write(os.path.join(proc, "swaps"), SWAPS)
     write(os.path.join(proc, "sys", "kernel", "osrelease"), "6.1.0-18-arm64\n")
@@ -77,7 +76,8 @@ def board(fake_host, monkeypatch):
     os.makedirs(os.path.join(root, "sys", "block", "mmcblk0"))
     for pid, spec in PROCESSES.items():
         add_process(proc, pid, *spec)
-    return fake_host
+    yield fake_host
+    hostfs.configure()
 
 
 class Commands:

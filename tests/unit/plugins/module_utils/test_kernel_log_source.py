@@ -1,0 +1,138 @@
+"""Choosing and reading the kernel log through a module's runner (module_utils/kernel_log_source.py)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from ansible_collections.rock5b.oom.plugins.module_utils import kernel_log_source as source
+from ansible_collections.rock5b.oom.plugins.module_utils.errors import ModuleError
+from ansible_collections.rock5b.oom.plugins.module_utils.hostfs import HostFS
+
+FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "fixtures", "oom")
+BOOT = 1714550000.0
+
+
+def fixture(name):
+    with open(os.path.join(FIXTURES, name)) as handle:
+        return "".join(line for line in handle if not line.startswith("# "))
+
+
+class FakeModule:
+    """get_bin_path and run_command answering from the kernel log fixtures."""
+
+    def __init__(self):
+        self.ran = []
+        self.bins = {"journalctl": "/usr/bin/journalctl", "dmesg": "/usr/bin/dmesg"}
+        self.answers = {
+            "journalctl": (0, fixture("journal-6.1-debian12.json"), ""),
+            "dmesg --time-format iso": (0, fixture("dmesg-6.12-debian13.txt"), ""),
+            "dmesg": (0, fixture("dmesg-5.10-rk35xx.txt"), ""),
+        }
+
+    def get_bin_path(self, name, required=False):
+        if self.bins.get(name) is None and required:
+            raise AssertionError("required %s is missing" % name)
+        return self.bins.get(name)
+
+    def run_command(self, args):
+        self.ran.append(list(args))
+        words = [os.path.basename(args[0])] + list(args[1:])
+        return self.answers["journalctl" if words[0] == "journalctl" else " ".join(words)]
+
+
+@pytest.fixture
+def module():
+    return FakeModule()
+
+
+@pytest.fixture
+def fs(tmp_path):
+    return HostFS(root=str(tmp_path))
+
+
+def journald(fs):
+    os.makedirs(fs.path(source.JOURNAL_DIR))
+
+
+def test_journal_available_needs_journalctl_and_journald(module, fs):
+    assert source.journal_available(module, fs) is False
+    journald(fs)
+    assert source.journal_available(module, fs) is True
+    del module.bins["journalctl"]
+    assert source.journal_available(module, fs) is False
+
+
+def test_read_journal_this_boot_and_since(module):
+    records, error = source.read_journal(module, "boot", BOOT)
+    assert error is None and records and module.ran[0][-1] == "--dmesg"
+    source.read_journal(module, "-1h", 1714555000.5)
+    assert module.ran[1][-2:] == ["_TRANSPORT=kernel", "--since=@1714555000"]
+    source.read_journal(module, "all", None)
+    assert module.ran[2][-1] == "_TRANSPORT=kernel"
+
+
+def test_read_journal_failure_names_the_command(module):
+    module.answers["journalctl"] = (1, "", "Failed to parse --output-fields\n")
+    records, error = source.read_journal(module, "boot", BOOT)
+    assert records is None
+    assert error == ("/usr/bin/journalctl --no-pager --quiet --output=json --output-fields=MESSAGE,_BOOT_ID "
+                     "--dmesg failed (rc 1): Failed to parse --output-fields")
+
+
+def test_read_dmesg_falls_back_to_raw_times_from_the_boot_time(module):
+    module.answers["dmesg --time-format iso"] = (1, "", "dmesg: unrecognized option '--time-format'")
+    records, error = source.read_dmesg(module, BOOT)
+    assert error is None and module.ran == [["/usr/bin/dmesg", "--time-format", "iso"], ["/usr/bin/dmesg"]]
+    assert all(record[0] is None or record[0] >= BOOT for record in records)
+
+
+def test_read_dmesg_restricted_and_missing(module):
+    denied = (1, "", "dmesg: read kernel buffer failed: Operation not permitted")
+    module.answers["dmesg --time-format iso"] = module.answers["dmesg"] = denied
+    records, error = source.read_dmesg(module, BOOT)
+    assert records is None and error.endswith("(kernel.dmesg_restrict is set: use become)")
+    del module.bins["dmesg"]
+    assert source.read_dmesg(module, BOOT) == (None, "dmesg is not installed")
+
+
+def test_oom_log_auto_prefers_journald(module, fs):
+    journald(fs)
+    events, facts, warnings = source.oom_log(module, fs, "auto", "boot", BOOT)
+    assert facts == {"source": "journal", "since": "2024-05-01T07:53:20+00:00", "error": None, "events": 2}
+    assert len(events) == 2 and warnings == []
+
+
+def test_oom_log_auto_without_journald_reads_dmesg(module, fs):
+    events, facts, warnings = source.oom_log(module, fs, "auto", "all", BOOT)
+    assert facts["source"] == "dmesg" and facts["since"] is None and len(events) == 3 and warnings == []
+
+
+def test_oom_log_journal_failure_falls_back_with_a_warning(module, fs):
+    journald(fs)
+    module.answers["journalctl"] = (1, "", "boom")
+    _events, facts, warnings = source.oom_log(module, fs, "auto", "all", BOOT)
+    assert facts["source"] == "dmesg" and warnings[0].endswith("failed (rc 1): boom; reading dmesg instead")
+
+
+def test_oom_log_unreadable_log_is_a_warning_not_a_failure(module, fs):
+    del module.bins["dmesg"]
+    events, facts, warnings = source.oom_log(module, fs, "dmesg", "boot", BOOT)
+    assert events == [] and facts["error"] == "dmesg is not installed"
+    assert warnings == ["OOM events left out: dmesg is not installed"]
+
+
+def test_oom_log_none_reads_nothing(module, fs):
+    events, facts, warnings = source.oom_log(module, fs, "none", "boot", BOOT)
+    assert (events, facts["source"], facts["events"], warnings, module.ran) == ([], "none", 0, [], [])
+
+
+def test_oom_log_fails_on_a_bad_since_and_a_missing_journalctl(module, fs):
+    with pytest.raises(ModuleError, match="^since: "):
+        source.oom_log(module, fs, "auto", "last tuesday", BOOT)
+    with pytest.raises(ModuleError, match="^since: since=boot needs the boot time"):
+        source.oom_log(module, fs, "dmesg", "boot", None)
+    del module.bins["journalctl"]
+    with pytest.raises(ModuleError, match="journalctl is not installed"):
+        source.oom_log(module, fs, "journal", "boot", BOOT)
