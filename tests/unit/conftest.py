@@ -94,6 +94,17 @@ def fake_host(tmp_path):
     return FakeHost(tmp_path)
 
 
+@pytest.fixture
+def host_fs(fake_host):
+    """fake_host, with hostfs.host() (what a module's main() works on) pointed at its trees:
+    root for files, proc for /proc. The real roots are restored afterwards."""
+    from ansible_collections.rock5b.oom.plugins.module_utils import hostfs
+
+    hostfs.configure(root=fake_host.root, proc=fake_host.proc)
+    yield fake_host
+    hostfs.configure()
+
+
 class ModuleExit(Exception):
     def __init__(self, result):
         super().__init__(result)
