@@ -181,11 +181,13 @@ class Systemctl:
         self._version = None
 
     def run(self, args, units=()):
-        """``systemctl <args> -- <units>``; the output. ``what`` in errors is the command line."""
+        """``systemctl <args> -- <units>``; the output. Errors name the command as a person
+        would type it (``systemctl start app.service failed: ...``), without the ``--``."""
         command = [SYSTEMCTL] + list(args) + (["--"] + list(units) if units else [])
         rc, out, err = self.module.run_command(command)
         if rc != 0:
-            raise ModuleError("%s failed: %s" % (" ".join(command), (err or out or "rc=%d" % rc).strip()))
+            raise ModuleError("%s failed: %s" % (" ".join([SYSTEMCTL] + list(args) + list(units)),
+                                                 (err or out or "rc=%d" % rc).strip()))
         return out
 
     def version(self):
