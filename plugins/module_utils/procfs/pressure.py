@@ -222,6 +222,35 @@ def diagnose(proc_root, fs_root="/", resource="memory"):
     return result
 
 
+def explain(proc_root, fs_root, failures, cgroup=None):
+    """(state, reason, hint) for PSI files that could not be read.
+
+    ``failures`` maps resources to their PsiUnavailable (the first by name is explained);
+    ``cgroup`` is the cgroup whose files were read, None for /proc/pressure. A file missing
+    while system-wide memory PSI works is ``unsupported_resource``; other failures are told
+    apart as diagnose() does.
+    """
+    resource, error = sorted(failures.items())[0]
+    system = diagnose(proc_root, fs_root, "memory")
+    if error.reason == "disabled":
+        return "disabled", ("reading %s fails with EOPNOTSUPP (errno 95): PSI is built into the kernel but "
+                            "disabled at boot" % error.path), ENABLE_HINT
+    if error.reason == "missing" and system["available"]:
+        where = "cgroup %s" % cgroup if cgroup else "this kernel"
+        hint = ""
+        if resource == "irq":
+            hint = "irq pressure needs Linux 6.1+ built with CONFIG_IRQ_TIME_ACCOUNTING"
+        elif resource == "cpu" and cgroup:
+            hint = "check that the cgroup exists on a kernel with cgroup PSI (4.20+)"
+        return "unsupported_resource", "%s has no %s pressure (no %s)" % (where, resource, error.path), hint
+    if error.reason in ("empty", "malformed"):
+        return "empty", "%s exists but has no PSI lines (%s)" % (error.path, error.detail), system["hint"] or \
+            "check the kernel; a working PSI file always has a some or full line"
+    if error.reason == "unreadable":
+        return "unreadable", "%s cannot be read: %s" % (error.path, error.detail), "run the task as root (become: true)"
+    return system["state"], system["reason"], system["hint"]
+
+
 def stall_percent(before, after, seconds):
     """Share of ``seconds`` of wall time spent stalled between two reads of one PSI file.
 

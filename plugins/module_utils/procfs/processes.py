@@ -222,6 +222,80 @@ def list_processes(proc_root):
     return table
 
 
+def page_kb():
+    """The page size in kB (statm counts pages)."""
+    try:
+        return max(1, os.sysconf("SC_PAGE_SIZE") // 1024)
+    except (ValueError, OSError, AttributeError):
+        return 4
+
+
+def read_rss_kb(proc_root, pid, page=None):
+    """Resident memory of a process in kB, from /proc/<pid>/statm; 0 when gone or unreadable.
+
+    ``page`` is the page size in kB (page_kb()), passed in by callers that read many processes.
+    """
+    try:
+        return int(_read(os.path.join(proc_root, str(pid), "statm")).split()[1]) * (page or page_kb())
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def read_oom_score(proc_root, pid):
+    """The badness the kernel's OOM killer ranks the process by (/proc/<pid>/oom_score); 0 when gone."""
+    try:
+        return int(_read(os.path.join(proc_root, str(pid), "oom_score")))
+    except (OSError, ValueError):
+        return 0
+
+
+def list_resident_processes(proc_root):
+    """Every user-space process holding memory, as read_process() gives it plus rss_kb and oom_score.
+
+    A list sorted by pid. statm is read first: kernel threads and zombies have no resident
+    memory and are skipped before read_process() reads their four other files (a board has
+    about 150 kernel threads), which keeps the listing cheap under memory pressure.
+    """
+    page = page_kb()
+    root = read_cgroup_root(proc_root)
+    result = []
+    for pid in list_pids(proc_root):
+        rss_kb = read_rss_kb(proc_root, pid, page)
+        if rss_kb <= 0:
+            continue
+        process = read_process(proc_root, pid, root)
+        if process is None or process["kernel_thread"] or process["state"] in ("Z", "X"):
+            continue
+        process["rss_kb"] = rss_kb
+        process["oom_score"] = read_oom_score(proc_root, pid)
+        result.append(process)
+    return result
+
+
+def largest_resident(proc_root, count):
+    """The ``count`` processes with the most resident memory, largest first (ties: lower pid).
+
+    Dicts of pid, comm, rss_kb and oom_score_adj. Cheaper than list_resident_processes(): one
+    statm read per process, then comm and oom_score_adj of the largest only. A process that
+    exits meanwhile is left out.
+    """
+    page = page_kb()
+    sizes = []
+    for pid in list_pids(proc_root):
+        rss_kb = read_rss_kb(proc_root, pid, page)
+        if rss_kb > 0:
+            sizes.append((-rss_kb, pid))
+    table = []
+    for negative_rss, pid in sorted(sizes)[:count]:
+        try:
+            comm = _read(os.path.join(proc_root, str(pid), "comm")).decode("utf-8", "replace").rstrip("\n")
+            adj = read_oom_score_adj(proc_root, pid)
+        except (OSError, ValueError, ProcessGone):
+            continue
+        table.append({"pid": pid, "comm": comm, "rss_kb": -negative_rss, "oom_score_adj": adj})
+    return table
+
+
 def read_pidfile(path):
     """The pid in a pidfile; None when the file does not exist. Raises ValueError on junk."""
     try:

@@ -109,3 +109,35 @@ def less_or_equal(low, high):
     if low == MAX:
         return False
     return low <= high
+
+
+# A threshold as the monitor's config writes it: a number with a unit, or a percentage.
+_AMOUNT = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*(%|[kmgt]i?b?|b)\s*$", re.I)
+
+
+def parse_size_or_percent(value, name="size", allow_percent=True, unit=1):
+    """``200M`` -> (200M in multiples of ``unit``, None); ``5%`` -> (None, 5.0). Raises SizeError.
+
+    For thresholds on available memory. Unlike parse_size() a unit is required (is ``200``
+    bytes or MiB?) and ``MB``/``GB`` are read as 1024-based like ``M``/``G``: a threshold a few
+    percent off does no harm, while a refused config stops the low-memory monitor. The size is
+    rounded down to a whole ``unit`` (1024: kB, as /proc/meminfo counts) and must not come out
+    zero; a percentage lies strictly between 0 and 100.
+    """
+    if isinstance(value, bool) or not isinstance(value, str) or not _AMOUNT.match(value):
+        raise SizeError("%s: %r is not a size; write it with a unit, e.g. 200M, 1G or 5%%" % (name, value))
+    match = _AMOUNT.match(value)
+    number, suffix = match.group(1), match.group(2).lower()
+    if suffix == "%":
+        if not allow_percent:
+            raise SizeError("%s: a percentage is not allowed here" % name)
+        percent = float(number)
+        if not 0 < percent < 100:
+            raise SizeError("%s: %s is not a percentage between 0 and 100" % (name, value))
+        return None, percent
+    whole, _dot, fraction = number.partition(".")
+    # Exact decimal arithmetic, as parse_size() does.
+    amount = int(whole + fraction) * UNITS[suffix[0]] // (10 ** len(fraction)) // unit
+    if amount <= 0:
+        raise SizeError("%s: %s is zero" % (name, value))
+    return amount, None

@@ -1,23 +1,55 @@
-"""The monitor program (roles/monitor/files/rock5b_oom_monitor.py) and fake /proc trees for it.
+"""The monitor as the role installs it, and fake /proc trees, clocks and readings for its tests.
 
-The program imports the collection's module_utils as top-level modules (meminfo, pressure,
-processes), exactly as it does on a board where the role installs them next to it; from the
-repository it finds them in plugins/module_utils itself.
+At import, the files of roles/monitor/files/manifest.json are copied to a temporary install
+directory laid out as on a board (main.py, manifest.json, rock5b_oom_monitor/, procfs/) and
+that directory is put first on sys.path: the tests import ``rock5b_oom_monitor`` and
+``procfs`` from there, so a file missing from the manifest fails them. conftest.py imports
+this module before any test module is collected.
 """
 
 from __future__ import annotations
 
-import importlib.util
+import atexit
+import json
 import os
+import shutil
+import sys
+import tempfile
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-PROGRAM = os.path.join(REPO, "roles", "monitor", "files", "rock5b_oom_monitor.py")
+MANIFEST_PATH = os.path.join(REPO, "roles", "monitor", "files", "manifest.json")
 
-_spec = importlib.util.spec_from_file_location("rock5b_oom_monitor", PROGRAM)
-mon = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(mon)
+
+def load_manifest():
+    with open(MANIFEST_PATH) as handle:
+        return json.load(handle)
+
+
+def install(destination):
+    """Copy every file of the manifest to ``destination`` as the role installs it."""
+    for entry in load_manifest()["files"]:
+        target = os.path.join(destination, entry["dest"])
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        shutil.copyfile(os.path.join(REPO, entry["src"]), target)
+    return destination
+
+
+INSTALL_DIR = install(tempfile.mkdtemp(prefix="rock5b-oom-monitor-"))
+atexit.register(shutil.rmtree, INSTALL_DIR, True)
+PROGRAM = os.path.join(INSTALL_DIR, "main.py")
+for _name in [name for name in sys.modules if name.split(".")[0] in ("rock5b_oom_monitor", "procfs")]:
+    del sys.modules[_name]
+sys.path.insert(0, INSTALL_DIR)
+
+from procfs import processes  # noqa: E402  pylint: disable=wrong-import-position
+from rock5b_oom_monitor import decisions  # noqa: E402  pylint: disable=wrong-import-position
+from rock5b_oom_monitor.config import validate_config  # noqa: E402  pylint: disable=wrong-import-position
+from rock5b_oom_monitor.monitor import Monitor  # noqa: E402  pylint: disable=wrong-import-position
+
+assert decisions.__file__.startswith(INSTALL_DIR) and processes.__file__.startswith(INSTALL_DIR)
 
 MIB = 1024
+TOTAL = 3995120  # a 4 GB board's MemTotal in kB
 
 
 class FakeClock:
@@ -78,4 +110,49 @@ class FakeProc:
 
 def make_config(**overrides):
     """A validated config; overrides are merged like the JSON file's keys."""
-    return mon.validate_config(overrides)
+    return validate_config(overrides)
+
+
+def mb_reading(mb, total=TOTAL, psi=None):
+    """A reading of ``mb`` MiB available, without swap."""
+    kb = int(mb * MIB)
+    return {"effective": kb, "mem_available": kb, "mem_total": total, "swap_free": 0, "zram_free": 0, "psi": psi}
+
+
+def make_monitor(clock_start=None, **overrides):
+    config = make_config(**overrides)
+    return Monitor(config, decisions.Thresholds.from_config(config, TOTAL), self_pid=4242)
+
+
+def kinds(actions):
+    return [a.kind for a in actions]
+
+
+def process_entry(pid, comm, rss_mb, oom_score, adj=0, unit=None, cmdline="", **extra):
+    """A process as processes.list_resident_processes() gives it."""
+    entry = {"pid": pid, "comm": comm, "rss_kb": rss_mb * MIB, "oom_score": oom_score, "oom_score_adj": adj,
+             "unit": unit, "cmdline": cmdline, "state": "S", "kernel_thread": False, "ppid": 1, "starttime": pid}
+    entry.update(extra)
+    return entry
+
+
+class RecordingJournal:
+    native = True
+
+    def __init__(self):
+        self.records = []
+
+    def send(self, priority, message, fields=()):
+        self.records.append((priority, message, dict(fields)))
+        return True
+
+
+class RecordingNotifier:
+    watchdog_s = None
+
+    def __init__(self):
+        self.sent = []
+
+    def notify(self, text):
+        self.sent.append(text)
+        return True

@@ -1,4 +1,4 @@
-"""Config parsing and validation: clear errors naming the key, exit 78 at start."""
+"""Config parsing and validation: clear errors naming the key (rock5b_oom_monitor/config.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from monitor_helpers import make_config, mon
+from monitor_helpers import make_config
+from rock5b_oom_monitor.config import ConfigError, load_config, parse_size, validate_config
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -14,13 +15,13 @@ from monitor_helpers import make_config, mon
     ("1.5G", (1572864, None)), ("512K", (512, None)), ("5%", (None, 5.0)), (" 2.5 % ", (None, 2.5)),
 ])
 def test_sizes(text, expected):
-    assert mon.parse_size(text, "warn") == expected
+    assert parse_size(text, "warn") == expected
 
 
 @pytest.mark.parametrize("value", ["200", 200, "abc", "0M", "100%", "0%", True, None, "-5M"])
 def test_bad_sizes_name_the_key(value):
-    with pytest.raises(mon.ConfigError, match="^warn: "):
-        mon.parse_size(value, "warn")
+    with pytest.raises(ConfigError, match="^warn: "):
+        parse_size(value, "warn")
 
 
 def test_defaults_are_the_seeds_thresholds():
@@ -50,8 +51,8 @@ def test_defaults_are_the_seeds_thresholds():
     ([], "JSON object"),
 ])
 def test_config_errors_name_the_setting(raw, message):
-    with pytest.raises(mon.ConfigError, match=message):
-        mon.validate_config(raw)
+    with pytest.raises(ConfigError, match=message):
+        validate_config(raw)
 
 
 def test_protected_units_get_the_service_suffix():
@@ -61,37 +62,7 @@ def test_protected_units_get_the_service_suffix():
 def test_config_file_errors_carry_the_path(tmp_path):
     path = tmp_path / "monitor.json"
     path.write_text("{not json")
-    with pytest.raises(mon.ConfigError, match="monitor.json: not valid JSON"):
-        mon.load_config(str(path))
-    with pytest.raises(mon.ConfigError, match="cannot be read"):
-        mon.load_config(str(tmp_path / "missing.json"))
-
-
-def test_main_exits_78_on_a_bad_config(tmp_path, capsys):
-    path = tmp_path / "monitor.json"
-    path.write_text(json.dumps({"warn": "100M", "critical": "200M"}))
-    assert mon.main(["--validate-config", str(path)]) == 78
-    assert "critical (200M) must be below warn (100M)" in capsys.readouterr().err
-    assert mon.main(["--config", str(path), "--check"]) == 78
-
-
-def test_validate_config_accepts_what_the_role_renders(tmp_path, capsys):
-    path = tmp_path / "monitor.json"
-    path.write_text(json.dumps({"warn": "5%", "critical": "100M", "kill": {"enabled": True, "psi_full_avg10": None},
-                                "hook": {"command": None}, "metrics": {"path": None}}))
-    assert mon.main(["--validate-config", str(path)]) == 0
-    assert "valid" in capsys.readouterr().out
-
-
-def test_command_line_options(capsys):
-    args = mon.parse_args(["--config", "/x.json", "--check"])
-    assert (args.config, args.check, args.validate_config) == ("/x.json", True, None)
-    args = mon.parse_args(["--validate-config=/y.json", "--proc=/fake"])
-    assert (args.config, args.validate_config, args.proc) == (mon.DEFAULT_CONFIG, "/y.json", "/fake")
-    for bad, message in ((["--bogus"], "unknown argument '--bogus'"), (["--config"], "--config needs a value")):
-        with pytest.raises(SystemExit) as stop:
-            mon.parse_args(bad)
-        assert stop.value.code == 2 and message in capsys.readouterr().err
-    with pytest.raises(SystemExit) as stop:
-        mon.parse_args(["--version"])
-    assert stop.value.code == 0 and capsys.readouterr().out == "rock5b-oom-monitor %s\n" % mon.VERSION
+    with pytest.raises(ConfigError, match="monitor.json: not valid JSON"):
+        load_config(str(path))
+    with pytest.raises(ConfigError, match="cannot be read"):
+        load_config(str(tmp_path / "missing.json"))

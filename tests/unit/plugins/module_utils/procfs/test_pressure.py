@@ -235,3 +235,36 @@ def test_limit_names_are_checked():
     with pytest.raises(ValueError):
         pressure.parse_limit_name("full_avg5")
     assert pressure.parse_limit_name("some_sampled") == ("some", "sampled")
+
+
+def test_explain_a_missing_resource_while_memory_psi_works(board):
+    board.psi("memory", fixture("memory-6.1"))
+    irq = {"irq": pressure.PsiUnavailable("missing", "/proc/pressure/irq")}
+    assert pressure.explain(board.proc, board.root, irq) == (
+        "unsupported_resource", "this kernel has no irq pressure (no /proc/pressure/irq)",
+        "irq pressure needs Linux 6.1+ built with CONFIG_IRQ_TIME_ACCOUNTING")
+    cpu = {"cpu": pressure.PsiUnavailable("missing", "/sys/fs/cgroup/a/cpu.pressure"),
+           "memory": pressure.PsiUnavailable("missing", "/sys/fs/cgroup/a/memory.pressure")}
+    state, reason, hint = pressure.explain(board.proc, board.root, cpu, cgroup="a")
+    assert state == "unsupported_resource" and reason.startswith("cgroup a has no cpu pressure") and "4.20" in hint
+
+
+def test_explain_disabled_empty_and_unreadable_files(board):
+    board.psi("memory", fixture("memory-6.1"))
+    disabled = {"memory": pressure.PsiUnavailable("disabled", "/sys/fs/cgroup/a/memory.pressure")}
+    state, reason, hint = pressure.explain(board.proc, board.root, disabled, cgroup="a")
+    assert state == "disabled" and "EOPNOTSUPP (errno 95)" in reason and hint == pressure.ENABLE_HINT
+    empty = {"io": pressure.PsiUnavailable("empty", "/proc/pressure/io", "no lines")}
+    state, reason, hint = pressure.explain(board.proc, board.root, empty)
+    assert state == "empty" and reason == "/proc/pressure/io exists but has no PSI lines (no lines)"
+    assert hint == "check the kernel; a working PSI file always has a some or full line"
+    unreadable = {"io": pressure.PsiUnavailable("unreadable", "/proc/pressure/io", "Permission denied")}
+    assert pressure.explain(board.proc, board.root, unreadable)[::2] == ("unreadable", "run the task as root (become: true)")
+
+
+def test_explain_missing_without_system_psi_is_the_diagnosis(board):
+    board.cmdline("root=/dev/mmcblk0p2 psi=0\n")
+    missing = {"memory": pressure.PsiUnavailable("missing", os.path.join(board.proc, "pressure", "memory"))}
+    diagnosis = pressure.diagnose(board.proc, board.root)
+    assert pressure.explain(board.proc, board.root, missing) == (diagnosis["state"], diagnosis["reason"], diagnosis["hint"])
+    assert diagnosis["state"] == "disabled"

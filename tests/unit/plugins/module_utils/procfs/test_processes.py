@@ -4,6 +4,7 @@ processes these tests start themselves)."""
 from __future__ import annotations
 
 import errno
+import pathlib
 import re
 import subprocess
 import sys
@@ -280,3 +281,46 @@ def test_has_capability_of_another_process(tmp_path):
     assert p.has_capability(str(tmp_path), p.CAP_SYS_ADMIN, pid=1) is False
     assert p.has_capability(str(tmp_path), 20, pid=1) is True
     assert p.has_capability(str(tmp_path), p.CAP_SYS_ADMIN) is None  # no /self
+
+
+def add_memory(proc, pid, rss_pages, oom_score=None, comm=None):
+    base = pathlib.Path(proc) / str(pid)
+    (base / "statm").write_text("%d %d 100 10 0 500 0\n" % (rss_pages * 2, rss_pages))
+    if oom_score is not None:
+        (base / "oom_score").write_text("%d\n" % oom_score)
+    if comm is not None:
+        (base / "comm").write_text(comm + "\n")
+
+
+def test_rss_and_oom_score(proc):
+    add_memory(proc, 302, 1000, oom_score=667)
+    assert p.read_rss_kb(proc, 302) == 1000 * p.page_kb()
+    assert p.read_rss_kb(proc, 302, page=4) == 4000
+    assert p.read_oom_score(proc, 302) == 667
+    assert p.read_rss_kb(proc, 9999) == 0 and p.read_oom_score(proc, 9999) == 0
+    assert p.read_rss_kb(proc, 2) == 0  # no statm: gone or unreadable
+
+
+def test_list_resident_processes_skips_what_holds_no_memory(proc):
+    add_memory(proc, 1, 3000, oom_score=0)
+    add_memory(proc, 2, 0)  # a kernel thread: no resident memory, its other files are not read
+    add_memory(proc, 300, 500, oom_score=0)
+    add_memory(proc, 302, 1000, oom_score=667)
+    fake_process(pathlib.Path(proc), 400, "defunct", state="Z")
+    add_memory(proc, 400, 10)
+    table = p.list_resident_processes(proc)
+    assert [process["pid"] for process in table] == [1, 300, 302]
+    bash = table[-1]
+    assert bash["rss_kb"] == 1000 * p.page_kb() and bash["oom_score"] == 667
+    assert bash["comm"] == "bash" and bash["unit"] == "session-1.scope" and bash["starttime"] == 3020
+
+
+def test_largest_resident_reads_the_largest_only(proc):
+    add_memory(proc, 1, 3000, comm="systemd")
+    add_memory(proc, 300, 500, comm="sshd")
+    add_memory(proc, 302, 9000, comm="bash")
+    assert p.largest_resident(proc, 2) == [
+        {"pid": 302, "comm": "bash", "rss_kb": 9000 * p.page_kb(), "oom_score_adj": 0},
+        {"pid": 1, "comm": "systemd", "rss_kb": 3000 * p.page_kb(), "oom_score_adj": 0}]
+    (pathlib.Path(proc) / "302" / "comm").unlink()  # exited between the statm and comm reads: left out
+    assert [entry["pid"] for entry in p.largest_resident(proc, 2)] == [1]

@@ -101,3 +101,28 @@ def test_imports_only_the_standard_library(module):
             assert node.level == 0
             names.add(node.module.split(".")[0])
     assert names <= set(sys.stdlib_module_names), names - set(sys.stdlib_module_names)
+
+
+@pytest.mark.parametrize("text, unit, expected", [
+    ("200M", 1024, (204800, None)), ("200MB", 1024, (204800, None)), ("200MiB", 1024, (204800, None)),
+    ("1G", 1024, (1048576, None)), ("1.5G", 1024, (1572864, None)), ("512K", 1024, (512, None)),
+    ("1.1G", 1, (1181116006, None)), ("4096b", 1, (4096, None)), ("2048B", 1024, (2, None)),
+    ("5%", 1024, (None, 5.0)), (" 2.5 % ", 1, (None, 2.5)),
+])
+def test_size_or_percent(text, unit, expected):
+    assert sizes.parse_size_or_percent(text, "warn", unit=unit) == expected
+
+
+@pytest.mark.parametrize("value, message", [
+    ("200", "not a size"), (200, "not a size"), ("abc", "not a size"), (True, "not a size"), (None, "not a size"),
+    ("-5M", "not a size"), ("0M", "is zero"), ("100b", "is zero"), ("100%", "between 0 and 100"),
+    ("0%", "between 0 and 100"),
+])
+def test_size_or_percent_errors_name_the_setting(value, message):
+    with pytest.raises(SizeError, match="^warn: .*%s" % message):
+        sizes.parse_size_or_percent(value, "warn", unit=1024)
+
+
+def test_size_or_percent_refuses_a_percentage_where_none_is_allowed():
+    with pytest.raises(SizeError, match="^kill.threshold: a percentage is not allowed here"):
+        sizes.parse_size_or_percent("5%", "kill.threshold", allow_percent=False)
