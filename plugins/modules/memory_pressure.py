@@ -229,10 +229,9 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.rock5b.oom.plugins.module_utils import cgroups
+from ansible_collections.rock5b.oom.plugins.module_utils import errors, hostfs
 from ansible_collections.rock5b.oom.plugins.module_utils.procfs import pressure
 
-PROC_ROOT = "/proc"
-FS_ROOT = "/"
 # The sampling clock and sleep; unit tests replace them with fakes.
 CLOCK = time.monotonic
 SLEEP = time.sleep
@@ -242,22 +241,22 @@ SHORTHANDS = ("max_some_avg10", "max_full_avg10", "max_some_avg60", "max_full_av
 
 
 def collect_limits(module):
-    """The limits by resource, checked; fails the task on a bad name or value."""
+    """The limits by resource, checked; raises ModuleError on a bad name or value."""
     limits = {}
     for resource, entries in (module.params["limits"] or {}).items():
         if resource not in pressure.RESOURCES:
-            module.fail_json(msg="limits: %s is not a PSI resource (use %s)" % (resource, ", ".join(pressure.RESOURCES)))
+            raise errors.ModuleError("limits: %s is not a PSI resource (use %s)" % (resource, ", ".join(pressure.RESOURCES)))
         if not isinstance(entries, dict):
-            module.fail_json(msg="limits: %s must map limit names to percentages, got %r" % (resource, entries))
+            raise errors.ModuleError("limits: %s must map limit names to percentages, got %r" % (resource, entries))
         for name, value in entries.items():
             try:
                 pressure.parse_limit_name(name)
             except ValueError as error:
-                module.fail_json(msg="limits: %s: %s" % (resource, error))
+                raise errors.ModuleError("limits: %s: %s" % (resource, error))
             try:
                 value = float(value)
             except (TypeError, ValueError):
-                module.fail_json(msg="limits: %s.%s must be a number of percent, got %r" % (resource, name, value))
+                raise errors.ModuleError("limits: %s.%s must be a number of percent, got %r" % (resource, name, value))
             limits.setdefault(resource, {})[name] = value
     for option in SHORTHANDS:
         if module.params[option] is not None:
@@ -265,50 +264,99 @@ def collect_limits(module):
     for resource, entries in limits.items():
         for name, value in entries.items():
             if value < 0 or value > 100:
-                module.fail_json(msg="limit %s %s must be between 0 and 100 percent, got %s" % (resource, name, value))
+                raise errors.ModuleError("limit %s %s must be between 0 and 100 percent, got %s" % (resource, name, value))
             if name.endswith("_sampled") and not module.params["sample_seconds"]:
-                module.fail_json(msg="limit %s %s needs sample_seconds > 0" % (resource, name))
+                raise errors.ModuleError("limit %s %s needs sample_seconds > 0" % (resource, name))
     return limits
 
 
-def locate(module, cgroup):
+def locate(fs, cgroup):
     """(directory holding the PSI files, None, None), or (None, state, reason) when there is none."""
     if not cgroup:
-        return os.path.join(PROC_ROOT, "pressure"), None, None
-    hierarchy = cgroups.detect(PROC_ROOT, FS_ROOT)
+        return fs.proc_path("pressure"), None, None
+    hierarchy = cgroups.detect(fs.proc, fs.root)
     if not hierarchy["unified_mount"]:
         return None, "no_cgroup2", ("cgroup pressure needs the cgroup v2 hierarchy, and this board runs "
                                     "cgroup %s with no cgroup2 mount" % hierarchy["version"])
     try:
-        directory = cgroups.cgroup_dir(FS_ROOT, hierarchy["unified_mount"], cgroup)
+        directory = cgroups.cgroup_dir(fs.root, hierarchy["unified_mount"], cgroup)
     except ValueError as error:
-        module.fail_json(msg=str(error))
+        raise errors.ModuleError(str(error))
     if not os.path.isdir(directory):
-        module.fail_json(msg="cgroup %s does not exist (no %s)" % (cgroup, directory))
+        raise errors.ModuleError("cgroup %s does not exist (no %s)" % (cgroup, directory))
     return directory, None, None
 
 
-def explain(errors, cgroup):
-    """(state, reason, hint) for the files that could not be read."""
-    resource, error = sorted(errors.items())[0]
-    system = pressure.diagnose(PROC_ROOT, FS_ROOT, "memory")
-    if error.reason == "disabled":
-        return "disabled", ("reading %s fails with EOPNOTSUPP (errno 95): PSI is built into the kernel but "
-                            "disabled at boot" % error.path), pressure.ENABLE_HINT
-    if error.reason == "missing" and system["available"]:
-        where = "cgroup %s" % cgroup if cgroup else "this kernel"
-        hint = ""
-        if resource == "irq":
-            hint = "irq pressure needs Linux 6.1+ built with CONFIG_IRQ_TIME_ACCOUNTING"
-        elif resource == "cpu" and cgroup:
-            hint = "check that the cgroup exists on a kernel with cgroup PSI (4.20+)"
-        return "unsupported_resource", "%s has no %s pressure (no %s)" % (where, resource, error.path), hint
-    if error.reason in ("empty", "malformed"):
-        return "empty", "%s exists but has no PSI lines (%s)" % (error.path, error.detail), system["hint"] or \
-            "check the kernel; a working PSI file always has a some or full line"
-    if error.reason == "unreadable":
-        return "unreadable", "%s cannot be read: %s" % (error.path, error.detail), "run the task as root (become: true)"
-    return system["state"], system["reason"], system["hint"]
+def read_files(fs, directory, cgroup, resources, values):
+    """Read each resource's PSI file into ``values``; (resource to path read, resource to PsiUnavailable)."""
+    paths, failures = {}, {}
+    for resource in resources:
+        path = pressure.cgroup_file(directory, resource) if cgroup else pressure.system_path(fs.proc, resource)
+        try:
+            values[resource] = pressure.read_psi(path)
+            paths[resource] = path
+        except pressure.PsiUnavailable as error:
+            failures[resource] = error
+    return paths, failures
+
+
+def measure(module, fs):
+    """The task's result; raises ModuleError when a limit is exceeded, or PSI must be read and cannot."""
+    params = module.params
+    board = params["name"] or socket.gethostname()
+    seconds = params["sample_seconds"]
+    if seconds < 0 or seconds > MAX_SAMPLE_SECONDS:
+        raise errors.ModuleError("sample_seconds must be between 0 and %d, got %s" % (MAX_SAMPLE_SECONDS, seconds))
+    limits = collect_limits(module)
+    resources = list(params["resources"])
+    resources += sorted(resource for resource in limits if resource not in resources)
+    cgroup = params["cgroup"].strip("/") if params["cgroup"] else None
+
+    result = dict(
+        changed=False, board=board, available=False, state="unknown", reason="", hint="",
+        source=None, cgroup=cgroup, pressure={}, sampled={}, sample_seconds=0.0, limits=limits, violations=[],
+    )
+    directory, state, reason = locate(fs, cgroup)
+    if state == "no_cgroup2":
+        result["hint"] = ("boot with systemd.unified_cgroup_hierarchy=1 (the default since Debian 11), or "
+                          "leave out cgroup to read the system-wide PSI")
+    paths = {}
+    if directory is not None:
+        result["source"] = directory
+        paths, failures = read_files(fs, directory, cgroup, resources, result["pressure"])
+        if failures:
+            state, reason, result["hint"] = pressure.explain(fs.proc, fs.root, failures, cgroup)
+    result["state"] = state or "enabled"
+    result["reason"] = reason or ""
+    result["available"] = state is None
+
+    if not result["available"]:
+        must_fail = params["unavailable"] == "fail" or (params["unavailable"] == "auto" and limits)
+        message = "%s: PSI cannot be read: %s" % (board, result["reason"])
+        if result["hint"]:
+            message += ". To fix: %s" % result["hint"]
+        if must_fail:
+            raise errors.ModuleError(message, **result)
+        module.warn(message)
+        if not paths:
+            return result
+        # Check what could be read; limits on the rest are skipped.
+        limits = dict((resource, entries) for resource, entries in limits.items() if resource in paths)
+        result["limits"] = limits
+
+    if seconds:
+        try:
+            result["sampled"], result["sample_seconds"] = pressure.sample(paths, seconds, clock=CLOCK, sleep=SLEEP)
+        except pressure.PsiUnavailable as error:
+            raise errors.ModuleError("%s: PSI became unreadable while sampling: %s" % (board, error), **result)
+        result["sample_seconds"] = round(result["sample_seconds"], 3)
+
+    for resource in sorted(limits):
+        result["violations"] += pressure.check_limits(
+            board, resource, result["pressure"][resource], result["sampled"].get(resource), limits[resource])
+    if result["violations"]:
+        raise errors.ModuleError("; ".join(item["message"] for item in result["violations"]), **result)
+    return result
 
 
 def main():
@@ -329,67 +377,9 @@ def main():
         ),
         supports_check_mode=True,
     )
-    params = module.params
-    board = params["name"] or socket.gethostname()
-    seconds = params["sample_seconds"]
-    if seconds < 0 or seconds > MAX_SAMPLE_SECONDS:
-        module.fail_json(msg="sample_seconds must be between 0 and %d, got %s" % (MAX_SAMPLE_SECONDS, seconds))
-    limits = collect_limits(module)
-    resources = list(params["resources"])
-    resources += sorted(resource for resource in limits if resource not in resources)
-    cgroup = params["cgroup"].strip("/") if params["cgroup"] else None
-
-    result = dict(
-        changed=False, board=board, available=False, state="unknown", reason="", hint="",
-        source=None, cgroup=cgroup, pressure={}, sampled={}, sample_seconds=0.0, limits=limits, violations=[],
-    )
-    directory, state, reason = locate(module, cgroup)
-    if state == "no_cgroup2":
-        result["hint"] = ("boot with systemd.unified_cgroup_hierarchy=1 (the default since Debian 11), or "
-                          "leave out cgroup to read the system-wide PSI")
-    paths, errors = {}, {}
-    if directory is not None:
-        result["source"] = directory
-        for resource in resources:
-            path = pressure.cgroup_file(directory, resource) if cgroup else pressure.system_path(PROC_ROOT, resource)
-            try:
-                result["pressure"][resource] = pressure.read_psi(path)
-                paths[resource] = path
-            except pressure.PsiUnavailable as error:
-                errors[resource] = error
-        if errors:
-            state, reason, hint = explain(errors, cgroup)
-            result["hint"] = hint
-    result["state"] = state or "enabled"
-    result["reason"] = reason or ""
-    result["available"] = state is None
-
-    if not result["available"]:
-        must_fail = params["unavailable"] == "fail" or (params["unavailable"] == "auto" and limits)
-        message = "%s: PSI cannot be read: %s" % (board, result["reason"])
-        if result["hint"]:
-            message += ". To fix: %s" % result["hint"]
-        if must_fail:
-            module.fail_json(msg=message, **result)
-        module.warn(message)
-        if not paths:
-            module.exit_json(**result)
-        # Check what could be read; limits on the rest are skipped.
-        limits = dict((resource, entries) for resource, entries in limits.items() if resource in paths)
-        result["limits"] = limits
-
-    if seconds:
-        try:
-            result["sampled"], result["sample_seconds"] = pressure.sample(paths, seconds, clock=CLOCK, sleep=SLEEP)
-        except pressure.PsiUnavailable as error:
-            module.fail_json(msg="%s: PSI became unreadable while sampling: %s" % (board, error), **result)
-        result["sample_seconds"] = round(result["sample_seconds"], 3)
-
-    for resource in sorted(limits):
-        result["violations"] += pressure.check_limits(
-            board, resource, result["pressure"][resource], result["sampled"].get(resource), limits[resource])
-    if result["violations"]:
-        module.fail_json(msg="; ".join(item["message"] for item in result["violations"]), **result)
+    fs = hostfs.host()
+    with errors.failing_on(module):
+        result = measure(module, fs)
     module.exit_json(**result)
 
 

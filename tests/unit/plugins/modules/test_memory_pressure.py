@@ -8,6 +8,7 @@ import os
 
 import pytest
 
+from ansible_collections.rock5b.oom.plugins.module_utils import hostfs
 from ansible_collections.rock5b.oom.plugins.module_utils.procfs import pressure
 from ansible_collections.rock5b.oom.plugins.modules import memory_pressure
 
@@ -27,13 +28,13 @@ def write(path, text):
 
 
 @pytest.fixture
-def board(fake_host, monkeypatch):
-    monkeypatch.setattr(memory_pressure, "PROC_ROOT", fake_host.proc)
-    monkeypatch.setattr(memory_pressure, "FS_ROOT", fake_host.root)
+def board(fake_host):
+    hostfs.configure(root=fake_host.root, proc=fake_host.proc)
     write(os.path.join(fake_host.proc, "sys", "kernel", "osrelease"), "6.1.0-18-arm64\n")
     write(os.path.join(fake_host.proc, "cmdline"), "root=/dev/mmcblk0p2 rootwait\n")
     fake_host.psi = lambda resource, name: write(os.path.join(fake_host.proc, "pressure", resource), fixture(name))
-    return fake_host
+    yield fake_host
+    hostfs.configure()
 
 
 @pytest.fixture
