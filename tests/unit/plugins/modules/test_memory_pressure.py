@@ -8,7 +8,6 @@ import os
 
 import pytest
 
-from ansible_collections.rock5b.oom.plugins.module_utils import hostfs
 from ansible_collections.rock5b.oom.plugins.module_utils.procfs import pressure
 from ansible_collections.rock5b.oom.plugins.modules import memory_pressure
 
@@ -28,13 +27,12 @@ def write(path, text):
 
 
 @pytest.fixture
-def board(fake_host):
-    hostfs.configure(root=fake_host.root, proc=fake_host.proc)
+def board(host_fs):
+    fake_host = host_fs  # hostfs.host() reads its trees
     write(os.path.join(fake_host.proc, "sys", "kernel", "osrelease"), "6.1.0-18-arm64\n")
     write(os.path.join(fake_host.proc, "cmdline"), "root=/dev/mmcblk0p2 rootwait\n")
     fake_host.psi = lambda resource, name: write(os.path.join(fake_host.proc, "pressure", resource), fixture(name))
-    yield fake_host
-    hostfs.configure()
+    return fake_host
 
 
 @pytest.fixture

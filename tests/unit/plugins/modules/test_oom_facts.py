@@ -7,7 +7,6 @@ import os
 import pytest
 
 from ansible.module_utils import basic
-from ansible_collections.rock5b.oom.plugins.module_utils import hostfs
 from ansible_collections.rock5b.oom.plugins.modules import oom_facts
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "fixtures")
@@ -56,9 +55,9 @@ def add_process(proc, pid, comm, score, adj, rss, unit, kthread):
 
 
 @pytest.fixture
-def board(fake_host):
+def board(host_fs):
+    fake_host = host_fs  # hostfs.host() reads its trees: root, proc and root/sys
     proc, root = fake_host.proc, fake_host.root
-    hostfs.configure(root=root, proc=proc, sys=os.path.join(root, "sys"))
     fake_host.set_meminfo(MEMINFO)
     write(os.path.join(proc, "swaps"), SWAPS)
     write(os.path.join(proc, "sys", "kernel", "osrelease"), "6.1.0-18-arm64\n")
@@ -76,8 +75,7 @@ def board(fake_host):
     os.makedirs(os.path.join(root, "sys", "block", "mmcblk0"))
     for pid, spec in PROCESSES.items():
         add_process(proc, pid, *spec)
-    yield fake_host
-    hostfs.configure()
+    return fake_host
 
 
 class Commands:
