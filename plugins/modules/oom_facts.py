@@ -213,7 +213,7 @@ ansible_facts:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.rock5b.oom.plugins.module_utils import cgroups, kernel_log
+from ansible_collections.rock5b.oom.plugins.module_utils import cgroups
 from ansible_collections.rock5b.oom.plugins.module_utils import errors, hostfs, kernel_log_source
 from ansible_collections.rock5b.oom.plugins.module_utils.procfs import pressure, status, vmstat, zram
 from ansible_collections.rock5b.oom.plugins.module_utils.procfs.meminfo import read_meminfo, read_swaps
