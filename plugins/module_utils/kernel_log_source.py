@@ -14,7 +14,6 @@ from __future__ import annotations
 from ansible_collections.rock5b.oom.plugins.module_utils import kernel_log
 from ansible_collections.rock5b.oom.plugins.module_utils.errors import ModuleError
 
-SOURCES = ("auto", "journal", "dmesg", "none")
 JOURNAL_DIR = "/run/systemd/journal"
 
 
