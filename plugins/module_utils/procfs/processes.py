@@ -304,7 +304,8 @@ def read_pidfile(path):
     except FileNotFoundError:
         return None
     token = text.strip().split("\n", 1)[0].strip()
-    if not token.isdigit() or int(token) <= 0:
+    # ASCII digits only: str.isdigit() and int() also take other scripts' digits ("\u0661" is 1).
+    if not (token.isascii() and token.isdigit()) or int(token) <= 0:
         raise ValueError("%s does not hold a pid (%r)" % (path, text[:40]))
     return int(token)
 

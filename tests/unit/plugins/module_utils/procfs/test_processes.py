@@ -131,6 +131,14 @@ def test_read_pidfile(tmp_path):
             p.read_pidfile(str(tmp_path / "b.pid"))
 
 
+@pytest.mark.parametrize("digits", ["\u0661\n", "\u0664\u0661\u0662\n", "\uff14\uff11\uff12\n", "\u00b2\n"])
+def test_read_pidfile_takes_ascii_digits_only(tmp_path, digits):
+    # str.isdigit() and int() accept other scripts' digits: "\u0661" (Arabic-Indic one) would be pid 1.
+    (tmp_path / "u.pid").write_text(digits, encoding="utf-8")
+    with pytest.raises(ValueError, match="does not hold a pid"):
+        p.read_pidfile(str(tmp_path / "u.pid"))
+
+
 # --- listing and selection ---------------------------------------------------------------------------
 
 def test_list_processes_leaves_out_kernel_threads_and_zombies(proc):
