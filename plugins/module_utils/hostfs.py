@@ -73,6 +73,13 @@ class HostFS:
     def readlink(self, path):
         return os.readlink(self.path(path))
 
+    def lstat(self, path):
+        """``os.lstat`` of the board's ``path``; None when it is missing."""
+        try:
+            return os.lstat(self.path(path))
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+
     def listdir(self, path):
         """Names in the board's directory ``path``; [] when it is missing or unreadable."""
         try:
@@ -85,6 +92,43 @@ class HostFS:
         """Replace the board's file ``path`` by ``text`` so that a reader, or a power cut, sees the
         old or the new version whole: ``write_durably`` on the mapped path."""
         write_durably(self.path(path), text, mode, owner)
+
+    def symlink(self, path, target):
+        """Make the board's ``path`` a symbolic link to ``target``, replacing what is there in one
+        rename (a reader sees the old entry or the new link). Missing parents are created 0755;
+        the directory is synced. Raises WriteError."""
+        full = self.path(path)
+        directory = os.path.dirname(full)
+        temp = "%s.%d.tmp" % (full, os.getpid())
+        try:
+            if not os.path.isdir(directory):
+                os.makedirs(directory, 0o755)
+            if os.path.lexists(temp):
+                os.unlink(temp)
+            os.symlink(target, temp)
+            os.rename(temp, full)
+        except OSError as error:
+            if os.path.lexists(temp):
+                os.unlink(temp)
+            raise WriteError(path, error)
+        sync_directory(directory)
+
+    def make_directory(self, path, mode=0o755, owner=None):
+        """Make the board's ``path`` a directory with ``mode`` and ``owner`` (a (uid, gid) pair):
+        a file or link there is replaced, missing parents are created 0755, an existing
+        directory keeps its content and gets the mode and owner. Raises WriteError."""
+        full = self.path(path)
+        try:
+            if os.path.lexists(full) and (os.path.islink(full) or not os.path.isdir(full)):
+                os.unlink(full)
+            if not os.path.isdir(full):
+                os.makedirs(full, 0o755)
+            if owner is not None:
+                os.chown(full, owner[0], owner[1])
+            os.chmod(full, mode)
+        except OSError as error:
+            raise WriteError(path, error)
+        sync_directory(os.path.dirname(full))
 
     def remove(self, path, prune_parent=False):
         """Remove the board's file ``path`` (missing is fine); with ``prune_parent`` also its

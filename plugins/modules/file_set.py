@@ -16,9 +16,13 @@ description:
     and a Python start per module execution; installing a program, its config and its unit
     with one C(copy) or C(template) task each costs several of both, every run.
   - Content is rendered on the controller (C(lookup('ansible.builtin.template', ...)) or
-    C(lookup('ansible.builtin.file', ...))) and passed in; files are written atomically
-    (a temporary file in the same directory renamed over the old one).
-  - Every entry is validated before anything is written.
+    C(lookup('ansible.builtin.file', ...))) and passed in; files are written atomically and
+    durably (a temporary file in the same directory, synced, given its mode and owner, then
+    renamed over the old one), so a file never exists with partial content or the wrong mode.
+  - Every entry is validated before anything is written, and all problems are reported.
+  - Entries are applied in order. When one fails, the entries changed before it in this run are
+    put back (content, mode and owner, a link's target, or absence; a removed directory tree
+    cannot be) and the task fails saying so.
   - With O(service), the same call then runs C(systemctl daemon-reload) when a unit file or
     drop-in changed and enables/starts (or disables/stops) the unit - a program, its config, its
     unit and the unit's state in one module execution per host.
@@ -55,14 +59,35 @@ options:
             Saves the controller the rendering of large structures.
           - Mutually exclusive with O(files[].content).
         type: raw
-      content_without_namespaces:
+      content_if:
         description:
-          - Written instead of O(files[].content) when PID 1 lacks C(CAP_SYS_ADMIN) (bit 21 of
-            C(CapEff) in C(/proc/1/status)), that is when systemd cannot create namespaces
-            (C(PrivateTmp=) and friends) for a unit, as in an unprivileged container. Lets a
-            unit file be decided on the host, without a separate read of C(/proc/1/status).
-          - The result's RV(pid1_namespaces) says which variant applied.
-        type: str
+          - Variants of O(files[].content) chosen on the host by a board fact, so the controller
+            need not read the board first. The first variant whose O(files[].content_if[].fact)
+            has the value O(files[].content_if[].value) is written instead of O(files[].content);
+            without a match O(files[].content) is.
+          - The facts are read once per module execution, before anything is written; when one
+            cannot be read the task fails and nothing is changed. The result's RV(board_facts)
+            holds the values read.
+        type: list
+        elements: dict
+        suboptions:
+          fact:
+            description:
+              - The board fact. V(pid1_cap_sys_admin) - whether PID 1 (systemd) holds
+                C(CAP_SYS_ADMIN) (bit 21 of C(CapEff) in C(/proc/1/status)), which it needs to
+                create namespaces (C(PrivateTmp=) and friends) for a unit; false in an
+                unprivileged container.
+            type: str
+            required: true
+            choices: [pid1_cap_sys_admin]
+          value:
+            description: The value of the fact for which this variant applies.
+            type: bool
+            default: true
+          content:
+            description: The file's exact text when the variant applies.
+            type: str
+            required: true
       src:
         description: Where the link points (O(files[].state=link)).
         type: str
@@ -81,8 +106,9 @@ options:
   service:
     description:
       - A systemd unit brought to the wanted state after the files are written. When any
-        changed entry lies under C(/etc/systemd/), C(/run/systemd/), C(/usr/lib/systemd/) or
-        C(/lib/systemd/) (a unit file or drop-in), C(systemctl daemon-reload) runs first.
+        changed entry lies under C(/etc/systemd/), C(/run/systemd/), C(/usr/lib/systemd/),
+        C(/usr/local/lib/systemd/) or C(/lib/systemd/) (a unit file or drop-in),
+        C(systemctl daemon-reload) runs first.
       - In check mode nothing runs; the result predicts the reload and the state changes (a unit
         that systemd does not know yet is predicted as enabled and started).
       - C(systemctl) is looked up before anything is written; a failing C(systemctl) call fails
@@ -132,7 +158,11 @@ EXAMPLES = r"""
         json: "{{ myapp_config }}"
       - path: /etc/systemd/system/myapp.service
         content: "{{ lookup('ansible.builtin.template', 'myapp.service.j2', template_vars={'sandbox': true}) }}"
-        content_without_namespaces: "{{ lookup('ansible.builtin.template', 'myapp.service.j2', template_vars={'sandbox': false}) }}"
+        content_if:
+          # no namespaces for the unit where systemd cannot create them (unprivileged container)
+          - fact: pid1_cap_sys_admin
+            value: false
+            content: "{{ lookup('ansible.builtin.template', 'myapp.service.j2', template_vars={'sandbox': false}) }}"
     service:
       name: myapp.service
   register: myapp_files
@@ -152,13 +182,11 @@ files:
   type: list
   elements: dict
   sample: [{"path": "/etc/myapp.json", "state": "file", "changed": true}]
-pid1_namespaces:
-  description:
-    - Whether PID 1 holds C(CAP_SYS_ADMIN), so O(files[].content) rather than
-      O(files[].content_without_namespaces) was used.
-  returned: when an entry has O(files[].content_without_namespaces)
-  type: bool
-  sample: true
+board_facts:
+  description: The board facts read for O(files[].content_if), by name.
+  returned: when an entry has O(files[].content_if)
+  type: dict
+  sample: {"pid1_cap_sys_admin": true}
 service:
   description:
     - The unit's state before and after (predicted in check mode), and whether
@@ -173,70 +201,85 @@ import grp
 import json
 import os
 import pwd
-import shutil
-import stat
-import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.rock5b.oom.plugins.module_utils import hostfs
+from ansible_collections.rock5b.oom.plugins.module_utils.batch import apply_changes, validate_items
+from ansible_collections.rock5b.oom.plugins.module_utils.errors import ModuleError, failing_on
+from ansible_collections.rock5b.oom.plugins.module_utils.file_entries import plan_all
 from ansible_collections.rock5b.oom.plugins.module_utils.procfs.processes import CAP_SYS_ADMIN, has_capability
+from ansible_collections.rock5b.oom.plugins.module_utils.systemd import SYSTEMCTL, Systemctl, under_config_dirs
 
-FS_ROOT = "/"
-SYSTEMCTL = "systemctl"
-# Where a changed entry means systemd must re-read its units.
-UNIT_DIRS = ("/etc/systemd/", "/run/systemd/", "/usr/lib/systemd/", "/lib/systemd/")
-ACTIVE_STATES = ("active", "activating", "reloading")
-ENABLED_STATES = ("enabled", "enabled-runtime")
+# The board facts content_if can choose by: name -> (what is read, how).
+BOARD_FACTS = {
+    "pid1_cap_sys_admin": ("CapEff of PID 1 (/proc/1/status)",
+                           lambda fs: has_capability(fs.proc, CAP_SYS_ADMIN, pid=1)),
+}
+FILE_OPTIONS = dict(
+    path=dict(type="path", required=True),
+    state=dict(type="str", default="file", choices=["file", "directory", "link", "absent"]),
+    content=dict(type="str"),
+    json=dict(type="raw"),
+    content_if=dict(type="list", elements="dict", options=dict(
+        fact=dict(type="str", required=True, choices=sorted(BOARD_FACTS)),
+        value=dict(type="bool", default=True),
+        content=dict(type="str", required=True),
+    )),
+    src=dict(type="str"),
+    mode=dict(type="str", default="0644"),
+    owner=dict(type="str", default="root"),
+    group=dict(type="str", default="root"),
+)
+SERVICE_OPTIONS = dict(
+    name=dict(type="str", required=True),
+    enabled=dict(type="bool", default=True),
+    state=dict(type="str", default="started", choices=["started", "stopped"]),
+)
 
 
-def real(path):
-    return os.path.join(FS_ROOT, path.lstrip("/"))
+def entry_label(entry, index):
+    return "files[%d] (%s)" % (index, entry.get("path") if isinstance(entry, dict) else entry)
 
 
-def read_text(path):
-    try:
-        with open(path) as handle:
-            return handle.read()
-    except (FileNotFoundError, IsADirectoryError, UnicodeDecodeError):
-        return None
+def entry_checker():
+    """check(entry) -> problems, for batch.validate_items (remembers the paths seen)."""
+    seen = set()
 
-
-def validate(module, entries):
-    errors, seen = [], set()
-    for index, entry in enumerate(entries):
-        where = "files[%d] (%s)" % (index, entry["path"])
+    def check(entry):
+        problems, state = [], entry["state"]
         if not os.path.isabs(entry["path"]):
-            errors.append("%s: path must be absolute" % where)
+            problems.append("path must be absolute")
         if entry["path"] in seen:
-            errors.append("%s: listed twice" % where)
+            problems.append("listed twice")
         seen.add(entry["path"])
-        state = entry["state"]
         if entry["content"] is not None and entry["json"] is not None:
-            errors.append("%s: content and json are mutually exclusive" % where)
+            problems.append("content and json are mutually exclusive")
         if state == "file" and entry["content"] is None and entry["json"] is None:
-            errors.append("%s: a file needs content or json" % where)
-        if entry["content_without_namespaces"] is not None and (state != "file" or entry["content"] is None):
-            errors.append("%s: content_without_namespaces goes with content (state=file)" % where)
+            problems.append("a file needs content or json")
+        if entry["content_if"] and (state != "file" or entry["content"] is None):
+            problems.append("content_if goes with content (state=file)")
         if entry["json"] is not None:
             try:
                 to_json(entry["json"])
             except (TypeError, ValueError) as exc:
-                errors.append("%s: json cannot be serialized: %s" % (where, exc))
+                problems.append("json cannot be serialized: %s" % exc)
         if state == "link" and not entry["src"]:
-            errors.append("%s: a link needs src" % where)
+            problems.append("a link needs src")
         if state != "file" and (entry["content"] is not None or entry["json"] is not None):
-            errors.append("%s: content and json are only for state=file" % where)
+            problems.append("content and json are only for state=file")
         try:
             int(entry["mode"], 8)
         except ValueError:
-            errors.append("%s: mode %r is not octal" % (where, entry["mode"]))
+            problems.append("mode %r is not octal" % entry["mode"])
         if state in ("file", "directory"):
             try:
                 pwd.getpwnam(entry["owner"])
                 grp.getgrnam(entry["group"])
             except KeyError:
-                errors.append("%s: no such owner/group %s:%s" % (where, entry["owner"], entry["group"]))
-    if errors:
-        module.fail_json(msg="invalid files, nothing was changed: " + "; ".join(errors), errors=errors)
+                problems.append("no such owner/group %s:%s" % (entry["owner"], entry["group"]))
+        return problems
+
+    return check
 
 
 def to_json(data):
@@ -244,171 +287,96 @@ def to_json(data):
     return json.dumps(data, indent=2, sort_keys=True, separators=(",", ": ")) + "\n"
 
 
-def pid1_has_namespaces(module):
-    """Whether PID 1 (systemd) holds CAP_SYS_ADMIN, which it needs to create namespaces."""
-    namespaces = has_capability(real("/proc"), CAP_SYS_ADMIN, pid=1)
-    if namespaces is None:
-        module.fail_json(msg="cannot read CapEff of PID 1 (/proc/1/status), nothing was changed")
-    return namespaces
+def read_facts(fs, names):
+    """The board facts ``names``, read once; ModuleError when one cannot be read."""
+    facts = {}
+    for name in names:
+        what, reader = BOARD_FACTS[name]
+        facts[name] = reader(fs)
+        if facts[name] is None:
+            raise ModuleError("cannot read %s (board fact %s), nothing was changed" % (what, name))
+    return facts
 
 
-def resolve_content(module, entries):
-    """Turn json and content_without_namespaces into the content to write; PID 1's namespaces
-    capability (None when no entry asked for it)."""
-    namespaces = None
-    if any(entry["content_without_namespaces"] is not None for entry in entries):
-        namespaces = pid1_has_namespaces(module)
+def resolve(fs, entries):
+    """Give each entry the content to write (from json or content_if) and its owner ids; the
+    board facts read (None when no entry asked for one)."""
+    names = sorted(set(variant["fact"] for entry in entries for variant in entry["content_if"] or []))
+    facts = read_facts(fs, names) if names else None
     for entry in entries:
         if entry["json"] is not None:
             entry["content"] = to_json(entry["json"])
-        elif entry["content_without_namespaces"] is not None and not namespaces:
-            entry["content"] = entry["content_without_namespaces"]
-    return namespaces
+        for variant in entry["content_if"] or []:
+            if facts[variant["fact"]] == variant["value"]:
+                entry["content"] = variant["content"]
+                break
+        entry["mode_bits"] = int(entry["mode"], 8)
+        if entry["state"] in ("file", "directory"):
+            entry["ids"] = (pwd.getpwnam(entry["owner"]).pw_uid, grp.getgrnam(entry["group"]).gr_gid)
+    return facts
 
 
-def systemctl(module, *args):
-    rc, out, err = module.run_command([SYSTEMCTL] + list(args))
-    if rc != 0:
-        module.fail_json(msg="systemctl %s failed: %s" % (" ".join(args), (err or out).strip()))
-    return out
-
-
-def unit_state(module, name):
-    """(enabled, active) as systemd reports them; a unit it does not know is neither."""
-    out = systemctl(module, "show", "--no-pager", "-pLoadState", "-pActiveState", "-pUnitFileState", name)
-    props = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
-    return props.get("UnitFileState", "") in ENABLED_STATES, props.get("ActiveState", "") in ACTIVE_STATES
-
-
-def converge_service(module, service, changed_paths):
+def converge_service(module, systemctl, service, changed_paths):
     name = service["name"]
     want_enabled, want_active = service["enabled"], service["state"] == "started"
-    reload_needed = any(path.startswith(UNIT_DIRS) for path in changed_paths)
+    reload_needed = any(under_config_dirs(path) for path in changed_paths)
     if reload_needed and not module.check_mode:
-        systemctl(module, "daemon-reload")
-    enabled, active = unit_state(module, name)
+        systemctl.daemon_reload()
+    enabled, active = systemctl.state(name)
     result = {"name": name, "daemon_reload": reload_needed,
               "enabled": {"before": enabled, "after": want_enabled},
               "active": {"before": active, "after": want_active}}
     if not module.check_mode:
         if enabled != want_enabled:
-            systemctl(module, "enable" if want_enabled else "disable", name)
+            systemctl.enable(name, want_enabled)
         if active != want_active:
-            systemctl(module, "start" if want_active else "stop", name)
+            systemctl.start(name, want_active)
     result["changed"] = reload_needed or enabled != want_enabled or active != want_active
     return result
 
 
-def attributes_differ(path, entry):
-    info = os.lstat(path)
-    return (stat.S_IMODE(info.st_mode) != int(entry["mode"], 8)
-            or info.st_uid != pwd.getpwnam(entry["owner"]).pw_uid
-            or info.st_gid != grp.getgrnam(entry["group"]).gr_gid)
+def service_diff(state):
+    text = "enabled: %s\nactive: %s\n"
+    header = "systemd unit %s" % state["name"]
+    return {"before_header": header, "after_header": header,
+            "before": text % (state["enabled"]["before"], state["active"]["before"]),
+            "after": text % (state["enabled"]["after"], state["active"]["after"])
+            + ("daemon-reload: yes\n" if state["daemon_reload"] else "")}
 
 
-def set_attributes(path, entry):
-    os.chown(path, pwd.getpwnam(entry["owner"]).pw_uid, grp.getgrnam(entry["group"]).gr_gid)
-    os.chmod(path, int(entry["mode"], 8))
-
-
-def plan(entry):
-    """(changed, before, after) of one entry, reading only."""
-    path, state = real(entry["path"]), entry["state"]
-    exists = os.path.lexists(path)
-    if state == "absent":
-        return exists, "present" if exists else "absent", "absent"
-    if state == "link":
-        current = os.readlink(path) if os.path.islink(path) else None
-        return current != entry["src"], current, entry["src"]
-    if state == "directory":
-        is_dir = os.path.isdir(path) and not os.path.islink(path)
-        return (not is_dir or attributes_differ(path, entry)), None, None
-    before = read_text(path) if os.path.isfile(path) and not os.path.islink(path) else None
-    changed = before != entry["content"] or attributes_differ(path, entry)
-    return changed, before, entry["content"]
-
-
-def apply(module, entry):
-    path, state = real(entry["path"]), entry["state"]
-    if state == "absent":
-        if os.path.isdir(path) and not os.path.islink(path):
-            shutil.rmtree(path)
-        else:
-            os.unlink(path)
-        return
-    parent = os.path.dirname(path)
-    if not os.path.isdir(parent):
-        os.makedirs(parent, 0o755)
-    if state == "directory":
-        if os.path.lexists(path) and not os.path.isdir(path):
-            os.unlink(path)
-        if not os.path.isdir(path):
-            os.mkdir(path)
-        set_attributes(path, entry)
-    elif state == "link":
-        temp = "%s.%d.tmp" % (path, os.getpid())
-        os.symlink(entry["src"], temp)
-        os.rename(temp, path)
-    else:
-        handle, temp = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), dir=parent)
-        with os.fdopen(handle, "w") as stream:
-            stream.write(entry["content"])
-        module.atomic_move(temp, path, keep_dest_attrs=False)
-        # atomic_move gives a new file the default mode less the umask: set ours afterwards.
-        set_attributes(path, entry)
+def run(module, fs):
+    service = module.params["service"]
+    entries = validate_items(module.params["files"], FILE_OPTIONS, entry_checker(), what="invalid files",
+                             label=entry_label)
+    if service is not None:
+        module.get_bin_path(SYSTEMCTL, required=True)  # fails here, before anything is written
+    facts = resolve(fs, entries)
+    results, diff, changes = plan_all(fs, entries)
+    if not module.check_mode:
+        apply_changes(changes)
+    changed_paths = [item["path"] for item in results if item["changed"]]
+    extra = {}
+    if facts is not None:
+        extra["board_facts"] = facts
+    if service is not None:
+        extra["service"] = converge_service(module, Systemctl(module), service, changed_paths)
+        if extra["service"]["changed"]:
+            diff.append(service_diff(extra["service"]))
+    changed = bool(changed_paths) or extra.get("service", {}).get("changed", False)
+    return dict(changed=changed, changed_paths=changed_paths, files=results, diff=diff, **extra)
 
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(files=dict(type="list", elements="dict", required=True, options=dict(
-            path=dict(type="path", required=True),
-            state=dict(type="str", default="file", choices=["file", "directory", "link", "absent"]),
-            content=dict(type="str"),
-            json=dict(type="raw"),
-            content_without_namespaces=dict(type="str"),
-            src=dict(type="str"),
-            mode=dict(type="str", default="0644"),
-            owner=dict(type="str", default="root"),
-            group=dict(type="str", default="root"),
-        )),
-            service=dict(type="dict", options=dict(
-                name=dict(type="str", required=True),
-                enabled=dict(type="bool", default=True),
-                state=dict(type="str", default="started", choices=["started", "stopped"]),
-            ))),
+        argument_spec=dict(
+            files=dict(type="list", elements="dict", required=True, options=FILE_OPTIONS),
+            service=dict(type="dict", options=SERVICE_OPTIONS),
+        ),
         supports_check_mode=True,
     )
-    entries, service = module.params["files"], module.params["service"]
-    validate(module, entries)
-    if service is not None:
-        module.get_bin_path(SYSTEMCTL, required=True)  # fails here, before anything is written
-    namespaces = resolve_content(module, entries)
-    results, diff = [], []
-    for entry in entries:
-        changed, before, after = plan(entry)
-        results.append({"path": entry["path"], "state": entry["state"], "changed": changed})
-        if changed:
-            if entry["state"] in ("file", "link", "absent"):
-                diff.append({"before_header": entry["path"], "after_header": entry["path"],
-                             "before": before or "", "after": after or ""})
-            if not module.check_mode:
-                apply(module, entry)
-    changed_paths = [item["path"] for item in results if item["changed"]]
-    extra = {}
-    if namespaces is not None:
-        extra["pid1_namespaces"] = namespaces
-    if service is not None:
-        extra["service"] = converge_service(module, service, changed_paths)
-        if extra["service"]["changed"]:
-            state = extra["service"]
-            text = "enabled: %s\nactive: %s\n"
-            diff.append({"before_header": "systemd unit %s" % service["name"],
-                         "after_header": "systemd unit %s" % service["name"],
-                         "before": text % (state["enabled"]["before"], state["active"]["before"]),
-                         "after": text % (state["enabled"]["after"], state["active"]["after"])
-                         + ("daemon-reload: yes\n" if state["daemon_reload"] else "")})
-    changed = bool(changed_paths) or extra.get("service", {}).get("changed", False)
-    module.exit_json(changed=changed, changed_paths=changed_paths, files=results, diff=diff, **extra)
+    with failing_on(module):
+        result = run(module, hostfs.host())
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":

@@ -18,9 +18,8 @@ FILES = [
 
 
 @pytest.fixture
-def root(fake_host, monkeypatch):
-    monkeypatch.setattr(file_set, "FS_ROOT", fake_host.root)
-    return fake_host
+def root(host_fs):
+    return host_fs
 
 
 def run(run_module, files=None, **kwargs):
@@ -90,7 +89,7 @@ def test_invalid_entries_change_nothing(root, run_module, files, message):
     assert root.snapshot() == before and not root.exists("/ok")
 
 
-# --- json, content_without_namespaces, service ---------------------------------------------
+# --- json, content_if, service ---------------------------------------------
 
 UNIT = "/etc/systemd/system/app.service"
 SERVICE = {"name": "app.service"}
@@ -109,7 +108,7 @@ class FakeSystemd:
 
     def run_command(self, args, **_kwargs):
         self.calls.append(list(args))
-        verb, rest = args[1], args[2:]
+        verb, rest = args[1], [arg for arg in args[2:] if arg != "--"]
         if verb == self.fail:
             return 1, "", "Failed to %s: boom" % verb
         if verb == "daemon-reload":
@@ -143,8 +142,14 @@ def systemd(root, monkeypatch):
 
 
 def set_pid1_caps(root, cap_eff):
-    root.write("/proc/1/status", "Name:\tsystemd\nCapInh:\t0000000000000000\nCapEff:\t%s\nCapBnd:\t%s\n"
-               % (cap_eff, cap_eff))
+    os.makedirs(os.path.join(root.proc, "1"))
+    with open(os.path.join(root.proc, "1", "status"), "w") as handle:
+        handle.write("Name:\tsystemd\nCapInh:\t0000000000000000\nCapEff:\t%s\nCapBnd:\t%s\n" % (cap_eff, cap_eff))
+
+
+def without_namespaces(content):
+    """content_if: ``content`` where PID 1 lacks CAP_SYS_ADMIN."""
+    return [{"fact": "pid1_cap_sys_admin", "value": False, "content": content}]
 
 
 def unit_files(unit_text="[Service]\nExecStart=/usr/bin/app\n"):
@@ -170,17 +175,17 @@ def test_json_is_written_as_to_nice_json_text(root, run_module):
                                                (CAP_WITHOUT_SYS_ADMIN, "plain\n")])
 def test_content_variant_follows_pid1_cap_sys_admin(root, run_module, cap_eff, expected):
     set_pid1_caps(root, cap_eff)
-    files = [{"path": UNIT, "content": "sandboxed\n", "content_without_namespaces": "plain\n"}]
+    files = [{"path": UNIT, "content": "sandboxed\n", "content_if": without_namespaces("plain\n")}]
     result = run(run_module, files=files)
     assert root.read(UNIT) == expected
-    assert result["pid1_namespaces"] is (expected == "sandboxed\n")
+    assert result["board_facts"]["pid1_cap_sys_admin"] is (expected == "sandboxed\n")
     assert run(run_module, files=files)["changed"] is False
 
 
 def test_unreadable_pid1_status_fails_and_changes_nothing(root, run_module):
     before = root.snapshot()
     result = run(run_module, files=[{"path": "/ok", "content": "x\n"},
-                                    {"path": UNIT, "content": "a\n", "content_without_namespaces": "b\n"}])
+                                    {"path": UNIT, "content": "a\n", "content_if": without_namespaces("b\n")}])
     assert result["failed"] and "CapEff of PID 1" in result["msg"]
     assert root.snapshot() == before and not root.exists("/ok")
 
@@ -254,3 +259,43 @@ def test_failing_systemctl_fails_the_task(root, run_module, systemd):
     systemd.fail = "start"
     result = run_service(run_module)
     assert result["failed"] and "systemctl start app.service failed" in result["msg"]
+
+
+def test_content_if_first_matching_variant_wins_and_value_defaults_to_true(root, run_module):
+    set_pid1_caps(root, CAP_WITH_SYS_ADMIN)
+    files = [{"path": UNIT, "content": "plain\n", "content_if": [
+        {"fact": "pid1_cap_sys_admin", "value": False, "content": "never\n"},
+        {"fact": "pid1_cap_sys_admin", "content": "first\n"},
+        {"fact": "pid1_cap_sys_admin", "content": "second\n"}]}]
+    result = run(run_module, files=files)
+    assert root.read(UNIT) == "first\n" and result["board_facts"] == {"pid1_cap_sys_admin": True}
+    assert "board_facts" not in run(run_module)
+
+
+def test_content_if_without_content_is_refused(root, run_module):
+    set_pid1_caps(root, CAP_WITH_SYS_ADMIN)
+    result = run(run_module, files=[{"path": "/x", "state": "directory", "content_if": without_namespaces("b\n")}])
+    assert result["failed"] and "content_if goes with content (state=file)" in result["msg"]
+
+
+def test_all_problems_of_all_entries_are_listed(root, run_module):
+    result = run(run_module, files=[{"path": "relative", "content": "", "mode": "9"},
+                                    {"path": "/y", "state": "link"}])
+    assert result["errors"] == ["files[0] (relative): path must be absolute",
+                                "files[0] (relative): mode '9' is not octal",
+                                "files[1] (/y): a link needs src"]
+
+
+def test_a_failing_entry_undoes_the_earlier_ones(root, run_module):
+    root.write("/etc/app/app.json", "old\n")
+    os.chmod(root.path("/etc/app/app.json"), 0o600)
+    root.write("/etc/blocker", "a file where a directory is needed\n")
+    before = root.snapshot()
+    result = run(run_module, files=[{"path": "/etc/app/new.conf", "content": "new\n"},
+                                    {"path": "/etc/app/app.json", "content": "{}\n"},
+                                    {"path": "/usr/local/bin/app", "state": "link", "src": "/x"},
+                                    {"path": "/etc/blocker/x.conf", "content": "x\n"}])
+    assert result["failed"] and result["msg"].startswith("/etc/blocker/x.conf: cannot write")
+    assert "Changes made before it in this run were undone." in result["msg"]
+    assert root.snapshot() == before and mode(root, "/etc/app/app.json") == 0o600
+    assert not os.path.lexists(root.path("/usr/local/bin/app"))

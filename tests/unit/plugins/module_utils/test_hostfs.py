@@ -1,0 +1,166 @@
+"""hostfs: path mapping, reads, durable writes and removals on a fake root."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+import pytest
+
+from ansible_collections.rock5b.oom.plugins.module_utils import hostfs
+from ansible_collections.rock5b.oom.plugins.module_utils.hostfs import HostFS, WriteError
+
+
+def mode_of(path):
+    return stat.S_IMODE(os.lstat(path).st_mode)
+
+
+def test_paths_map_under_the_roots(tmp_path):
+    fs = HostFS(root=str(tmp_path))
+    assert fs.path("/etc/sysctl.conf") == os.path.join(str(tmp_path), "etc/sysctl.conf")
+    assert fs.path("etc/x") == fs.path("/etc/x")
+    assert fs.proc_path(1, "status") == os.path.join(str(tmp_path), "proc", "1", "status")
+    assert fs.sys_path("fs", "cgroup") == os.path.join(str(tmp_path), "sys", "fs", "cgroup")
+    board = HostFS()
+    assert (board.path("/etc/x"), board.proc_path("meminfo"), board.sys_path("kernel")) == (
+        "/etc/x", "/proc/meminfo", "/sys/kernel")
+
+
+def test_configure_points_host_at_other_roots_and_back(tmp_path):
+    try:
+        hostfs.configure(root=str(tmp_path), proc="/p")
+        fs = hostfs.host()
+        assert (fs.root, fs.proc, fs.sys) == (str(tmp_path), "/p", os.path.join(str(tmp_path), "sys"))
+    finally:
+        hostfs.configure()
+    assert (hostfs.host().root, hostfs.host().proc, hostfs.host().sys) == ("/", "/proc", "/sys")
+
+
+def test_read_text_is_none_for_missing_directories_files_under_files_and_binary(tmp_path):
+    fs = HostFS(root=str(tmp_path))
+    fs.write_atomic("/etc/a", "text\n")
+    with open(fs.path("/etc/binary"), "wb") as handle:
+        handle.write(b"\xff\xfe\x00")
+    assert fs.read_text("/etc/a") == "text\n"
+    assert fs.read_text("/etc/missing") is None
+    assert fs.read_text("/etc") is None
+    assert fs.read_text("/etc/a/below") is None
+    assert fs.read_text("/etc/binary") is None
+
+
+def test_listdir_and_lstat_of_missing_paths(tmp_path):
+    fs = HostFS(root=str(tmp_path))
+    assert fs.listdir("/nowhere") == [] and fs.lstat("/nowhere") is None and fs.lstat("/nowhere/x") is None
+    fs.write_atomic("/d/f", "")
+    assert fs.listdir("/d") == ["f"] and stat.S_ISREG(fs.lstat("/d/f").st_mode)
+
+
+def test_write_atomic_creates_parents_and_sets_content_mode_and_owner(tmp_path):
+    fs = HostFS(root=str(tmp_path))
+    fs.write_atomic("/etc/new/dir/file.conf", "x = 1\n", mode=0o640, owner=(os.getuid(), os.getgid()))
+    full = fs.path("/etc/new/dir/file.conf")
+    assert fs.read_text("/etc/new/dir/file.conf") == "x = 1\n" and mode_of(full) == 0o640
+    assert fs.isdir("/etc/new/dir")
+    assert os.listdir(os.path.dirname(full)) == ["file.conf"]
+
+
+def test_write_atomic_replaces_and_mode_none_keeps_the_old_mode(tmp_path):
+    fs = HostFS(root=str(tmp_path))
+    fs.write_atomic("/etc/a", "old\n", mode=0o600)
+    fs.write_atomic("/etc/a", "new\n", mode=None)
+    assert fs.read_text("/etc/a") == "new\n" and mode_of(fs.path("/etc/a")) == 0o600
+    fs.write_atomic("/etc/b", "b\n", mode=None)
+    assert mode_of(fs.path("/etc/b")) == 0o644
+
+
+def test_the_mode_is_set_before_the_rename(tmp_path, monkeypatch):
+    fs = HostFS(root=str(tmp_path))
+    seen = []
+    real_rename = os.rename
+
+    def rename(source, target):
+        seen.append(mode_of(source))
+        real_rename(source, target)
+
+    monkeypatch.setattr(hostfs.os, "rename", rename)
+    fs.write_atomic("/etc/secret", "s\n", mode=0o600)
+    assert seen == [0o600]
+
+
+def test_a_failed_rename_leaves_the_old_file_and_no_temporary_file(tmp_path, monkeypatch):
+    fs = HostFS(root=str(tmp_path))
+    fs.write_atomic("/etc/a", "old\n")
+
+    def refuse(source, target):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(hostfs.os, "rename", refuse)
+    with pytest.raises(WriteError) as caught:
+        fs.write_atomic("/etc/a", "new\n")
+    assert "cannot write" in str(caught.value) and "no space left" in str(caught.value)
+    assert os.listdir(fs.path("/etc")) == ["a"] and fs.read_text("/etc/a") == "old\n"
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only directories")
+def test_a_read_only_directory_is_a_write_error(tmp_path):
+    fs = HostFS(root=str(tmp_path))
+    fs.write_atomic("/etc/a", "old\n")
+    os.chmod(fs.path("/etc"), 0o555)
+    try:
+        with pytest.raises(WriteError):
+            fs.write_atomic("/etc/a", "new\n")
+        assert os.listdir(fs.path("/etc")) == ["a"]
+    finally:
+        os.chmod(fs.path("/etc"), 0o755)
+
+
+def test_a_failed_write_of_the_content_leaves_no_temporary_file(tmp_path, monkeypatch):
+    fs = HostFS(root=str(tmp_path))
+    os.makedirs(fs.path("/etc"))
+
+    def fail_fsync(fd):
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(hostfs.os, "fsync", fail_fsync)
+    with pytest.raises(WriteError):
+        fs.write_atomic("/etc/a", "new\n")
+    assert os.listdir(fs.path("/etc")) == []
+
+
+def test_remove_files_trees_and_missing_paths(tmp_path):
+    fs = HostFS(root=str(tmp_path))
+    fs.write_atomic("/etc/a", "a\n")
+    fs.write_atomic("/etc/tree/sub/b", "b\n")
+    fs.remove("/etc/a")
+    fs.remove("/etc/tree")
+    fs.remove("/etc/missing")
+    assert fs.listdir("/etc") == []
+
+
+def test_remove_with_prune_parent_removes_an_emptied_directory_only(tmp_path):
+    fs = HostFS(root=str(tmp_path))
+    fs.write_atomic("/etc/x.d/only.conf", "")
+    fs.write_atomic("/etc/y.d/one.conf", "")
+    fs.write_atomic("/etc/y.d/two.conf", "")
+    fs.remove("/etc/x.d/only.conf", prune_parent=True)
+    fs.remove("/etc/y.d/one.conf", prune_parent=True)
+    assert not fs.exists("/etc/x.d") and fs.listdir("/etc/y.d") == ["two.conf"]
+
+
+def test_symlink_replaces_a_file_in_one_rename(tmp_path):
+    fs = HostFS(root=str(tmp_path))
+    fs.write_atomic("/usr/bin/app", "old\n")
+    fs.symlink("/usr/bin/app", "/opt/app")
+    fs.symlink("/usr/local/bin/new", "../x")
+    assert fs.readlink("/usr/bin/app") == "/opt/app" and fs.readlink("/usr/local/bin/new") == "../x"
+    assert sorted(fs.listdir("/usr/bin")) == ["app"]
+
+
+def test_make_directory_replaces_a_file_and_sets_the_mode_of_an_existing_one(tmp_path):
+    fs = HostFS(root=str(tmp_path))
+    fs.write_atomic("/var/lib/app", "a file\n")
+    fs.make_directory("/var/lib/app", 0o750, (os.getuid(), os.getgid()))
+    assert fs.isdir("/var/lib/app") and mode_of(fs.path("/var/lib/app")) == 0o750
+    fs.write_atomic("/var/lib/app/kept", "k\n")
+    fs.make_directory("/var/lib/app", 0o700)
+    assert mode_of(fs.path("/var/lib/app")) == 0o700 and fs.read_text("/var/lib/app/kept") == "k\n"
