@@ -7,13 +7,17 @@ the host kernel's, present or not.
 """
 
 import json
+import os
 import time
 
 import pytest
 
 UNIT = "rock5b-oom-monitor.service"
-PROGRAM = "/usr/lib/rock5b-oom/rock5b_oom_monitor.py"
-ENTRY = "/usr/lib/rock5b-oom/main.py"  # imports PROGRAM as a module and runs it
+INSTALL_DIR = "/usr/lib/rock5b-oom"
+ENTRY = INSTALL_DIR + "/main.py"  # puts INSTALL_DIR on sys.path and imports the rock5b_oom_monitor package
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
+with open(os.path.join(REPO, "roles", "monitor", "files", "manifest.json")) as _handle:
+    MANIFEST = json.load(_handle)["files"]
 CONFIG = "/etc/rock5b-oom/monitor.json"
 METRICS = "/var/lib/prometheus/node-exporter/rock5b_oom_monitor.prom"
 
@@ -23,11 +27,18 @@ def show(host, *props):
     return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
 
 
-def test_program_and_its_module_utils_are_installed(host):
-    assert host.file(PROGRAM).mode == 0o644 and host.file(ENTRY).mode == 0o644
-    for name in ("meminfo.py", "pressure.py", "processes.py"):
-        module = host.file("/usr/lib/rock5b-oom/" + name)
-        assert module.is_file and module.mode == 0o644 and module.user == "root"
+def test_the_files_of_the_manifest_are_installed(host):
+    """Every file of roles/monitor/files/manifest.json, as it is in the collection; nothing else."""
+    for entry in MANIFEST:
+        installed = host.file("%s/%s" % (INSTALL_DIR, entry["dest"]))
+        assert installed.is_file and installed.mode == 0o644 and installed.user == "root", entry["dest"]
+        with open(os.path.join(REPO, entry["src"])) as handle:
+            assert installed.content_string == handle.read(), entry["dest"]
+    for name in ("rock5b_oom_monitor.py", "meminfo.py", "pressure.py", "processes.py"):
+        assert not host.file("%s/%s" % (INSTALL_DIR, name)).exists
+    assert host.file(ENTRY).mode == 0o644
+    check = host.run("/usr/local/sbin/rock5b-oom-monitor --check")
+    assert "files:      %s as manifest.json lists them" % INSTALL_DIR in check.stdout, check.stdout
     command = host.file("/usr/local/sbin/rock5b-oom-monitor")
     assert command.mode == 0o755 and ENTRY in command.content_string
     assert host.run("/usr/local/sbin/rock5b-oom-monitor --version").stdout.startswith("rock5b-oom-monitor ")
