@@ -3,9 +3,10 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Sysctl settings as the kernel and systemd-sysctl see them.
 
-Reads and writes /proc/sys and reads the sysctl.d configuration files. Every function takes
-the root of the tree it works on (``proc_root`` for /proc, ``root`` for the file system), so
-unit tests run them against fake trees and modules against the real ones.
+Reads and writes /proc/sys and reads the sysctl.d configuration files. The /proc/sys functions
+take the root of /proc (``proc_root``), the configuration functions the board's file system (a
+hostfs.HostFS ``fs``), so unit tests run them against fake trees and modules against the real
+ones.
 """
 
 from __future__ import annotations
@@ -40,10 +41,6 @@ def normalize_key(key):
 def normalize_value(value):
     """Return ``value`` as the kernel prints it, with runs of white space folded to one space."""
     return " ".join(str(value).split())
-
-
-def _under(root, path):
-    return os.path.join(root, path.lstrip("/"))
 
 
 def proc_sys_path(proc_root, key):
@@ -108,13 +105,10 @@ def parse_conf(text):
     return entries
 
 
-def read_conf(root, path):
-    """Parsed entries of the file at ``path`` under ``root``; None when it does not exist."""
-    try:
-        with open(_under(root, path)) as handle:
-            return parse_conf(handle.read())
-    except FileNotFoundError:
-        return None
+def read_conf(fs, path):
+    """Parsed entries of the board's file ``path``; None when it does not exist."""
+    text = fs.read_text(path)
+    return None if text is None else parse_conf(text)
 
 
 def conf_values(entries):
@@ -132,7 +126,7 @@ def render_conf(settings, header):
     return "\n".join(lines) + "\n"
 
 
-def config_files(root, extra=None):
+def config_files(fs, extra=None):
     """The sysctl configuration files in the order they are applied at boot.
 
     Returns a list of dicts (path, name, masked_by) where ``path`` is absolute on the target
@@ -142,10 +136,7 @@ def config_files(root, extra=None):
     chosen, masked = {}, []
     candidates = []
     for directory in CONFIG_DIRS:
-        try:
-            names = sorted(os.listdir(_under(root, directory)))
-        except OSError:
-            names = []
+        names = sorted(fs.listdir(directory))
         candidates += [(directory, name) for name in names if name.endswith(".conf")]
     if extra:
         candidates.append((os.path.dirname(extra), os.path.basename(extra)))
@@ -161,21 +152,21 @@ def config_files(root, extra=None):
         elif path != current:
             masked.append({"path": path, "masked_by": current})
     ordered = [{"path": chosen[name], "name": name} for name in sorted(chosen)]
-    legacy = _under(root, LEGACY_FILE)
-    seen = set(os.path.realpath(_under(root, entry["path"])) for entry in ordered)
+    legacy = fs.path(LEGACY_FILE)
+    seen = set(os.path.realpath(fs.path(entry["path"])) for entry in ordered)
     if os.path.isfile(legacy) and os.path.realpath(legacy) not in seen:
         ordered.append({"path": LEGACY_FILE, "name": os.path.basename(LEGACY_FILE)})
     return ordered, masked
 
 
-def find_overrides(root, managed_path, desired):
+def find_overrides(fs, managed_path, desired):
     """Files that would override a managed key at boot, and with what.
 
     A file overrides when it is applied after ``managed_path`` and sets a managed key (directly
     or through a glob) to another value, or when it masks ``managed_path`` by name.
     Returns a list of dicts: path, key, value, reason.
     """
-    ordered, masked = config_files(root, extra=managed_path)
+    ordered, masked = config_files(fs, extra=managed_path)
     overrides = [
         {"path": item["masked_by"], "key": "*", "value": None,
          "reason": "masks %s: a file of the same name in a directory of higher precedence" % managed_path}
@@ -185,7 +176,7 @@ def find_overrides(root, managed_path, desired):
     if managed_path not in paths:
         return overrides
     for entry in ordered[paths.index(managed_path) + 1:]:
-        for item in read_conf(root, entry["path"]) or []:
+        for item in read_conf(fs, entry["path"]) or []:
             for key in sorted(desired):
                 if fnmatch.fnmatchcase(key, item["key"]) and item["value"] != desired[key]:
                     overrides.append({

@@ -176,7 +176,8 @@ overcommit:
 import os
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.rock5b.oom.plugins.module_utils.atomic_file import write_atomically
+from ansible_collections.rock5b.oom.plugins.module_utils import hostfs
+from ansible_collections.rock5b.oom.plugins.module_utils.errors import ModuleError, failing_on, invalid
 from ansible_collections.rock5b.oom.plugins.module_utils.procfs.meminfo import read_meminfo
 from ansible_collections.rock5b.oom.plugins.module_utils.sysctl import (
     CONFIG_DIRS, conf_values, find_overrides, key_exists, live_writable, parse_conf, read_live, render_conf,
@@ -186,8 +187,6 @@ from ansible_collections.rock5b.oom.plugins.module_utils.vm_profile import (
     overcommit_preflight, validate_settings,
 )
 
-PROC_ROOT = "/proc"
-FS_ROOT = "/"
 HEADER = (
     "Managed by Ansible (rock5b.oom.vm_sysctl). Local edits are overwritten on the next run;\n"
     "set values through the sysctl_profile_settings variable instead.\n"
@@ -201,23 +200,15 @@ def write_order(keys):
     return sorted(keys, key=lambda key: (key not in WRITE_FIRST, key))
 
 
-def read_text(path):
-    try:
-        with open(path) as handle:
-            return handle.read()
-    except FileNotFoundError:
-        return None
-
-
-def apply_live(module, keys, desired, before_live):
-    """Write ``keys`` and read them back; on any failure restore what was written and fail."""
+def apply_live(proc, keys, desired, before_live):
+    """Write ``keys`` and read them back; on any failure restore what was written and raise."""
     written = []
     for key in write_order(keys):
         problem = None
         try:
-            write_live(PROC_ROOT, key, desired[key])
+            write_live(proc, key, desired[key])
             written.append(key)
-            readback = read_live(PROC_ROOT, key)
+            readback = read_live(proc, key)
             if readback != desired[key]:
                 problem = "the kernel holds %s = %s after writing %s" % (key, readback, desired[key])
         except OSError as error:
@@ -225,11 +216,122 @@ def apply_live(module, keys, desired, before_live):
         if problem:
             for done in reversed(written):
                 try:
-                    write_live(PROC_ROOT, done, before_live[done])
+                    write_live(proc, done, before_live[done])
                 except OSError:
                     problem += "; and %s could not be restored to %s" % (done, before_live[done])
-            module.fail_json(msg="%s. Live values written in this run were restored and the file "
-                                 "was not changed." % problem, key=key)
+            raise ModuleError("%s. Live values written in this run were restored and the file "
+                              "was not changed." % problem, key=key)
+
+
+def desired_settings(fs, params):
+    """The validated profile and /proc/meminfo; ModuleError when a setting is wrong."""
+    path = params["path"]
+    if not os.path.isabs(path):
+        raise ModuleError("path must be absolute, got %s" % path)
+    if params["overcommit_margin_kb"] < 0:
+        raise ModuleError("overcommit_margin_kb must be >= 0, got %d" % params["overcommit_margin_kb"])
+    meminfo = read_meminfo(fs.proc)
+    desired, errors = validate_settings(params["settings"], meminfo.get("MemTotal", 0))
+    missing = sorted(key for key in desired if not key_exists(fs.proc, key))
+    errors += ["%s: this kernel has no such sysctl (no %s/sys/%s)" % (key, fs.proc, key.replace(".", "/"))
+               for key in missing]
+    if errors:
+        raise invalid(errors, what="invalid settings")
+    if not desired:
+        raise ModuleError("settings is empty: there is no profile to manage")
+    return desired, meminfo
+
+
+def live_policy(fs, params, desired, warnings):
+    """Whether the values are applied live (a read-only /proc/sys warns, or fails with strict_live)."""
+    writable = live_writable(fs.proc, desired)
+    if params["apply_live"] and not writable:
+        if params["strict_live"]:
+            raise ModuleError("%s/sys is read-only here (a container?) and strict_live is set: "
+                              "nothing was changed." % fs.proc)
+        warnings.append("%s/sys is read-only here (a container?): wrote the file only; the values "
+                        "apply at the next boot. Set strict_live (sysctl_profile_strict_live) to "
+                        "fail instead." % fs.proc)
+    return params["apply_live"] and writable
+
+
+def check_overrides(fs, params, desired, warnings):
+    path = params["path"]
+    if os.path.dirname(path) not in CONFIG_DIRS:
+        warnings.append("%s is not in a directory systemd-sysctl reads at boot (%s): the profile "
+                        "will not survive a reboot." % (path, ", ".join(CONFIG_DIRS)))
+    overrides = find_overrides(fs, path, desired)
+    if overrides:
+        summary = "; ".join("%s: %s" % (item["path"], item["reason"]) for item in overrides)
+        if params["fail_on_override"]:
+            raise ModuleError("other files override the profile at boot, nothing was changed: " + summary,
+                              overrides=overrides)
+        warnings.append("other files override the profile at boot: " + summary)
+    return overrides
+
+
+def run(module, fs):
+    params = module.params
+    path = params["path"]
+    desired, meminfo = desired_settings(fs, params)
+    before_live = dict((key, read_live(fs.proc, key)) for key in desired)
+    warnings = []
+    apply = live_policy(fs, params, desired, warnings)
+
+    overcommit = overcommit_preflight(meminfo, desired, before_live, params["overcommit_margin_kb"])
+    if not apply:
+        # The check guards a live switch. Without one (read-only /proc/sys, apply_live=false)
+        # the file takes effect at boot, when little is committed yet; and a container's
+        # /proc/meminfo is the host's, which says nothing about the board.
+        overcommit.update(applies=False, ok=True, message="not checked: nothing is applied live")
+    if params["overcommit_check"] and not overcommit["ok"]:
+        raise ModuleError(overcommit["message"] + " Nothing was changed.", overcommit=overcommit)
+
+    old_text = fs.read_text(path)
+    new_text = render_conf(desired, HEADER)
+    before_file = conf_values(parse_conf(old_text or ""))
+    file_changed = old_text != new_text
+    drift = {}
+    for key in desired:
+        entry = {"desired": desired[key], "file": before_file.get(key), "live": before_live[key]}
+        if entry["file"] != desired[key] or entry["live"] != desired[key]:
+            drift[key] = entry
+    live_changed = [key for key in write_order(desired) if before_live[key] != desired[key]] if apply else []
+    overrides = check_overrides(fs, params, desired, warnings)
+
+    if not module.check_mode:
+        if live_changed:
+            apply_live(fs.proc, live_changed, desired, before_live)
+        if file_changed:
+            fs.write_atomic(path, new_text, 0o644)
+    full_path = fs.path(path)
+    if os.path.exists(full_path):
+        # Same text but wrong mode or owner is drift too; these honour check mode themselves.
+        file_changed = module.set_mode_if_different(full_path, "0644", file_changed)
+        file_changed = module.set_owner_if_different(full_path, "root", file_changed)
+        file_changed = module.set_group_if_different(full_path, "root", file_changed)
+
+    after_live = dict(before_live)
+    if live_changed:
+        after_live = dict((key, read_live(fs.proc, key) if not module.check_mode else desired[key])
+                          for key in desired)
+    diff = [{"before_header": path, "after_header": path, "before": old_text or "", "after": new_text}]
+    if live_changed:
+        diff.append({
+            "before_header": "%s/sys (live)" % fs.proc, "after_header": "%s/sys (live)" % fs.proc,
+            "before": "".join("%s = %s\n" % (key, before_live[key]) for key in live_changed),
+            "after": "".join("%s = %s\n" % (key, desired[key]) for key in live_changed),
+        })
+    for warning in warnings:
+        module.warn(warning)
+    return dict(
+        changed=file_changed or bool(live_changed),
+        settings=desired, path=path,
+        before={"file": dict((key, before_file.get(key)) for key in desired), "live": before_live},
+        after={"file": dict(desired), "live": after_live},
+        drift=drift, file_changed=file_changed, live_changed=live_changed, live_applied=apply,
+        overrides=overrides, overcommit=overcommit, diff=diff,
+    )
 
 
 def main():
@@ -245,103 +347,9 @@ def main():
         ),
         supports_check_mode=True,
     )
-    params = module.params
-    path = params["path"]
-    if not os.path.isabs(path):
-        module.fail_json(msg="path must be absolute, got %s" % path)
-    if params["overcommit_margin_kb"] < 0:
-        module.fail_json(msg="overcommit_margin_kb must be >= 0, got %d" % params["overcommit_margin_kb"])
-
-    meminfo = read_meminfo(PROC_ROOT)
-    desired, errors = validate_settings(params["settings"], meminfo.get("MemTotal", 0))
-    missing = sorted(key for key in desired if not key_exists(PROC_ROOT, key))
-    errors += ["%s: this kernel has no such sysctl (no %s/sys/%s)" % (key, PROC_ROOT, key.replace(".", "/"))
-               for key in missing]
-    if errors:
-        module.fail_json(msg="invalid settings, nothing was changed: " + "; ".join(errors), errors=errors)
-    if not desired:
-        module.fail_json(msg="settings is empty: there is no profile to manage")
-
-    before_live = dict((key, read_live(PROC_ROOT, key)) for key in desired)
-    writable = live_writable(PROC_ROOT, desired)
-    apply = params["apply_live"] and writable
-    warnings = []
-    if params["apply_live"] and not writable:
-        if params["strict_live"]:
-            module.fail_json(msg="%s/sys is read-only here (a container?) and strict_live is set: "
-                                 "nothing was changed." % PROC_ROOT)
-        warnings.append("%s/sys is read-only here (a container?): wrote the file only; the values "
-                        "apply at the next boot. Set strict_live (sysctl_profile_strict_live) to "
-                        "fail instead." % PROC_ROOT)
-
-    overcommit = overcommit_preflight(meminfo, desired, before_live, params["overcommit_margin_kb"])
-    if not apply:
-        # The check guards a live switch. Without one (read-only /proc/sys, apply_live=false)
-        # the file takes effect at boot, when little is committed yet; and a container's
-        # /proc/meminfo is the host's, which says nothing about the board.
-        overcommit.update(applies=False, ok=True, message="not checked: nothing is applied live")
-    if params["overcommit_check"] and not overcommit["ok"]:
-        module.fail_json(msg=overcommit["message"] + " Nothing was changed.", overcommit=overcommit)
-
-    full_path = os.path.join(FS_ROOT, path.lstrip("/"))
-    old_text = read_text(full_path)
-    new_text = render_conf(desired, HEADER)
-    before_file = conf_values(parse_conf(old_text or ""))
-    file_changed = old_text != new_text
-
-    drift = {}
-    for key in desired:
-        entry = {"desired": desired[key], "file": before_file.get(key), "live": before_live[key]}
-        if entry["file"] != desired[key] or entry["live"] != desired[key]:
-            drift[key] = entry
-    live_changed = [key for key in write_order(desired) if before_live[key] != desired[key]] if apply else []
-
-    if os.path.dirname(path) not in CONFIG_DIRS:
-        warnings.append("%s is not in a directory systemd-sysctl reads at boot (%s): the profile "
-                        "will not survive a reboot." % (path, ", ".join(CONFIG_DIRS)))
-    overrides = find_overrides(FS_ROOT, path, desired)
-    if overrides:
-        summary = "; ".join("%s: %s" % (item["path"], item["reason"]) for item in overrides)
-        if params["fail_on_override"]:
-            module.fail_json(msg="other files override the profile at boot, nothing was changed: " + summary,
-                             overrides=overrides)
-        warnings.append("other files override the profile at boot: " + summary)
-
-    if not module.check_mode:
-        if live_changed:
-            apply_live(module, live_changed, desired, before_live)
-        if file_changed:
-            write_atomically(module, full_path, new_text)
-    if os.path.exists(full_path):
-        # Same text but wrong mode or owner is drift too; these honour check mode themselves.
-        file_changed = module.set_mode_if_different(full_path, "0644", file_changed)
-        file_changed = module.set_owner_if_different(full_path, "root", file_changed)
-        file_changed = module.set_group_if_different(full_path, "root", file_changed)
-
-    after_live = dict(before_live)
-    if live_changed:
-        after_live = dict((key, read_live(PROC_ROOT, key) if not module.check_mode else desired[key])
-                          for key in desired)
-    diff = [{
-        "before_header": path, "after_header": path,
-        "before": old_text or "", "after": new_text,
-    }]
-    if live_changed:
-        diff.append({
-            "before_header": "%s/sys (live)" % PROC_ROOT, "after_header": "%s/sys (live)" % PROC_ROOT,
-            "before": "".join("%s = %s\n" % (key, before_live[key]) for key in live_changed),
-            "after": "".join("%s = %s\n" % (key, desired[key]) for key in live_changed),
-        })
-    for warning in warnings:
-        module.warn(warning)
-    module.exit_json(
-        changed=file_changed or bool(live_changed),
-        settings=desired, path=path,
-        before={"file": dict((key, before_file.get(key)) for key in desired), "live": before_live},
-        after={"file": dict(desired), "live": after_live},
-        drift=drift, file_changed=file_changed, live_changed=live_changed, live_applied=apply,
-        overrides=overrides, overcommit=overcommit, diff=diff,
-    )
+    with failing_on(module):
+        result = run(module, hostfs.host())
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from ansible_collections.rock5b.oom.plugins.module_utils import sysctl
+from ansible_collections.rock5b.oom.plugins.module_utils.hostfs import HostFS
 
 
 def test_parse_conf_follows_sysctl_d_syntax():
@@ -42,7 +43,7 @@ def test_config_files_are_ordered_by_name_with_etc_masking_usr(tmp_path):
     make(root, "/lib/sysctl.d/99-late.conf")
     make(root, "/etc/sysctl.d/README")
     make(root, "/etc/sysctl.conf")
-    ordered, masked = sysctl.config_files(root)
+    ordered, masked = sysctl.config_files(HostFS(root))
     assert [entry["path"] for entry in ordered] == [
         "/run/sysctl.d/10-run.conf", "/etc/sysctl.d/50-default.conf", "/lib/sysctl.d/99-late.conf",
         "/etc/sysctl.conf"]
@@ -52,14 +53,14 @@ def test_config_files_are_ordered_by_name_with_etc_masking_usr(tmp_path):
 def test_managed_file_in_run_is_masked_by_etc(tmp_path):
     root = str(tmp_path)
     make(root, "/etc/sysctl.d/60-oom.conf", "")
-    overrides = sysctl.find_overrides(root, "/run/sysctl.d/60-oom.conf", {"vm.panic_on_oom": "0"})
+    overrides = sysctl.find_overrides(HostFS(root), "/run/sysctl.d/60-oom.conf", {"vm.panic_on_oom": "0"})
     assert overrides[0]["path"] == "/etc/sysctl.d/60-oom.conf" and "masks" in overrides[0]["reason"]
 
 
 def test_same_value_in_a_later_file_is_no_override(tmp_path):
     root = str(tmp_path)
     make(root, "/etc/sysctl.d/99-zz.conf", "vm.panic_on_oom = 0\n")
-    assert sysctl.find_overrides(root, "/etc/sysctl.d/99-oom-rock5b.conf", {"vm.panic_on_oom": "0"}) == []
+    assert sysctl.find_overrides(HostFS(root), "/etc/sysctl.d/99-oom-rock5b.conf", {"vm.panic_on_oom": "0"}) == []
 
 
 def test_live_reads_and_writes(tmp_path):

@@ -30,10 +30,8 @@ vm.watermark_scale_factor = 10
 
 
 @pytest.fixture
-def board(fake_host, monkeypatch):
-    monkeypatch.setattr(vm_sysctl, "PROC_ROOT", fake_host.proc)
-    monkeypatch.setattr(vm_sysctl, "FS_ROOT", fake_host.root)
-    return fake_host
+def board(host_fs):
+    return host_fs
 
 
 @pytest.fixture
