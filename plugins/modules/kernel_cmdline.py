@@ -18,7 +18,8 @@ description:
   - Idempotent - adding C(psi=1) replaces C(psi=0) in place and is a no-op when present.
   - Reports whether the running kernel (C(/proc/cmdline)) still differs, that is whether a
     reboot is needed. It never reboots.
-  - Files are written atomically, each with an optional timestamped backup.
+  - Files are written atomically and durably (a temporary file synced to disk, renamed over the
+    old one, the directory synced; mode and owner kept), each with an optional timestamped backup.
 author:
   - rock5b.oom contributors (!UNKNOWN)
 extends_documentation_fragment:
@@ -94,18 +95,76 @@ pending:
 import os
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.rock5b.oom.plugins.module_utils.atomic_file import write_atomically
+from ansible_collections.rock5b.oom.plugins.module_utils import hostfs
 from ansible_collections.rock5b.oom.plugins.module_utils.boot_cmdline import (
     KNOWN_FILES, edit_file, missing_from_running,
 )
-
-PROC_ROOT = "/proc"
-FS_ROOT = "/"
+from ansible_collections.rock5b.oom.plugins.module_utils.errors import ModuleError, failing_on
 
 
-def read(path):
-    with open(path) as handle:
-        return handle.read()
+def check_arguments(add, remove):
+    bad = [item for item in add + remove if not item or any(c.isspace() for c in item) or '"' in item]
+    if bad:
+        raise ModuleError("arguments must be single words without quotes: %s" % ", ".join(repr(b) for b in bad))
+    clash = sorted(set(add) & set(remove))
+    if clash:
+        raise ModuleError("arguments both added and removed: %s" % ", ".join(clash))
+    if not add and not remove:
+        raise ModuleError("nothing to do: give add or remove")
+
+
+def plan_files(fs, wanted, add, remove):
+    """Per boot file found: kind, path, before, after (the edited text) and problem."""
+    kinds = [(kind, path) for kind, path in KNOWN_FILES if "auto" in wanted or kind in wanted]
+    found = [(kind, path) for kind, path in kinds if os.path.isfile(fs.path(path))]
+    if not found:
+        raise ModuleError("no boot configuration found: looked for %s" % ", ".join(p for _k, p in kinds))
+    plans = []
+    for kind, path in found:
+        before = fs.read_text(path)
+        if before is None:
+            raise ModuleError("%s: cannot read it as text" % path)
+        after, problem = edit_file(kind, before, add, remove)
+        if problem and "auto" not in wanted:
+            raise ModuleError("%s: %s" % (path, problem))
+        plans.append({"kind": kind, "path": path, "before": before,
+                      "after": before if after is None else after, "problem": problem})
+    if all(plan["problem"] for plan in plans):
+        raise ModuleError("no boot file could take the arguments: %s" % "; ".join(
+            "%s: %s" % (plan["path"], plan["problem"]) for plan in plans))
+    return plans
+
+
+def run(module, fs):
+    add, remove = module.params["add"], module.params["remove"]
+    check_arguments(add, remove)
+    plans = plan_files(fs, module.params["targets"], add, remove)
+    running = hostfs.read_text(fs.proc_path("cmdline"))
+    if running is None:
+        raise ModuleError("cannot read %s, nothing was changed" % fs.proc_path("cmdline"))
+    running = running.strip()
+    files, diff = [], []
+    for plan in plans:
+        changed = plan["before"] != plan["after"]
+        entry = {"path": plan["path"], "kind": plan["kind"], "changed": changed,
+                 "backup_file": None, "problem": plan["problem"]}
+        if changed:
+            diff.append({"before_header": plan["path"], "after_header": plan["path"],
+                         "before": plan["before"], "after": plan["after"]})
+            if not module.check_mode:
+                if module.params["backup"]:
+                    entry["backup_file"] = module.backup_local(fs.path(plan["path"]))
+                info = fs.lstat(plan["path"])
+                # Durable: a power cut leaves the old or the new boot file, never a torn one.
+                fs.write_atomic(plan["path"], plan["after"], mode=None, owner=(info.st_uid, info.st_gid))
+        files.append(entry)
+
+    pending = missing_from_running(running, add, remove)
+    for plan in plans:
+        if plan["problem"]:
+            module.warn("%s left alone: %s" % (plan["path"], plan["problem"]))
+    return dict(changed=any(f["changed"] for f in files), files=files, running=running,
+                pending=pending, reboot_required=bool(pending), diff=diff)
 
 
 def main():
@@ -119,56 +178,9 @@ def main():
         ),
         supports_check_mode=True,
     )
-    add, remove = module.params["add"], module.params["remove"]
-    bad = [item for item in add + remove if not item or any(c.isspace() for c in item) or '"' in item]
-    if bad:
-        module.fail_json(msg="arguments must be single words without quotes: %s" % ", ".join(repr(b) for b in bad))
-    clash = sorted(set(add) & set(remove))
-    if clash:
-        module.fail_json(msg="arguments both added and removed: %s" % ", ".join(clash))
-    if not add and not remove:
-        module.fail_json(msg="nothing to do: give add or remove")
-
-    wanted = module.params["targets"]
-    kinds = [(kind, path) for kind, path in KNOWN_FILES if "auto" in wanted or kind in wanted]
-    found = [(kind, path) for kind, path in kinds if os.path.isfile(os.path.join(FS_ROOT, path.lstrip("/")))]
-    if not found:
-        module.fail_json(msg="no boot configuration found: looked for %s" % ", ".join(p for _k, p in kinds))
-
-    plans = []
-    for kind, path in found:
-        full = os.path.join(FS_ROOT, path.lstrip("/"))
-        before = read(full)
-        after, problem = edit_file(kind, before, add, remove)
-        if problem and "auto" not in wanted:
-            module.fail_json(msg="%s: %s" % (path, problem))
-        plans.append({"kind": kind, "path": path, "full": full, "before": before,
-                      "after": before if after is None else after, "problem": problem})
-    if all(plan["problem"] for plan in plans):
-        module.fail_json(msg="no boot file could take the arguments: %s" % "; ".join(
-            "%s: %s" % (plan["path"], plan["problem"]) for plan in plans))
-
-    files, diff = [], []
-    for plan in plans:
-        changed = plan["before"] != plan["after"]
-        entry = {"path": plan["path"], "kind": plan["kind"], "changed": changed,
-                 "backup_file": None, "problem": plan["problem"]}
-        if changed:
-            diff.append({"before_header": plan["path"], "after_header": plan["path"],
-                         "before": plan["before"], "after": plan["after"]})
-            if not module.check_mode:
-                if module.params["backup"]:
-                    entry["backup_file"] = module.backup_local(plan["full"])
-                write_atomically(module, plan["full"], plan["after"], mode=None)
-        files.append(entry)
-
-    running = read(os.path.join(PROC_ROOT, "cmdline")).strip()
-    pending = missing_from_running(running, add, remove)
-    for plan in plans:
-        if plan["problem"]:
-            module.warn("%s left alone: %s" % (plan["path"], plan["problem"]))
-    module.exit_json(changed=any(f["changed"] for f in files), files=files, running=running,
-                     pending=pending, reboot_required=bool(pending), diff=diff)
+    with failing_on(module):
+        result = run(module, hostfs.host())
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":

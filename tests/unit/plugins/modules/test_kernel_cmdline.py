@@ -12,9 +12,8 @@ ARMBIAN_ENV = "verbosity=1\noverlay_prefix=rockchip-rk3588\nextraargs=cma=256M\n
 
 
 @pytest.fixture
-def board(fake_host, monkeypatch):
-    monkeypatch.setattr(kernel_cmdline, "PROC_ROOT", fake_host.proc)
-    monkeypatch.setattr(kernel_cmdline, "FS_ROOT", fake_host.root)
+def board(host_fs):
+    fake_host = host_fs
     with open(os.path.join(fake_host.proc, "cmdline"), "w") as handle:
         handle.write("root=UUID=1234 rootwait extraargs cma=256M\n")
     fake_host.write("/boot/armbianEnv.txt", ARMBIAN_ENV)
@@ -70,7 +69,6 @@ def test_bad_arguments_change_nothing(board, run_module, args, message):
     assert board.snapshot() == before
 
 
-def test_no_boot_files_is_a_clear_failure(fake_host, run_module, monkeypatch):
-    monkeypatch.setattr(kernel_cmdline, "FS_ROOT", fake_host.root)
+def test_no_boot_files_is_a_clear_failure(host_fs, run_module):
     result = run_module(kernel_cmdline, {"add": ["psi=1"]})
     assert result["failed"] and "/boot/armbianEnv.txt" in result["msg"]
