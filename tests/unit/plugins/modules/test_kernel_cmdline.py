@@ -72,3 +72,17 @@ def test_bad_arguments_change_nothing(board, run_module, args, message):
 def test_no_boot_files_is_a_clear_failure(host_fs, run_module):
     result = run_module(kernel_cmdline, {"add": ["psi=1"]})
     assert result["failed"] and "/boot/armbianEnv.txt" in result["msg"]
+
+
+def test_a_boot_file_keeps_its_mode_and_no_temporary_file_is_left(board, run_module):
+    os.chmod(board.path("/boot/armbianEnv.txt"), 0o600)
+    run_module(kernel_cmdline, {"add": ["psi=1"], "backup": False})
+    assert os.stat(board.path("/boot/armbianEnv.txt")).st_mode & 0o777 == 0o600
+    assert os.listdir(board.path("/boot")) == ["armbianEnv.txt"]
+
+
+def test_unreadable_proc_cmdline_fails_before_any_write(board, run_module):
+    os.unlink(os.path.join(board.proc, "cmdline"))
+    before = board.snapshot()
+    result = run_module(kernel_cmdline, {"add": ["psi=1"]})
+    assert result["failed"] and "cmdline" in result["msg"] and board.snapshot() == before
