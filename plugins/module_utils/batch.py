@@ -81,7 +81,8 @@ def apply_changes(changes):
             change.apply()
         except (ModuleError, WriteError, OSError) as error:
             reason = error.msg if isinstance(error, ModuleError) else str(error)
-            raise ModuleError(_rolled_back("%s: %s" % (change.label, reason), done),
+            # A reason that is sentences already ("... were restored.") gets no second period.
+            raise ModuleError(_rolled_back("%s: %s" % (change.label, reason.rstrip(".")), done),
                               applied=[], failed=change.label)
         done.append(change)
     return [change.label for change in done]

@@ -99,3 +99,10 @@ def test_changes_that_cannot_be_undone_are_reported():
     assert log.events == ["apply a", "apply b", "apply c", "undo c"]
     assert caught.value.msg.startswith("d: [Errno 13] Permission denied. Changes made before it in this run were undone, except: ")
     assert caught.value.msg.endswith("b (" + str(OSError(errno.EIO, "Input/output error")) + "); a (cannot be undone).")
+
+
+def test_a_reason_ending_in_a_period_gets_no_second_one():
+    log = Log()
+    with pytest.raises(ModuleError) as caught:
+        batch.apply_changes([log.change("a"), log.change("b", fail=ModuleError("refused. The limits were restored."))])
+    assert caught.value.msg == "b: refused. The limits were restored. Changes made before it in this run were undone."
