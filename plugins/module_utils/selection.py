@@ -10,8 +10,10 @@ validated before anything is read; ``select`` returns the matching pids of a pro
 - PID 1 (init: the kernel never OOM-kills it, and moving it into a limited cgroup or changing
   its score only harms the board),
 - kernel threads and zombies (``list_processes`` leaves them out of the table),
-- the module's own process and its ancestors (the Python wrapper, the shell, the SSH session
-  Ansible runs it from: a pattern such as ``python`` or ``^`` would match them).
+- the module's own process and its ancestors in the same systemd unit or scope (the Python
+  wrapper, the shell, sudo, the SSH login Ansible runs it from: a pattern such as ``python`` or
+  ``^`` would match them). The chain stops at the first ancestor in another unit: the sshd
+  listener that forked the login (``ssh.service``) is a daemon to protect, not Ansible's.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ SELECTOR_KEYS = ("pid", "comm", "pattern", "unit", "pidfile")
 INIT_PID = 1
 # The module's own pid (tests set it to a pid of their fake tree).
 SELF_PID = os.getpid()
+# Why a selector that matched only guarded processes selects nothing.
+GUARD_NOTE = "PID 1 and this module's own process chain are never selected"
 
 
 def validate(selector):
@@ -62,14 +66,23 @@ def describe(selector):
 
 
 def own_chain(table, self_pid=None):
-    """The module's pid and its ancestors that are in ``table``."""
+    """The module's pid and its ancestors in ``table`` that run in the same systemd unit as it.
+
+    That is how Ansible reaches the module: the wrapper, the shell, sudo, and the login scope
+    (``session-3.scope``) or the service (ansible-pull) it runs from. The walk stops at the
+    first ancestor in another unit - the sshd listener (``ssh.service``) that forked the login
+    is a daemon to protect - and before PID 1.
+    """
     pid = SELF_PID if self_pid is None else self_pid
     chain = set()
     while pid > INIT_PID and pid not in chain:
         chain.add(pid)
         if pid not in table:
             break
-        pid = table[pid]["ppid"]
+        parent = table[pid]["ppid"]
+        if parent in table and table[parent]["unit"] != table[pid]["unit"]:
+            break
+        pid = parent
     return chain
 
 
@@ -78,14 +91,30 @@ def guarded(table):
     return own_chain(table) | {INIT_PID}
 
 
+def _matches(table, selector, unit_names, pidfile_pid):
+    return processes.select(
+        table, pid=selector.get("pid"), comm=selector.get("comm"), pattern=selector.get("regex"),
+        unit=selector.get("unit"), units=unit_names, pidfile_pid=pidfile_pid)
+
+
 def select(table, selector, unit_names=None, pidfile_pid=None):
     """Pids of ``table`` matching every key of a validated ``selector``, guarded ones left out.
 
     ``unit_names`` are the names the selector's unit is known by (its aliases); ``pidfile_pid``
     the pid its pidfile names (0 for a missing pidfile: it selects nothing).
     """
-    matched = processes.select(
-        table, pid=selector.get("pid"), comm=selector.get("comm"), pattern=selector.get("regex"),
-        unit=selector.get("unit"), units=unit_names, pidfile_pid=pidfile_pid)
     refused = guarded(table)
-    return [pid for pid in matched if pid not in refused]
+    return [pid for pid in _matches(table, selector, unit_names, pidfile_pid) if pid not in refused]
+
+
+def refused(table, selector, unit_names=None, pidfile_pid=None):
+    """The guarded pids ``selector`` matches - what select() left out - for a message that says
+    why a selector chose nothing (see GUARD_NOTE)."""
+    chosen = guarded(table)
+    return [pid for pid in _matches(table, selector, unit_names, pidfile_pid) if pid in chosen]
+
+
+def unguarded(table, pids):
+    """``pids`` without the guarded ones (for a selection widened to descendants)."""
+    chosen = guarded(table)
+    return [pid for pid in pids if pid not in chosen]

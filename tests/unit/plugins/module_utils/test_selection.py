@@ -1,0 +1,122 @@
+"""selection: selector validation, select() and its guards (PID 1, the module's own chain)."""
+
+from __future__ import annotations
+
+import os
+import re
+
+import pytest
+
+from ansible_collections.rock5b.oom.plugins.module_utils import selection
+
+SESSION = "session-3.scope"
+
+
+def process(pid, ppid, comm, unit=None, cmdline=None):
+    return {"pid": pid, "ppid": ppid, "comm": comm, "unit": unit, "cmdline": cmdline or comm,
+            "state": "S", "starttime": pid * 10, "kernel_thread": False, "oom_score_adj": 0}
+
+
+@pytest.fixture
+def table(monkeypatch):
+    """A board the module reaches over SSH: systemd <- sshd listener <- login <- shell <- python (4000)."""
+    monkeypatch.setattr(selection, "SELF_PID", 4000)
+    rows = [
+        process(1, 0, "systemd", "init.scope", "/sbin/init"),
+        process(412, 1, "sshd", "ssh.service", "sshd: /usr/sbin/sshd -D [listener]"),
+        process(950, 412, "sshd", "ssh.service", "sshd: unknown [preauth]"),
+        process(900, 412, "sshd", SESSION, "sshd: pi [priv]"),
+        process(905, 900, "sshd", SESSION, "sshd: pi@notty"),
+        process(906, 905, "sh", SESSION, "/bin/sh -c python3 AnsiballZ_oom_score_adj.py"),
+        process(4000, 906, "python3", SESSION, "/usr/bin/python3 AnsiballZ_oom_score_adj.py"),
+        process(520, 1, "cron", "cron.service", "/usr/sbin/cron -f"),
+        process(1500, 906, "chromium", SESSION, "/usr/lib/chromium/chromium"),
+    ]
+    return dict((row["pid"], row) for row in rows)
+
+
+def valid(**selector):
+    assert selection.validate(selector) == []
+    return selector
+
+
+# --- validate and describe ------------------------------------------------------------------------
+
+def test_validate_normalizes_the_unit_and_compiles_the_pattern():
+    selector = {"unit": "ssh", "pattern": "^/usr/sbin"}
+    assert selection.validate(selector) == []
+    assert selector["unit"] == "ssh.service" and selector["regex"] == re.compile("^/usr/sbin")
+    plain = {"comm": "cron"}
+    assert selection.validate(plain) == [] and plain["regex"] is None
+
+
+@pytest.mark.parametrize("selector, problem", [
+    ({"pid": 5, "pidfile": "/run/x.pid"}, "pid and pidfile each name one process and cannot be combined"),
+    ({"pid": 0}, "pid must be > 0, got 0"),
+    ({"comm": ""}, "comm is empty"),
+    ({"pattern": "(unclosed"}, "pattern '(unclosed' is not a valid regular expression"),
+    ({"unit": "../../etc/passwd"}, "unit '../../etc/passwd' is not a valid systemd unit name"),
+    ({"unit": "ssh service"}, "unit 'ssh service' is not a valid systemd unit name"),
+    ({"pidfile": "run/x.pid"}, "pidfile must be an absolute path, got run/x.pid"),
+])
+def test_validate_names_every_problem(selector, problem):
+    problems = selection.validate(selector)
+    assert len(problems) == 1 and problems[0].startswith(problem)
+
+
+def test_validate_collects_all_problems_in_order():
+    assert selection.validate({"pid": -1, "comm": "", "pidfile": "x"}) == [
+        "pid and pidfile each name one process and cannot be combined", "pid must be > 0, got -1",
+        "comm is empty", "pidfile must be an absolute path, got x"]
+
+
+def test_describe_lists_the_given_selectors_in_a_fixed_order():
+    assert selection.describe({"pattern": "^/usr", "comm": "sshd", "pid": None, "regex": "x"}) == "comm=sshd, pattern=^/usr"
+
+
+# --- guards ---------------------------------------------------------------------------------------
+
+def test_own_chain_stops_at_the_first_ancestor_in_another_unit(table):
+    # The login Ansible runs from, not the sshd listener (ssh.service) that forked it.
+    assert selection.own_chain(table) == {4000, 906, 905, 900}
+    assert selection.guarded(table) == {1, 4000, 906, 905, 900}
+
+
+def test_own_chain_without_units_goes_up_to_but_not_including_pid_1(table):
+    for row in table.values():
+        row["unit"] = None  # a container without systemd: no unit tells the chain apart
+    assert selection.own_chain(table) == {4000, 906, 905, 900, 412}
+
+
+def test_own_chain_of_a_pid_missing_from_the_table_and_of_a_loop(table):
+    assert selection.own_chain(table, self_pid=7777) == {7777}
+    table[905]["ppid"] = 906  # a cycle (pids reused while listing) still ends
+    assert selection.own_chain(table) == {4000, 906, 905}
+
+
+def test_pattern_matching_everything_selects_neither_pid_1_nor_the_modules_chain(table):
+    assert selection.select(table, valid(pattern="^")) == [412, 520, 950, 1500]
+    assert selection.refused(table, valid(pattern="^")) == [1, 900, 905, 906, 4000]
+
+
+def test_a_pidfile_naming_pid_1_or_the_module_selects_nothing(table):
+    assert selection.select(table, valid(pidfile="/run/x.pid"), pidfile_pid=1) == []
+    assert selection.refused(table, valid(pidfile="/run/x.pid"), pidfile_pid=1) == [1]
+    assert selection.select(table, valid(pid=4000)) == []
+    assert selection.select(table, valid(pidfile="/run/x.pid"), pidfile_pid=0) == []  # missing pidfile
+    assert selection.refused(table, valid(pidfile="/run/x.pid"), pidfile_pid=0) == []
+
+
+def test_select_intersects_the_selectors_and_knows_unit_aliases(table):
+    assert selection.select(table, valid(comm="sshd")) == [412, 950]
+    assert selection.select(table, valid(comm="sshd", pattern="listener")) == [412]
+    assert selection.select(table, valid(unit="sshd"), unit_names=["ssh.service"]) == [412, 950]
+    assert selection.select(table, valid(unit="ssh")) == [412, 950]
+
+
+def test_unguarded_filters_a_widened_selection(table):
+    assert selection.unguarded(table, [1, 412, 900, 950, 1500, 4000]) == [412, 950, 1500]
+
+
+def test_the_real_self_pid_is_this_process():
+    assert selection.SELF_PID == os.getpid()
