@@ -61,10 +61,11 @@ def unit_suffix(unit):
     return "." + unit.rsplit(".", 1)[1] if "." in unit else ""
 
 
-def header(owner, variable):
-    """The first lines of a file the collection manages."""
+def header(owner, variable, what="it"):
+    """The first lines of a file the collection manages; ``what`` is what the variable sets
+    (``the limits``: "set the limits through the <variable> variable instead")."""
     return ("# Managed by Ansible (rock5b.oom.%s). Local edits are overwritten on the next run;\n"
-            "# set it through the %s variable instead.\n" % (owner, variable))
+            "# set %s through the %s variable instead.\n" % (owner, what, variable))
 
 
 def render_dropin(head, section, settings):
