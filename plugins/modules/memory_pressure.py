@@ -228,7 +228,7 @@ import socket
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.rock5b.oom.plugins.module_utils import cgroups
+from ansible_collections.rock5b.oom.plugins.module_utils.cgroupfs import hierarchy as cgroup_hierarchy
 from ansible_collections.rock5b.oom.plugins.module_utils import errors, hostfs
 from ansible_collections.rock5b.oom.plugins.module_utils.procfs import pressure
 
@@ -274,12 +274,12 @@ def locate(fs, cgroup):
     """(directory holding the PSI files, None, None), or (None, state, reason) when there is none."""
     if not cgroup:
         return fs.proc_path("pressure"), None, None
-    hierarchy = cgroups.detect(fs.proc, fs.root)
+    hierarchy = cgroup_hierarchy.detect(fs)
     if not hierarchy["unified_mount"]:
         return None, "no_cgroup2", ("cgroup pressure needs the cgroup v2 hierarchy, and this board runs "
                                     "cgroup %s with no cgroup2 mount" % hierarchy["version"])
     try:
-        directory = cgroups.cgroup_dir(fs.root, hierarchy["unified_mount"], cgroup)
+        directory = cgroup_hierarchy.cgroup_dir(fs, hierarchy["unified_mount"], cgroup)
     except ValueError as error:
         raise errors.ModuleError(str(error))
     if not os.path.isdir(directory):

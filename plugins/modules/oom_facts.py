@@ -213,7 +213,7 @@ ansible_facts:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.rock5b.oom.plugins.module_utils import cgroups
+from ansible_collections.rock5b.oom.plugins.module_utils.cgroupfs import hierarchy as cgroup_hierarchy
 from ansible_collections.rock5b.oom.plugins.module_utils import errors, hostfs, kernel_log_source
 from ansible_collections.rock5b.oom.plugins.module_utils.procfs import pressure, status, vmstat, zram
 from ansible_collections.rock5b.oom.plugins.module_utils.procfs.meminfo import read_meminfo, read_swaps
@@ -273,7 +273,7 @@ def gather(module, fs):
         "memory": memory_facts(fs),
         "swap": swaps,
         "zram": zram.read_zram(fs.sys, swaps),
-        "cgroup": cgroups.detect(fs.proc, fs.root),
+        "cgroup": cgroup_hierarchy.detect(fs),
         "psi": psi_facts(fs),
         "vmstat": {"oom_kill": vmstat.oom_kills(fs.proc)},
         "top_processes": top_processes(fs, params["top_n"]),

@@ -10,7 +10,7 @@ same. ``kB``/``MB``/``GB`` are refused because people read them as 1000-based. `
 
 The kernel keeps cgroup memory limits in pages and rounds a byte value down to a whole page
 (page_counter_memparse()), so a value is compared with what the kernel holds after the same
-rounding (:func:`round_to_page`). Reading the kernel's files is memcg.py's job.
+rounding (:func:`round_to_page`). Reading the kernel's files is cgroupfs/memory.py's job.
 """
 
 from __future__ import annotations

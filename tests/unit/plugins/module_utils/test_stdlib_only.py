@@ -1,5 +1,5 @@
 """What the low-memory monitor ships (roles/monitor/files/manifest.json) imports only the standard
-library and the packages shipped with it; kernel_log.py and cgroups.py stay standard library only."""
+library and the packages shipped with it; kernel_log.py and cgroupfs/hierarchy.py stay standard library only."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import sys
 
 import pytest
 
-from ansible_collections.rock5b.oom.plugins.module_utils import cgroups, kernel_log
+from ansible_collections.rock5b.oom.plugins.module_utils import kernel_log
+from ansible_collections.rock5b.oom.plugins.module_utils.cgroupfs import hierarchy
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
 with open(os.path.join(REPO, "roles", "monitor", "files", "manifest.json")) as _handle:
@@ -57,7 +58,7 @@ def test_shipped_files_import_the_standard_library_and_what_is_shipped(entry):
             pytest.fail("%s imports %s: procfs modules import the standard library only" % (entry["dest"], name))
 
 
-@pytest.mark.parametrize("module", [kernel_log, cgroups])
+@pytest.mark.parametrize("module", [kernel_log, hierarchy])
 def test_imports_only_the_standard_library(module):
     names = set(name.split(".")[0] for name, _node in imports(module.__file__))
     assert names <= set(sys.stdlib_module_names), names - set(sys.stdlib_module_names)

@@ -13,7 +13,10 @@ import os
 import pytest
 
 from ansible.module_utils import basic
-from ansible_collections.rock5b.oom.plugins.module_utils import memcg
+from ansible_collections.rock5b.oom.plugins.module_utils import raw_cgroup, selection, unit_limits
+from ansible_collections.rock5b.oom.plugins.module_utils import systemd as systemd_layer
+from ansible_collections.rock5b.oom.plugins.module_utils.cgroupfs import memory as memcg
+from ansible_collections.rock5b.oom.plugins.module_utils.procfs import sizes
 from ansible_collections.rock5b.oom.plugins.modules import cgroup_memory
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "fixtures", "cgroup")
@@ -122,7 +125,8 @@ class FakeKernel:
 
     def install(self, monkeypatch):
         monkeypatch.setattr(memcg, "write_control", self.write_control)
-        monkeypatch.setattr(cgroup_memory, "create_cgroup", self.create)
+        monkeypatch.setattr(raw_cgroup, "create_cgroup", self.create)
+        monkeypatch.setattr(sizes, "page_size", lambda: PAGE)
 
 
 def add_process(host, pid, comm, cgroup, hierarchy, ppid=1):
@@ -138,22 +142,16 @@ def add_process(host, pid, comm, cgroup, hierarchy, ppid=1):
 
 
 @pytest.fixture
-def v2(fake_host, monkeypatch):
-    kernel = FakeKernel(fake_host, "v2")
+def v2(host_fs, monkeypatch):
+    kernel = FakeKernel(host_fs, "v2")
     kernel.install(monkeypatch)
-    monkeypatch.setattr(cgroup_memory, "PROC_ROOT", fake_host.proc)
-    monkeypatch.setattr(cgroup_memory, "FS_ROOT", fake_host.root)
-    monkeypatch.setattr(cgroup_memory, "page_size", lambda: PAGE)
     return kernel
 
 
 @pytest.fixture
-def v1(fake_host, monkeypatch):
-    kernel = FakeKernel(fake_host, "v1")
+def v1(host_fs, monkeypatch):
+    kernel = FakeKernel(host_fs, "v1")
     kernel.install(monkeypatch)
-    monkeypatch.setattr(cgroup_memory, "PROC_ROOT", fake_host.proc)
-    monkeypatch.setattr(cgroup_memory, "FS_ROOT", fake_host.root)
-    monkeypatch.setattr(cgroup_memory, "page_size", lambda: PAGE)
     return kernel
 
 
@@ -283,10 +281,8 @@ def test_parent_with_processes_cannot_pass_memory_down(run_module, v2, fake_host
     assert fake_host.snapshot() == before
 
 
-def test_missing_memory_controller_fails_with_the_reason(run_module, fake_host, monkeypatch):
+def test_missing_memory_controller_fails_with_the_reason(run_module, host_fs, fake_host, monkeypatch):
     FakeKernel(fake_host, "v2", memory=False).install(monkeypatch)
-    monkeypatch.setattr(cgroup_memory, "PROC_ROOT", fake_host.proc)
-    monkeypatch.setattr(cgroup_memory, "FS_ROOT", fake_host.root)
     before = fake_host.snapshot()
     result = run_module(cgroup_memory, {"path": "app", "memory_max": "512M"})
     assert result["failed"]
@@ -297,11 +293,9 @@ def test_missing_memory_controller_fails_with_the_reason(run_module, fake_host, 
     assert query["hierarchy"] is None
 
 
-def test_v2_without_swap_accounting_warns_or_fails(run_module, fake_host, monkeypatch):
+def test_v2_without_swap_accounting_warns_or_fails(run_module, host_fs, fake_host, monkeypatch):
     kernel = FakeKernel(fake_host, "v2", swap=False)
     kernel.install(monkeypatch)
-    monkeypatch.setattr(cgroup_memory, "PROC_ROOT", fake_host.proc)
-    monkeypatch.setattr(cgroup_memory, "FS_ROOT", fake_host.root)
     result = run_module(cgroup_memory, {"path": "app", "memory_max": "512M", "swap_max": 0})
     assert not result.get("failed"), result
     assert "swap_max" in result["unsupported"]
@@ -434,9 +428,9 @@ def to_show(key, value):
     if key.startswith("Memory"):
         if value == "infinity":
             return "infinity"
-        return str(cgroup_memory.parse_size(value))
+        return str(sizes.parse_size(value))
     if key == "ManagedOOMMemoryPressureLimit":
-        return str((cgroup_memory.permyriad(value) * 0xFFFFFFFF + 5000) // 10000)
+        return str((unit_limits.permyriad(value) * 0xFFFFFFFF + 5000) // 10000)
     return value
 
 
@@ -490,6 +484,24 @@ class FakeSystemd:
             values["Slice"] = self.config[unit]["Slice"]
         return values
 
+    @staticmethod
+    def without_separator(args):
+        """The command as systemctl reads it, after checking that every unit name follows ``--``
+        (a unit name starting with ``-`` must never be read as an option)."""
+        args = list(args)
+        if args[1] in ("--version", "daemon-reload"):
+            assert "--" not in args, args
+            return args
+        assert args.count("--") == 1, "no -- before the unit name: %s" % args
+        separator = args.index("--")
+        names = args[separator + 1:]
+        if args[1] == "set-property":
+            assert len(names) >= 2 and all("=" in name for name in names[1:]), args
+        else:
+            assert len(names) == 1, args
+        assert all(not arg.startswith("-") or arg.startswith(("-p", "--")) for arg in args[:separator]), args
+        return args[:separator] + names
+
     def apply(self, unit):
         """systemd writes the unit's memory.max (v2) when it realizes the cgroup."""
         props = self.props(unit)
@@ -501,7 +513,8 @@ class FakeSystemd:
             write(os.path.join(directory, "memory.max"), ("max" if value == "infinity" else value) + "\n")
 
     def run_command(self, args, **_kwargs):
-        self.calls.append(list(args))
+        self.calls.append(self.without_separator(args))
+        args = self.calls[-1]
         if args[1] == "--version":
             return 0, "systemd %d (%d.39-1~deb12u2)\n+PAM +AUDIT\n" % (self.version, self.version), ""
         if args[1] == "show":
@@ -517,7 +530,7 @@ class FakeSystemd:
         if args[1] == "restart":
             unit = args[2]
             slice_name = self.props(unit)["Slice"]
-            self.units[unit]["ControlGroup"] = "%s/%s" % (cgroup_memory.slice_cgroup(slice_name), unit)
+            self.units[unit]["ControlGroup"] = "%s/%s" % (systemd_layer.slice_cgroup(slice_name), unit)
             return 0, "", ""
         if args[1] == "set-property":
             unit = args[3]
@@ -547,7 +560,7 @@ def test_unit_dropin_reload_and_kernel(run_module, systemd, fake_host, v2):
     assert result.get("failed") is None, result
     assert result["changed"] and result["dropin_changed"] and result["daemon_reloaded"]
     assert read(dropin(fake_host, "myapp.service")) == (
-        cgroup_memory.HEADER + "[Service]\nMemoryMax=512M\nMemoryHigh=384M\nMemorySwapMax=0\nOOMPolicy=kill\n")
+        unit_limits.HEADER + "[Service]\nMemoryMax=512M\nMemoryHigh=384M\nMemorySwapMax=0\nOOMPolicy=kill\n")
     assert result["live_changed"] == ["MemoryMax", "MemoryHigh", "MemorySwapMax"]
     # daemon-reload was enough: no runtime override needed
     assert not any(call[1] == "set-property" for call in systemd.calls)
@@ -589,7 +602,7 @@ def test_dedicated_slice_is_created_and_unit_placed_in_it(run_module, systemd, f
                                         "managed_oom_memory_pressure": "kill",
                                         "managed_oom_memory_pressure_limit": "60%"})
     assert result.get("failed") is None, result
-    assert read(fake_host.path("/etc/systemd/system/rock5b-untrusted.slice")).startswith(cgroup_memory.HEADER)
+    assert read(fake_host.path("/etc/systemd/system/rock5b-untrusted.slice")).startswith(unit_limits.HEADER)
     assert "[Slice]\nMemoryMax=1536M\nManagedOOMMemoryPressure=kill\nManagedOOMMemoryPressureLimit=60%\n" in read(
         dropin(fake_host, "rock5b-untrusted.slice"))
     assert any("systemd-oomd is not running" in warning for warning in result["warnings"])
@@ -763,3 +776,90 @@ def test_entries_restart_moved_units_only_when_asked(run_module, systemd, fake_h
     assert not any("next start" in warning for warning in moved["warnings"])
     again = run_module(cgroup_memory, {"entries": LAB_ENTRIES[:2], "restart_moved": True})
     assert not again["changed"] and not again["results"][1]["restarted"]
+
+
+# --- guards and the plan -> apply steps ------------------------------------------------------------
+
+@pytest.mark.parametrize("entries", [False, True])
+def test_dropin_name_with_a_trailing_newline_is_refused_before_any_change(run_module, systemd, fake_host, entries):
+    # "60-x.conf\n" passes a $-anchored pattern; the newline would end up in the file name
+    before = fake_host.snapshot()
+    target = {"unit": "myapp", "memory_max": "1G"}
+    args = {"entries": [target]} if entries else dict(target)
+    result = run_module(cgroup_memory, dict(args, dropin_name="60-x.conf\n"))
+    assert result["failed"], result
+    assert "dropin_name" in result["msg"] and "nothing was changed" in result["msg"]
+    assert fake_host.snapshot() == before
+    assert not any(call[1] in ("daemon-reload", "set-property") for call in systemd.calls)
+
+
+def test_a_pattern_never_moves_pid_1_or_the_modules_own_chain(run_module, v2, fake_host, monkeypatch):
+    session = "/user.slice/user-1000.slice/session-3.scope"
+    add_process(fake_host, 1, "systemd", "/init.scope", "v2", ppid=0)
+    add_process(fake_host, 301, "sshd", session, "v2")  # the login Ansible came in through
+    add_process(fake_host, 302, "sh", session, "v2", ppid=301)
+    add_process(fake_host, 303, "python3", session, "v2", ppid=302)  # the module itself
+    add_process(fake_host, 400, "myapp", session, "v2")
+    monkeypatch.setattr(selection, "SELF_PID", 303)
+    result = run_module(cgroup_memory, {"path": "app", "memory_max": "256M", "pattern": "^"})
+    assert result.get("failed") is None, result
+    assert 400 in result["moved"]
+    assert not {1, 301, 302, 303} & set(result["moved"])
+    assert not {1, 301, 302, 303} & set(memcg.read_procs(v2.path("app")))
+    given = run_module(cgroup_memory, {"path": "app2", "pids": [1, 303]})
+    assert given["moved"] == [] and memcg.read_procs(v2.path("app2")) == []
+    assert any("never moved" in warning for warning in given["warnings"])
+
+
+def test_entries_plan_each_target_once(run_module, systemd, v2, monkeypatch):
+    planned = []
+    for layer in (unit_limits, raw_cgroup):
+        real = layer.plan
+
+        def counting(*args, _real=real):
+            params = args[-2]
+            planned.append(params["unit"] or params["path"])
+            return _real(*args)
+
+        monkeypatch.setattr(layer, "plan", counting)
+    result = run_module(cgroup_memory, {"entries": LAB_ENTRIES})
+    assert result.get("failed") is None, result
+    assert [item["changed"] for item in result["results"]] == [True, True, True]
+    assert planned == ["rock5b-untrusted.slice", "myapp.service", "rock5b/raw"]
+    # myapp.service: shown once to plan, once after daemon-reload (what still differs), once to read back
+    shows = [call for call in systemd.calls if call[1] == "show" and call[-1] == "myapp.service"]
+    assert len(shows) == 3, shows
+
+
+def test_entries_a_second_entry_failing_to_plan_changes_nothing(run_module, systemd, fake_host, v2):
+    before = fake_host.snapshot()
+    result = run_module(cgroup_memory, {"entries": [LAB_ENTRIES[1], {"path": "app", "memory_max": "256M",
+                                                                     "pids": [99999]}]})
+    assert result["failed"] and "99999" in result["msg"] and "nothing was changed" in result["msg"]
+    assert [item["failed"] for item in result["results"]] == [False, True]
+    assert fake_host.snapshot() == before and v2.writes == []
+    assert not any(call[1] in ("daemon-reload", "set-property", "restart") for call in systemd.calls)
+
+
+def test_entries_a_second_entry_failing_to_apply_undoes_the_first(run_module, systemd, fake_host, v2, monkeypatch):
+    real = v2.write_control
+
+    def refuse_high(directory, name, text):
+        if name == "memory.high":
+            raise memcg.CgroupError("writing %s failed: Device or resource busy" % name, OSError(errno.EBUSY, "busy"))
+        real(directory, name, text)
+
+    monkeypatch.setattr(memcg, "write_control", refuse_high)
+    unit_cgroup = v2.path("/system.slice/myapp.service")
+    result = run_module(cgroup_memory, {"entries": [
+        {"unit": "myapp.service", "memory_max": "512M"},
+        {"path": "second", "memory_max": "512M", "memory_high": "128M"},
+    ]})
+    assert result["failed"], result
+    assert "second" in result["msg"] and "restored" in result["msg"] and "undone" in result["msg"]
+    # the first entry is as before: no drop-in, systemd and the kernel without the limit
+    assert not os.path.exists(dropin(fake_host, "myapp.service"))
+    assert systemd.props("myapp.service")["MemoryMax"] == "infinity"
+    assert read(os.path.join(unit_cgroup, "memory.max")) == "max\n"
+    # the second entry's limit written before the refusal is restored
+    assert read(v2.path("second") + "/memory.max") == "max\n"

@@ -1,4 +1,4 @@
-"""cgroup hierarchy and memory controller detection (module_utils/cgroups.py)."""
+"""cgroup hierarchy and memory controller detection, and cgroup paths (module_utils/cgroupfs/hierarchy.py)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ import shutil
 
 import pytest
 
-from ansible_collections.rock5b.oom.plugins.module_utils import cgroups
+from ansible_collections.rock5b.oom.plugins.module_utils.cgroupfs import hierarchy
+from ansible_collections.rock5b.oom.plugins.module_utils.hostfs import HostFS
 
-FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "fixtures", "cgroup")
+FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "..", "fixtures", "cgroup")
 
 
 def fixture(name):
@@ -35,7 +36,7 @@ def fake_board(base, scenario, unified="/sys/fs/cgroup"):
 
 def test_v2_debian12(tmp_path):
     proc, root = fake_board(tmp_path, "v2-debian12")
-    found = cgroups.detect(proc, root)
+    found = hierarchy.detect(HostFS(root, proc=proc))
     assert found["version"] == "v2" and found["unified_mount"] == "/sys/fs/cgroup"
     assert found["v1_mounts"] == {} and "memory" in found["unified_controllers"]
     assert found["memory"]["available"] and found["memory"]["hierarchy"] == "v2"
@@ -45,7 +46,7 @@ def test_v2_debian12(tmp_path):
 
 def test_v1_legacy(tmp_path):
     proc, root = fake_board(tmp_path, "v1-legacy")
-    found = cgroups.detect(proc, root)
+    found = hierarchy.detect(HostFS(root, proc=proc))
     assert found["version"] == "v1" and found["unified_mount"] is None
     assert found["v1_mounts"]["memory"] == "/sys/fs/cgroup/memory"
     assert found["v1_mounts"]["cpu"] == found["v1_mounts"]["cpuacct"] == "/sys/fs/cgroup/cpu,cpuacct"
@@ -58,7 +59,7 @@ def test_v1_legacy(tmp_path):
 
 def test_hybrid_ubuntu2004(tmp_path):
     proc, root = fake_board(tmp_path, "hybrid-ubuntu2004", unified="/sys/fs/cgroup/unified")
-    found = cgroups.detect(proc, root)
+    found = hierarchy.detect(HostFS(root, proc=proc))
     assert found["version"] == "hybrid" and found["unified_mount"] == "/sys/fs/cgroup/unified"
     assert found["unified_controllers"] == []
     assert found["memory"]["hierarchy"] == "v1" and found["memory"]["mount"] == "/sys/fs/cgroup/memory"
@@ -66,7 +67,7 @@ def test_hybrid_ubuntu2004(tmp_path):
 
 def test_v2_with_memory_disabled_at_boot(tmp_path):
     proc, root = fake_board(tmp_path, "v2-nomemory")
-    found = cgroups.detect(proc, root)
+    found = hierarchy.detect(HostFS(root, proc=proc))
     assert found["version"] == "v2"
     assert not found["memory"]["available"] and found["memory"]["kernel_enabled"] is False
     assert "cgroup_disable=memory" in found["memory"]["reason"]
@@ -76,7 +77,7 @@ def test_v2_without_memory_in_kernel(tmp_path):
     proc, root = fake_board(tmp_path, "v2-nomemory")
     text = "".join(line for line in fixture("v2-nomemory.cgroups").splitlines(True) if not line.startswith("memory"))
     write(os.path.join(proc, "cgroups"), text)
-    found = cgroups.detect(proc, root)
+    found = hierarchy.detect(HostFS(root, proc=proc))
     assert not found["memory"]["available"] and "built without the memory controller" in found["memory"]["reason"]
 
 
@@ -84,7 +85,7 @@ def test_v1_without_a_memory_hierarchy(tmp_path):
     proc, root = fake_board(tmp_path, "v1-legacy")
     text = "".join(line for line in fixture("v1-legacy.mountinfo").splitlines(True) if "cgroup/memory" not in line)
     write(os.path.join(proc, "self", "mountinfo"), text)
-    found = cgroups.detect(proc, root)
+    found = hierarchy.detect(HostFS(root, proc=proc))
     assert found["version"] == "v1" and not found["memory"]["available"]
     assert "memory" not in found["v1_mounts"]
 
@@ -94,7 +95,7 @@ def test_memory_controller_only_in_cgroup_controllers(tmp_path):
     proc, root = fake_board(tmp_path, "v2-debian12")
     text = "".join(line for line in fixture("v2-debian12.cgroups").splitlines(True) if not line.startswith("memory"))
     write(os.path.join(proc, "cgroups"), text)
-    found = cgroups.detect(proc, root)
+    found = hierarchy.detect(HostFS(root, proc=proc))
     assert found["memory"]["available"] and found["memory"]["kernel_enabled"] is True
 
 
@@ -102,28 +103,49 @@ def test_proc_mounts_fallback(tmp_path):
     proc, root = fake_board(tmp_path, "v2-debian12")
     shutil.rmtree(os.path.join(proc, "self"))
     write(os.path.join(proc, "mounts"), fixture("mounts-v2"))
-    found = cgroups.detect(proc, root)
+    found = hierarchy.detect(HostFS(root, proc=proc))
     assert found["source"] == "mounts" and found["version"] == "v2" and found["memory"]["available"]
 
 
 def test_no_cgroup_mounted(tmp_path):
     proc, root = str(tmp_path / "proc"), str(tmp_path / "root")
     write(os.path.join(proc, "self", "mountinfo"), "22 1 179:2 / / rw,relatime shared:1 - ext4 /dev/root rw\n")
-    found = cgroups.detect(proc, root)
+    found = hierarchy.detect(HostFS(root, proc=proc))
     assert found["version"] == "none" and found["memory"]["kernel_enabled"] is None
     assert found["memory"]["reason"] == "no cgroup file system is mounted"
 
 
 def test_mountinfo_escapes_and_optional_fields():
-    mounts = cgroups.parse_mountinfo(
+    mounts = hierarchy.parse_mountinfo(
         "40 33 0:36 / /srv/my\\040cgroups rw,relatime shared:18 master:3 - cgroup2 cgroup2 rw,nsdelegate\n")
     assert mounts == [{"mount_point": "/srv/my cgroups", "root": "/", "fstype": "cgroup2",
                        "options": ["rw", "nsdelegate"]}]
 
 
 def test_cgroup_dir_stays_inside_the_hierarchy(tmp_path):
-    assert cgroups.cgroup_dir("/r", "/sys/fs/cgroup", "/system.slice/docker.service/") == \
+    assert hierarchy.cgroup_dir(HostFS("/r"), "/sys/fs/cgroup", "/system.slice/docker.service/") == \
         "/r/sys/fs/cgroup/system.slice/docker.service"
-    assert cgroups.cgroup_dir("/r", "/sys/fs/cgroup", "/") == "/r/sys/fs/cgroup"
+    assert hierarchy.cgroup_dir(HostFS("/r"), "/sys/fs/cgroup", "/") == "/r/sys/fs/cgroup"
     with pytest.raises(ValueError, match="inside"):
-        cgroups.cgroup_dir("/r", "/sys/fs/cgroup", "system.slice/../../etc")
+        hierarchy.cgroup_dir(HostFS("/r"), "/sys/fs/cgroup", "system.slice/../../etc")
+
+
+def test_clean_path():
+    assert hierarchy.clean_path("rock5b/./app/") == "/rock5b/app"
+    assert hierarchy.clean_path("") == "/" and hierarchy.clean_path("/") == "/"
+    with pytest.raises(ValueError):
+        hierarchy.clean_path("a/../..")
+
+
+def test_memory_dir_and_a_process_cgroup_through_hostfs(tmp_path):
+    proc, root = fake_board(tmp_path, "v2-debian12")
+    fs = HostFS(root, proc=proc)
+    info = hierarchy.detect(fs)
+    assert hierarchy.memory_dir(fs, info, "/system.slice/x.service") == os.path.join(
+        root, "sys/fs/cgroup/system.slice/x.service")
+    assert hierarchy.memory_dir(fs, info, "") is None
+    write(os.path.join(proc, "42", "cgroup"), "0::/user.slice/session-3.scope\n")
+    assert hierarchy.memory_cgroup_of(fs, 42, "v2", "/") == "/user.slice/session-3.scope"
+    assert hierarchy.memory_cgroup_of(fs, 43, "v2", "/") is None
+    unavailable = dict(info, memory=dict(info["memory"], available=False))
+    assert hierarchy.memory_dir(fs, unavailable, "/system.slice/x.service") is None

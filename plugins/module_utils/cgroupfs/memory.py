@@ -1,10 +1,11 @@
 # -*- coding: utf-8 -*-
 # Copyright: rock5b.oom contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Memory control files of one cgroup, in one vocabulary for cgroup v2 and v1.
+"""Memory control files of one cgroup, in one vocabulary for cgroup v2 and v1, and the limits.
 
-Standard library only, no imports from the collection (the monitor may ship it). Which hierarchy holds the memory controller comes from cgroups.detect();
-this file reads and writes the files under one cgroup directory. The vocabulary:
+Which hierarchy holds the memory controller comes from ``hierarchy.detect()``, the cgroup's
+directory from ``hierarchy.cgroup_dir()`` (the one place a board path is mapped); this file
+reads and writes the files under that directory. The vocabulary:
 
 ============== ============================ ======================================================
 key            cgroup v2                    cgroup v1
@@ -21,6 +22,8 @@ oom_kill_disable  none                      memory.oom_control (1 = processes ha
 ============== ============================ ======================================================
 
 Values are ints of bytes or ``"max"`` (sizes.MAX); ``oom_group`` and ``oom_kill_disable`` are bools.
+Standard library only, no imports from the collection; the wanted limits (sizes as users write
+them) are limits.py's.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from __future__ import annotations
 import errno
 import os
 
-MAX = "max"
+MAX = "max"  # sizes.MAX: this file imports the standard library only
 # Above this a cgroup v1 file means "unlimited" (PAGE_COUNTER_MAX pages: 9223372036854771712
 # bytes with 4 KiB pages, a little less with 16/64 KiB pages).
 V1_UNLIMITED_FLOOR = 1 << 62
@@ -53,6 +56,16 @@ UNSUPPORTED = {
 }
 
 
+class CgroupError(Exception):
+    """A control file could not be read or written; ``errno`` as the kernel answered."""
+
+    def __init__(self, message, error=None):
+        super().__init__(message)
+        self.errno = getattr(error, "errno", None)
+
+
+# --- reading ------------------------------------------------------------------------------------
+
 def parse_kernel(text, v1=False):
     """A memory control file's value as an int of bytes or ``max``; None for a missing file.
 
@@ -71,14 +84,6 @@ def parse_kernel(text, v1=False):
     return number
 
 
-class CgroupError(Exception):
-    """A control file could not be read or written; ``errno`` as the kernel answered."""
-
-    def __init__(self, message, error=None):
-        super().__init__(message)
-        self.errno = getattr(error, "errno", None)
-
-
 def files_for(hierarchy):
     return V2_FILES if hierarchy == "v2" else V1_FILES
 
@@ -89,27 +94,6 @@ def _read(path):
             return handle.read()
     except FileNotFoundError:
         return None
-
-
-def write_control(directory, name, text):
-    """Write one control file as a shell's ``echo text > file`` does; raises CgroupError."""
-    path = os.path.join(directory, name)
-    try:
-        # O_TRUNC as a shell's ">" does: ignored by cgroupfs, needed by fake trees.
-        fd = os.open(path, os.O_WRONLY | os.O_TRUNC)
-        try:
-            os.write(fd, ("%s\n" % text).encode())
-        finally:
-            os.close(fd)
-    except OSError as error:
-        hint = {
-            errno.EBUSY: " (cgroup v1 refuses a limit below the current usage it cannot reclaim, or "
-                         "memory.limit_in_bytes above memory.memsw.limit_in_bytes)",
-            errno.EROFS: " (the cgroup file system is read-only here: a container?)",
-            errno.EINVAL: " (the kernel rejected the value)",
-            errno.ENOENT: " (the kernel has no such file here)",
-        }.get(error.errno, "")
-        raise CgroupError("writing %s to %s failed: %s%s" % (text, path, error.strerror or error, hint), error)
 
 
 def parse_oom_control(text):
@@ -143,7 +127,7 @@ def read_limits(directory, hierarchy):
     limit = parse_kernel(_read(os.path.join(directory, V1_FILES["memory_max"])), v1=True)
     values["memory_max"] = limit
     values["memory_high"] = parse_kernel(_read(os.path.join(directory, V1_FILES["memory_high"])), v1=True)
-    memsw = parse_kernel(_read(os.path.join(directory, V1_FILES["swap_max"])), v1=True)
+    memsw = read_memsw(directory)
     if memsw is not None:
         if memsw == MAX:
             values["swap_max"] = MAX
@@ -157,63 +141,18 @@ def read_limits(directory, hierarchy):
     return values
 
 
-def render_v2(key, value):
-    if key in BOOL_KEYS:
-        return "1" if value else "0"
-    return MAX if value == MAX else str(value)
-
-
-def render_v1_size(value):
-    return "-1" if value == MAX else str(value)
-
-
-def plan_writes(hierarchy, desired, current):
-    """Ordered (file, text, key) writes that bring ``current`` to ``desired`` (keys given only).
-
-    ``desired`` holds normalized values (page-rounded bytes or ``max``); keys it lacks are left
-    alone. On v1 memsw (memory + swap) must stay >= limit_in_bytes at every step, so memsw is
-    written first when the limit grows above the current memsw, and last otherwise.
-    Raises ValueError for a combination v1 cannot express.
-    """
-    writes = []
-    if hierarchy == "v2":
-        # Limits that free room first, then protections, so no step is tighter than both ends.
-        for key in ("memory_max", "memory_high", "swap_max", "memory_low", "memory_min", "oom_group"):
-            if key in desired and desired[key] != current.get(key):
-                writes.append((V2_FILES[key], render_v2(key, desired[key]), key))
-        return writes
-
-    limit_now = current.get("memory_max")
-    limit = desired.get("memory_max", limit_now)
-    memsw_write = None
-    if "swap_max" in desired:
-        swap = desired["swap_max"]
-        if swap != MAX and (limit == MAX or limit is None):
-            raise ValueError("swap_max on cgroup v1 is written as memory.memsw.limit_in_bytes = memory_max + "
-                             "swap_max, so it needs a memory_max other than max")
-        memsw = MAX if swap == MAX else limit + swap
-        memsw_now = current.get("_memsw")
-        if memsw != memsw_now or swap != current.get("swap_max"):
-            memsw_write = (V1_FILES["swap_max"], render_v1_size(memsw), "swap_max")
-    limit_write = None
-    if "memory_max" in desired and desired["memory_max"] != limit_now:
-        limit_write = (V1_FILES["memory_max"], render_v1_size(desired["memory_max"]), "memory_max")
-    memsw_now = current.get("_memsw")
-    grows_past_memsw = limit_write and memsw_now not in (None, MAX) and (limit == MAX or limit > memsw_now)
-    if memsw_write and grows_past_memsw:
-        writes += [memsw_write, limit_write]
-    else:
-        writes += [item for item in (limit_write, memsw_write) if item]
-    if "memory_high" in desired and desired["memory_high"] != current.get("memory_high"):
-        writes.append((V1_FILES["memory_high"], render_v1_size(desired["memory_high"]), "memory_high"))
-    if "oom_kill_disable" in desired and desired["oom_kill_disable"] != current.get("oom_kill_disable"):
-        writes.append((V1_FILES["oom_kill_disable"], "1" if desired["oom_kill_disable"] else "0", "oom_kill_disable"))
-    return writes
-
-
 def read_memsw(directory):
     """v1 memory.memsw.limit_in_bytes as bytes or ``max``; None without swap accounting."""
     return parse_kernel(_read(os.path.join(directory, V1_FILES["swap_max"])), v1=True)
+
+
+def defaults(hierarchy):
+    """The limits of a cgroup the kernel has just created."""
+    if hierarchy == "v1":
+        return {"memory_max": MAX, "memory_high": MAX, "swap_max": MAX, "memory_min": None, "memory_low": None,
+                "oom_group": None, "oom_kill_disable": False}
+    return {"memory_max": MAX, "memory_high": MAX, "swap_max": MAX, "memory_min": 0, "memory_low": 0,
+            "oom_group": False, "oom_kill_disable": None}
 
 
 def read_procs(directory):
@@ -223,7 +162,7 @@ def read_procs(directory):
 
 
 def read_stats(directory, hierarchy):
-    """Usage and OOM counters for the report: usage, peak, oom, oom_kill, failcnt (None if absent)."""
+    """Usage and OOM counters for the report: usage, oom, oom_kill, failcnt (None if absent)."""
     stats = {"usage": None, "oom": None, "oom_kill": None, "failcnt": None}
     if hierarchy == "v2":
         stats["usage"] = parse_kernel(_read(os.path.join(directory, "memory.current")))
@@ -250,40 +189,110 @@ def subtree_has_memory(directory):
     return text is not None and "memory" in text.split()
 
 
-def process_cgroup(text, hierarchy):
-    """The cgroup path of a process in the memory hierarchy, from /proc/<pid>/cgroup text.
+def probe_directory(mount_dir, directory):
+    """An existing non-root cgroup that shows which memory files this kernel offers, for a
+    ``directory`` yet to be created: its nearest existing parent, or a child of the root."""
+    path = os.path.dirname(directory)
+    while len(path) > len(mount_dir):
+        if os.path.isdir(path):
+            return path
+        path = os.path.dirname(path)
+    try:
+        for name in sorted(os.listdir(mount_dir)):
+            candidate = os.path.join(mount_dir, name)
+            if os.path.isdir(candidate) and (os.path.exists(os.path.join(candidate, "memory.max"))
+                                             or os.path.exists(os.path.join(candidate, "memory.limit_in_bytes"))):
+                return candidate
+    except OSError:
+        pass
+    return None
 
-    v2: the ``0::`` line; v1: the line whose controllers include ``memory``. None if absent.
+
+# --- writing ------------------------------------------------------------------------------------
+
+def render_v2(key, value):
+    if key in BOOL_KEYS:
+        return "1" if value else "0"
+    return MAX if value == MAX else str(value)
+
+
+def render_v1_size(value):
+    return "-1" if value == MAX else str(value)
+
+
+def render(hierarchy, key, value):
+    """The text that writes ``value`` of ``key`` to its file (v1's memsw value for ``swap_max``)."""
+    if hierarchy == "v2":
+        return render_v2(key, value)
+    if key == "oom_kill_disable":
+        return "1" if value else "0"
+    return render_v1_size(value)
+
+
+def write_control(directory, name, text):
+    """Write one control file as a shell's ``echo text > file`` does; raises CgroupError."""
+    path = os.path.join(directory, name)
+    try:
+        # O_TRUNC as a shell's ">" does: ignored by cgroupfs, needed by fake trees.
+        fd = os.open(path, os.O_WRONLY | os.O_TRUNC)
+        try:
+            os.write(fd, ("%s\n" % text).encode())
+        finally:
+            os.close(fd)
+    except OSError as error:
+        hint = {
+            errno.EBUSY: " (cgroup v1 refuses a limit below the current usage it cannot reclaim, or "
+                         "memory.limit_in_bytes above memory.memsw.limit_in_bytes)",
+            errno.EROFS: " (the cgroup file system is read-only here: a container?)",
+            errno.EINVAL: " (the kernel rejected the value)",
+            errno.ENOENT: " (the kernel has no such file here)",
+        }.get(error.errno, "")
+        raise CgroupError("writing %s to %s failed: %s%s" % (text, path, error.strerror or error, hint), error)
+
+
+def _plan_v1(desired, current):
+    """plan_writes() on cgroup v1: memsw (memory + swap) must stay >= limit_in_bytes at every step."""
+    writes = []
+    limit_now = current.get("memory_max")
+    limit = desired.get("memory_max", limit_now)
+    memsw_now = current.get("_memsw")
+    memsw_write = None
+    if "swap_max" in desired:
+        swap = desired["swap_max"]
+        if swap != MAX and (limit == MAX or limit is None):
+            raise ValueError("swap_max on cgroup v1 is written as memory.memsw.limit_in_bytes = memory_max + "
+                             "swap_max, so it needs a memory_max other than max")
+        memsw = MAX if swap == MAX else limit + swap
+        if memsw != memsw_now or swap != current.get("swap_max"):
+            memsw_write = (V1_FILES["swap_max"], render_v1_size(memsw), "swap_max")
+    limit_write = None
+    if "memory_max" in desired and desired["memory_max"] != limit_now:
+        limit_write = (V1_FILES["memory_max"], render_v1_size(desired["memory_max"]), "memory_max")
+    grows_past_memsw = limit_write and memsw_now not in (None, MAX) and (limit == MAX or limit > memsw_now)
+    if memsw_write and grows_past_memsw:
+        writes += [memsw_write, limit_write]
+    else:
+        writes += [item for item in (limit_write, memsw_write) if item]
+    if "memory_high" in desired and desired["memory_high"] != current.get("memory_high"):
+        writes.append((V1_FILES["memory_high"], render_v1_size(desired["memory_high"]), "memory_high"))
+    if "oom_kill_disable" in desired and desired["oom_kill_disable"] != current.get("oom_kill_disable"):
+        writes.append((V1_FILES["oom_kill_disable"], "1" if desired["oom_kill_disable"] else "0", "oom_kill_disable"))
+    return writes
+
+
+def plan_writes(hierarchy, desired, current):
+    """Ordered (file, text, key) writes that bring ``current`` to ``desired`` (keys given only).
+
+    ``desired`` holds normalized values (page-rounded bytes or ``max``); keys it lacks are left
+    alone. On v1 memsw (memory + swap) must stay >= limit_in_bytes at every step, so memsw is
+    written first when the limit grows above the current memsw, and last otherwise.
+    Raises ValueError for a combination v1 cannot express.
     """
-    for line in text.splitlines():
-        parts = line.split(":", 2)
-        if len(parts) != 3:
-            continue
-        number, controllers, path = parts
-        if hierarchy == "v2" and number == "0" and controllers == "":
-            return path.strip()
-        if hierarchy == "v1" and "memory" in controllers.split(","):
-            return path.strip()
-    return None
-
-
-def mount_root(mounts, mount_point):
-    """The root (inside the hierarchy) of the cgroup mount at ``mount_point``: "/" on a host,
-    the container's own cgroup in a container without a cgroup namespace."""
-    for mount in mounts:
-        if mount["mount_point"] == mount_point and mount["fstype"] in ("cgroup", "cgroup2"):
-            if mount["fstype"] == "cgroup2" or "memory" in mount["options"]:
-                return mount["root"]
-    return "/"
-
-
-def relative_path(path, root):
-    """``path`` of /proc/<pid>/cgroup relative to the mount's ``root``; None if outside it."""
-    if root in ("/", ""):
-        return "/" + path.strip("/")
-    root = "/" + root.strip("/")
-    if path == root:
-        return "/"
-    if path.startswith(root + "/"):
-        return path[len(root):]
-    return None
+    if hierarchy != "v2":
+        return _plan_v1(desired, current)
+    writes = []
+    # Limits that free room first, then protections, so no step is tighter than both ends.
+    for key in ("memory_max", "memory_high", "swap_max", "memory_low", "memory_min", "oom_group"):
+        if key in desired and desired[key] != current.get(key):
+            writes.append((V2_FILES[key], render_v2(key, desired[key]), key))
+    return writes
