@@ -8,6 +8,8 @@ import shutil
 
 import pytest
 
+from ansible_collections.rock5b.oom.plugins.module_utils import hostfs, oom_score_apply, selection
+from ansible_collections.rock5b.oom.plugins.module_utils.procfs import processes
 from ansible_collections.rock5b.oom.plugins.modules import oom_score_adj
 
 # CapEff of root on a board, and of root in a podman container (no CAP_SYS_RESOURCE, bit 24).
@@ -96,10 +98,10 @@ def dropin(value):
 
 @pytest.fixture
 def board(fake_host, procs, monkeypatch):
-    """A Debian board: sshd with one login, cron, mosquitto, a browser, kernel threads."""
-    monkeypatch.setattr(oom_score_adj, "PROC_ROOT", fake_host.proc)
-    monkeypatch.setattr(oom_score_adj, "FS_ROOT", fake_host.root)
-    monkeypatch.setattr(oom_score_adj, "SELF_PID", 4000)
+    """A Debian board: sshd with one login, cron, mosquitto, a browser, kernel threads; the
+    module runs as pid 4000 from the login's shell (906 <- 905 <- 900, session-3.scope)."""
+    hostfs.configure(root=fake_host.root, proc=fake_host.proc)
+    monkeypatch.setattr(selection, "SELF_PID", 4000)
     session = "0::/user.slice/user-1000.slice/session-3.scope\n"
     procs.add(1, "systemd", ppid=0, cmdline=["/sbin/init"])
     procs.add(2, "kthreadd", ppid=0, kthread=True)
@@ -127,7 +129,8 @@ def board(fake_host, procs, monkeypatch):
     os.makedirs(fake_host.path("/etc/systemd/system"))
     # Debian links it absolutely; relative here, so FakeHost.snapshot() stays inside the tree.
     os.symlink("../../../lib/systemd/system/ssh.service", fake_host.path("/etc/systemd/system/sshd.service"))
-    return fake_host
+    yield fake_host
+    hostfs.configure()
 
 
 @pytest.fixture
@@ -185,7 +188,41 @@ def test_pattern_never_selects_kernel_threads_zombies_or_the_module_itself(board
     result = ok(run(pattern=r"^", state="query"))
     pids = list(by_pid(result))
     assert 2 not in pids and 30 not in pids and 1600 not in pids and 4000 not in pids
-    assert 1 in pids and 412 in pids
+    # The guards of selection.select: never PID 1, never the module's chain (the login it runs
+    # from); the sshd listener that forked that login (ssh.service) is still selected.
+    assert 1 not in pids and 900 not in pids and 905 not in pids and 906 not in pids
+    assert 412 in pids and pids == [412, 520, 700, 950, 1500, 1501]
+
+
+def test_pidfile_naming_pid_1_selects_nothing_and_says_why(board, procs, run):
+    board.write("/run/x.pid", "1\n")
+    before = board.snapshot()
+    result = run(pidfile="/run/x.pid", value=-1000)
+    assert result["failed"] and result["msg"] == (
+        "no process matched, nothing was changed: the target: pidfile=/run/x.pid matches only pid 1 (systemd): "
+        "PID 1 and this module's own process chain are never selected. Set on_no_match to warn or ignore where "
+        "that is expected.")
+    assert board.snapshot() == before
+    warned = ok(run(pidfile="/run/x.pid", value=-1000, on_no_match="warn"))
+    assert warned["changed"] is False and warned["processes"] == [] and procs.score(1) == 0
+    assert warned["warnings"] == ["the target: pidfile=/run/x.pid matches only pid 1 (systemd): "
+                                  "PID 1 and this module's own process chain are never selected"]
+
+
+def test_pidfile_with_non_ascii_digits_is_junk(board, procs, run):
+    board.write("/run/x.pid", "\u0661\n")  # Arabic-Indic one: int() reads it as 1
+    result = run(pidfile="/run/x.pid", value=-1000)
+    assert result["failed"] and "does not hold a pid" in result["msg"] and procs.score(1) == 0
+
+
+def test_the_modules_own_chain_is_never_selected(board, procs, run):
+    result = run(pid=905, value=500, on_no_match="warn")
+    assert ok(result)["processes"] == [] and procs.score(905) == 0
+    assert result["warnings"] == ["the target: pid=905 matches only pid 905 (sshd): "
+                                  "PID 1 and this module's own process chain are never selected"]
+    # Nor through scope=tree: the listener's tree leaves out the login Ansible runs from.
+    tree = ok(run(pid=412, scope="tree", state="query"))
+    assert list(by_pid(tree)) == [412, 950, 1500, 1501]
 
 
 def test_comm_never_selects_a_kernel_thread(board, procs, run):
@@ -226,8 +263,10 @@ def test_masked_unit_is_not_an_alias(board, procs, run):
 
 
 def test_combined_selectors_intersect(board, procs, run):
-    # comm=sshd alone also matches the logins in session-3.scope; with the unit it does not.
-    assert list(by_pid(ok(run(comm="sshd", state="query")))) == [412, 900, 905, 950]
+    # comm=sshd alone also matches the logins in session-*.scope; with the unit it does not.
+    # (900 and 905 are the login the module runs from, never selected: another user's login shows it.)
+    procs.add(910, "sshd", ppid=412, cgroup="0::/user.slice/user-1001.slice/session-4.scope\n", cmdline=["sshd: ops [priv]"])
+    assert list(by_pid(ok(run(comm="sshd", state="query")))) == [412, 910, 950]
     assert list(by_pid(ok(run(comm="sshd", unit="ssh.service", state="query")))) == [412, 950]
     assert list(by_pid(ok(run(comm="sshd", pattern="listener", state="query")))) == [412]
 
@@ -276,10 +315,13 @@ def test_by_default_children_keep_their_score(board, procs, run):
 
 
 def test_scope_tree_extends_to_all_descendants(board, procs, run):
-    result = ok(run(pid=905, value=500, scope="tree"))
-    assert sorted(by_pid(result)) == [905, 906, 1500, 1501]  # 4000 is the module itself
-    assert scores(procs, 905, 906, 1500, 1501) == [500, 500, 500, 500]
-    assert procs.score(900) == 0
+    # 905 and 906 are the module's own chain (test_the_modules_own_chain_is_never_selected), so
+    # the tree starts at the browser: it and its children and grandchildren.
+    procs.add(1502, "chromium", ppid=1501, cgroup="0::/user.slice/user-1000.slice/session-3.scope\n")
+    result = ok(run(pid=1500, value=500, scope="tree"))
+    assert sorted(by_pid(result)) == [1500, 1501, 1502]
+    assert scores(procs, 1500, 1501, 1502) == [500, 500, 500]
+    assert procs.score(906) == 0
 
 
 def test_scope_main_picks_the_daemon_not_what_it_forked(board, procs, run):
@@ -315,6 +357,7 @@ def test_range_limits_are_accepted(board, procs, run, value):
     ({"pid": -4, "value": 1}, "pid must be > 0"),
     ({"pidfile": "run/x.pid", "value": 1}, "absolute"),
     ({"comm": "cron", "value": 1, "dropin_name": "../x.conf"}, "dropin_name"),
+    ({"comm": "cron", "value": 1, "dropin_name": "x.conf\n"}, "dropin_name"),
 ])
 def test_invalid_arguments_fail_and_change_nothing(board, procs, run, args, message):
     before = board.snapshot()
@@ -439,14 +482,14 @@ def test_query_reports_and_changes_nothing(board, procs, run):
 # --- races and the kernel's answers --------------------------------------------------------------------
 
 def test_process_exiting_between_listing_and_write_is_skipped(board, procs, run, monkeypatch):
-    real_list = oom_score_adj.list_processes
+    real_list = oom_score_apply.list_processes
 
     def list_then_exit(root):
         table = real_list(root)
         procs.remove(1500)
         return table
 
-    monkeypatch.setattr(oom_score_adj, "list_processes", list_then_exit)
+    monkeypatch.setattr(oom_score_apply, "list_processes", list_then_exit)
     result = ok(run(comm="chromium", value=800))
     assert result["vanished"] == [1500]
     assert by_pid(result)[1500]["skipped"] == "vanished" and by_pid(result)[1500]["changed"] is False
@@ -454,41 +497,41 @@ def test_process_exiting_between_listing_and_write_is_skipped(board, procs, run,
 
 
 def test_pid_reused_between_listing_and_write_is_not_touched(board, procs, run, monkeypatch):
-    real_list = oom_score_adj.list_processes
+    real_list = oom_score_apply.list_processes
 
     def list_then_reuse(root):
         table = real_list(root)
         procs.reuse(1500, "innocent")
         return table
 
-    monkeypatch.setattr(oom_score_adj, "list_processes", list_then_reuse)
+    monkeypatch.setattr(oom_score_apply, "list_processes", list_then_reuse)
     result = ok(run(comm="chromium", value=800))
     assert result["vanished"] == [1500] and procs.score(1500) == 0
 
 
 @pytest.mark.parametrize("code", [errno.ESRCH, errno.ENOENT])
 def test_esrch_or_enoent_at_write_time_is_a_vanished_process(board, procs, run, monkeypatch, code):
-    real_write = oom_score_adj.write_oom_score_adj
+    real_write = oom_score_apply.write_oom_score_adj
 
     def exited(root, pid, value, starttime=None):
         if pid == 520:
-            raise oom_score_adj.ProcessGone(pid)
+            raise processes.ProcessGone(pid)
         return real_write(root, pid, value, starttime)
 
-    monkeypatch.setattr(oom_score_adj, "write_oom_score_adj", exited)
+    monkeypatch.setattr(oom_score_apply, "write_oom_score_adj", exited)
     result = ok(run(targets=[{"comm": "cron", "value": 100}, {"comm": "mosquitto", "value": 100}]))
     assert result["vanished"] == [520] and procs.score(700) == 100
 
 
 def deny(monkeypatch, denied_pid, code=errno.EACCES):
-    real_write = oom_score_adj.write_oom_score_adj
+    real_write = oom_score_apply.write_oom_score_adj
 
     def write(root, pid, value, starttime=None):
         if pid == denied_pid:
             raise OSError(code, os.strerror(code))
         return real_write(root, pid, value, starttime)
 
-    monkeypatch.setattr(oom_score_adj, "write_oom_score_adj", write)
+    monkeypatch.setattr(oom_score_apply, "write_oom_score_adj", write)
 
 
 @pytest.mark.parametrize("code", [errno.EACCES, errno.EPERM])
@@ -508,12 +551,12 @@ def test_kernel_denial_restores_what_was_written_and_names_the_capability(board,
 
 
 def test_read_back_mismatch_restores_and_fails(board, procs, run, monkeypatch):
-    real_write = oom_score_adj.write_oom_score_adj
+    real_write = oom_score_apply.write_oom_score_adj
 
     def clamp(root, pid, value, starttime=None):
         return real_write(root, pid, -500 if value == -1000 else value, starttime)
 
-    monkeypatch.setattr(oom_score_adj, "write_oom_score_adj", clamp)
+    monkeypatch.setattr(oom_score_apply, "write_oom_score_adj", clamp)
     before = board.snapshot()
     result = run(targets=[{"pid": 700, "value": -1000}, {"pid": 520, "value": 100}])
     assert result["failed"] and "pid 700 (mosquitto) holds oom_score_adj -500 after writing -1000" in result["msg"]
@@ -533,14 +576,14 @@ def container(procs, monkeypatch):
     """Root without CAP_SYS_RESOURCE, and a kernel that refuses lowering below 0 (as measured on a host
     with CapEff 000001fffeffffff: 0 -> 500 -> 0 accepted, -1 refused with EACCES)."""
     procs.set_caps(CAPS_CONTAINER)
-    real_write = oom_score_adj.write_oom_score_adj
+    real_write = oom_score_apply.write_oom_score_adj
 
     def kernel(root, pid, value, starttime=None):
         if value < 0 and value < procs.score(pid):
             raise OSError(errno.EACCES, "Permission denied")
         return real_write(root, pid, value, starttime)
 
-    monkeypatch.setattr(oom_score_adj, "write_oom_score_adj", kernel)
+    monkeypatch.setattr(oom_score_apply, "write_oom_score_adj", kernel)
 
 
 CONTAINER_TARGETS = [{"comm": "chromium", "value": 800}, {"unit": "mosquitto", "value": -900, "persist": True}]
