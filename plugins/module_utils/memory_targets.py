@@ -119,10 +119,13 @@ def run_entries(module, fs, info, argument_spec):
         params.update((key, module.params[key]) for key in SHARED)
         return check(params)
 
-    validated = batch.validate_items(
-        items, entry_spec(argument_spec, module.params["state"]), check=check_entry, what="invalid entries",
-        label=lambda item, index: "entry %d (%s)" % (index + 1, label(item)),
-        mutually_exclusive=[("unit", "path")], required_one_of=[("unit", "path")])
+    try:
+        validated = batch.validate_items(
+            items, entry_spec(argument_spec, module.params["state"]), check=check_entry, what="invalid entries",
+            label=lambda item, index: "entry %d (%s)" % (index + 1, label(item)),
+            mutually_exclusive=[("unit", "path")], required_one_of=[("unit", "path")])
+    except ModuleError as error:
+        raise ModuleError(error.msg, cgroup=info, **error.result)
     targets = [Target(params, item) for params, item in zip(validated, items)]
     systemctl = systemd.Systemctl(module)
     failed = []

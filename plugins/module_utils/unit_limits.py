@@ -8,8 +8,8 @@
   ``UnitPlan``: the files to write or remove, the properties to correct on the running unit
   (set-property), whether it must restart to move into its slice, and the settings systemd
   or the host cannot act on (``unsupported``).
-- ``apply(plan)`` / ``undo(plan)``: write the files, daemon-reload, set-property, restart, and
-  read systemd back; undo puts the files and the live properties back.
+- ``apply(plan)`` / ``undo(plan)``: write the files, daemon-reload, set-property, restart, read
+  systemd back / put the files and the live properties back.
 - ``result(plan, check_mode)``: the module's result for the unit, with the limits the kernel holds.
 """
 
@@ -266,8 +266,7 @@ def plan(systemctl, fs, info, params, desired):
 
 
 def changed(plan):
-    return plan.state != "query" and (any(old != new for _path, old, new in plan.files)
-                                      or bool(plan.live_keys) or plan.restart)
+    return plan.state != "query" and (any(old != new for _p, old, new in plan.files) or bool(plan.live_keys) or plan.restart)
 
 
 # --- applying -----------------------------------------------------------------------------------
