@@ -26,10 +26,6 @@ from ansible_collections.rock5b.oom.plugins.module_utils.procfs import processes
 from ansible_collections.rock5b.oom.plugins.module_utils.procfs.sizes import MAX, human
 
 
-# selection.GUARD_NOTE's wording, for the pids given by number.
-GUARD_NOTE = "PID 1 and this module's own process chain are never moved"
-
-
 def create_cgroup(path):
     """mkdir in a cgroup file system: the kernel fills the new directory with control files."""
     os.mkdir(path, 0o755)
@@ -105,7 +101,7 @@ def _select(plan):
     guarded = selection.guarded(table)
     refused = sorted(set(params["pids"]) & guarded)
     if refused:
-        plan.warnings.append("pids %s are not moved: %s" % (", ".join(str(pid) for pid in refused), GUARD_NOTE))
+        plan.warnings.append("pids %s are not moved: %s" % (", ".join(str(pid) for pid in refused), selection.GUARD_NOTE))
     chosen = set(params["pids"]) - guarded
     if params["comm"] is not None or params["regex"] is not None:
         matched = selection.select(table, {"comm": params["comm"], "regex": params["regex"]})

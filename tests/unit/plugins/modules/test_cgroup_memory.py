@@ -808,7 +808,7 @@ def test_a_pattern_never_moves_pid_1_or_the_modules_own_chain(run_module, v2, fa
     assert not {1, 301, 302, 303} & set(memcg.read_procs(v2.path("app")))
     given = run_module(cgroup_memory, {"path": "app2", "pids": [1, 303]})
     assert given["moved"] == [] and memcg.read_procs(v2.path("app2")) == []
-    assert any("never moved" in warning for warning in given["warnings"])
+    assert any("are not moved" in warning and selection.GUARD_NOTE in warning for warning in given["warnings"])
 
 
 def test_entries_plan_each_target_once(run_module, systemd, v2, monkeypatch):
