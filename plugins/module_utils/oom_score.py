@@ -16,8 +16,9 @@ import os
 from ansible_collections.rock5b.oom.plugins.module_utils import selection, systemd
 from ansible_collections.rock5b.oom.plugins.module_utils.errors import ModuleError, invalid
 from ansible_collections.rock5b.oom.plugins.module_utils.procfs.processes import (
-    OOM_SCORE_ADJ_MAX, OOM_SCORE_ADJ_MIN, descendants, main_processes, read_pidfile,
+    OOM_SCORE_ADJ_MAX, OOM_SCORE_ADJ_MIN, read_pidfile,
 )
+from ansible_collections.rock5b.oom.plugins.module_utils.selection import descendants, main_processes
 
 TARGET_KEYS = ("name",) + selection.SELECTOR_KEYS + ("value", "scope", "persist", "on_no_match", "state")
 HEADER = systemd.header("oom_score_adj", "protect_daemons_list", what="the score")

@@ -92,7 +92,7 @@ def guarded(table):
 
 
 def _matches(table, selector, unit_names, pidfile_pid):
-    return processes.select(
+    return match(
         table, pid=selector.get("pid"), comm=selector.get("comm"), pattern=selector.get("regex"),
         unit=selector.get("unit"), units=unit_names, pidfile_pid=pidfile_pid)
 
@@ -118,3 +118,58 @@ def unguarded(table, pids):
     """``pids`` without the guarded ones (for a selection widened to descendants)."""
     chosen = guarded(table)
     return [pid for pid in pids if pid not in chosen]
+
+
+# --- the process tree and matching (pure functions over a process table) -------------------------
+
+def children_map(table):
+    """ppid -> [pids] over a process table."""
+    children = {}
+    for pid in sorted(table):
+        children.setdefault(table[pid]["ppid"], []).append(pid)
+    return children
+
+
+def descendants(table, pids):
+    """All descendants (children, grandchildren, ...) of ``pids`` in ``table``, sorted."""
+    children = children_map(table)
+    found, todo = set(), list(pids)
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return sorted(found - set(pids))
+
+
+def main_processes(table, pids):
+    """Those of ``pids`` whose parent is not among them: the daemon, not what it forked."""
+    chosen = set(pids)
+    return sorted(pid for pid in chosen if table[pid]["ppid"] not in chosen)
+
+
+def match(table, pid=None, comm=None, pattern=None, unit=None, units=None, pidfile_pid=None):
+    """Pids in ``table`` matching every selector given (intersection), sorted.
+
+    ``comm`` is compared with the kernel's comm, which holds at most 15 characters: a longer
+    name is compared by its first 15. ``pattern`` is a compiled regular expression searched
+    in the command line. ``unit`` matches the process's systemd unit; ``units`` is a set of
+    names the unit is known by (the unit and its aliases). ``pidfile_pid`` is the pid a
+    pidfile named (a missing pidfile selects nothing: pass 0).
+    """
+    names = set(units or ()) | ({unit} if unit else set())
+    chosen = []
+    for candidate in sorted(table):
+        process = table[candidate]
+        if pid is not None and candidate != pid:
+            continue
+        if pidfile_pid is not None and candidate != pidfile_pid:
+            continue
+        if comm is not None and process["comm"] != comm[:processes.COMM_LEN]:
+            continue
+        if pattern is not None and not pattern.search(process["cmdline"]):
+            continue
+        if names and process["unit"] not in names:
+            continue
+        chosen.append(candidate)
+    return chosen

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 
@@ -101,17 +102,21 @@ def test_a_failed_rename_leaves_the_old_file_and_no_temporary_file(tmp_path, mon
     assert os.listdir(fs.path("/etc")) == ["a"] and fs.read_text("/etc/a") == "old\n"
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only directories")
-def test_a_read_only_directory_is_a_write_error(tmp_path):
+def test_a_read_only_file_system_is_a_write_error_that_says_so(tmp_path, monkeypatch):
+    # Root writes into a 0555 directory, so the read-only file system is the kernel's answer
+    # to creating the temporary file (EROFS), as on an overlayroot board.
     fs = HostFS(root=str(tmp_path))
     fs.write_atomic("/etc/a", "old\n")
-    os.chmod(fs.path("/etc"), 0o555)
-    try:
-        with pytest.raises(WriteError):
-            fs.write_atomic("/etc/a", "new\n")
-        assert os.listdir(fs.path("/etc")) == ["a"]
-    finally:
-        os.chmod(fs.path("/etc"), 0o755)
+
+    def read_only(*args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(hostfs.tempfile, "mkstemp", read_only)
+    with pytest.raises(WriteError) as caught:
+        fs.write_atomic("/etc/a", "new\n")
+    assert "cannot write /" in str(caught.value) and "(read-only file system)" in str(caught.value)
+    assert caught.value.errno == errno.EROFS
+    assert os.listdir(fs.path("/etc")) == ["a"] and fs.read_text("/etc/a") == "old\n"
 
 
 def test_a_failed_write_of_the_content_leaves_no_temporary_file(tmp_path, monkeypatch):

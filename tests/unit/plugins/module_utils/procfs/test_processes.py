@@ -12,6 +12,7 @@ import time
 
 import pytest
 
+from ansible_collections.rock5b.oom.plugins.module_utils import selection
 from ansible_collections.rock5b.oom.plugins.module_utils.procfs import processes as p
 
 
@@ -168,19 +169,19 @@ def test_missing_proc_lists_nothing(tmp_path):
 
 def test_select_intersects_selectors(proc):
     table = p.list_processes(proc)
-    assert p.select(table, comm="sshd") == [300, 301]
-    assert p.select(table, comm="sshd", unit="ssh.service") == [300]
-    assert p.select(table, pattern=re.compile(r"\bsleep\b")) == [303]
-    assert p.select(table, pid=302, comm="sshd") == []
-    assert p.select(table, pidfile_pid=0) == []
-    assert p.select(table, unit="sshd.service", units=["ssh.service"]) == [300]
+    assert selection.match(table, comm="sshd") == [300, 301]
+    assert selection.match(table, comm="sshd", unit="ssh.service") == [300]
+    assert selection.match(table, pattern=re.compile(r"\bsleep\b")) == [303]
+    assert selection.match(table, pid=302, comm="sshd") == []
+    assert selection.match(table, pidfile_pid=0) == []
+    assert selection.match(table, unit="sshd.service", units=["ssh.service"]) == [300]
 
 
 def test_descendants_and_main_processes(proc):
     table = p.list_processes(proc)
-    assert p.descendants(table, [300]) == [301, 302, 303]
-    assert p.descendants(table, [303]) == []
-    assert p.main_processes(table, [300, 301, 303]) == [300, 303]
+    assert selection.descendants(table, [300]) == [301, 302, 303]
+    assert selection.descendants(table, [303]) == []
+    assert selection.main_processes(table, [300, 301, 303]) == [300, 303]
 
 
 def test_has_capability(tmp_path):
@@ -264,7 +265,7 @@ def test_real_kernel_score_is_inherited_across_fork():
         grandchild = int(shell.stdout.readline())
         assert p.read_oom_score_adj("/proc", grandchild) == 600
         table = dict((pid, p.read_process("/proc", pid)) for pid in (shell.pid, grandchild))
-        assert p.descendants(table, [shell.pid]) == [grandchild]
+        assert selection.descendants(table, [shell.pid]) == [grandchild]
     finally:
         shell.kill()
         subprocess.run(["pkill", "-P", str(shell.pid)], check=False)
