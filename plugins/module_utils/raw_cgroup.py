@@ -98,13 +98,15 @@ def _select(plan):
     if missing:
         raise ModuleError("pids %s do not exist (or are kernel threads or zombies); nothing was changed"
                           % ", ".join(str(pid) for pid in missing))
-    guarded = selection.guarded(table)
+    # A limited cgroup can starve what it holds: guard the whole chain Ansible reaches the board
+    # through, the sshd listener included.
+    guarded = selection.guarded(table, whole_chain=True)
     refused = sorted(set(params["pids"]) & guarded)
     if refused:
         plan.warnings.append("pids %s are not moved: %s" % (", ".join(str(pid) for pid in refused), selection.GUARD_NOTE))
     chosen = set(params["pids"]) - guarded
     if params["comm"] is not None or params["regex"] is not None:
-        matched = selection.select(table, {"comm": params["comm"], "regex": params["regex"]})
+        matched = selection.select(table, {"comm": params["comm"], "regex": params["regex"]}, whole_chain=True)
         if not matched:
             plan.warnings.append("no running process matches %s" % " and ".join(
                 "%s=%s" % (key, params[key]) for key in ("comm", "pattern") if params[key] is not None))

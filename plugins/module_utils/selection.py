@@ -65,13 +65,15 @@ def describe(selector):
     return ", ".join("%s=%s" % (key, selector[key]) for key in SELECTOR_KEYS if selector.get(key) is not None)
 
 
-def own_chain(table, self_pid=None):
+def own_chain(table, self_pid=None, whole=False):
     """The module's pid and its ancestors in ``table`` that run in the same systemd unit as it.
 
     That is how Ansible reaches the module: the wrapper, the shell, sudo, and the login scope
     (``session-3.scope``) or the service (ansible-pull) it runs from. The walk stops at the
     first ancestor in another unit - the sshd listener (``ssh.service``) that forked the login
-    is a daemon to protect - and before PID 1.
+    is a daemon to protect - and before PID 1. With ``whole`` it goes on up to PID 1: what a
+    change must not touch when it could cut the connection (moving the sshd listener into a
+    limited cgroup).
     """
     pid = SELF_PID if self_pid is None else self_pid
     chain = set()
@@ -80,15 +82,15 @@ def own_chain(table, self_pid=None):
         if pid not in table:
             break
         parent = table[pid]["ppid"]
-        if parent in table and table[parent]["unit"] != table[pid]["unit"]:
+        if not whole and parent in table and table[parent]["unit"] != table[pid]["unit"]:
             break
         pid = parent
     return chain
 
 
-def guarded(table):
-    """Pids no selector may return: PID 1 and the module's own chain."""
-    return own_chain(table) | {INIT_PID}
+def guarded(table, whole_chain=False):
+    """Pids no selector may return: PID 1 and the module's own chain (``whole_chain``: up to PID 1)."""
+    return own_chain(table, whole=whole_chain) | {INIT_PID}
 
 
 def _matches(table, selector, unit_names, pidfile_pid):
@@ -97,13 +99,14 @@ def _matches(table, selector, unit_names, pidfile_pid):
         unit=selector.get("unit"), units=unit_names, pidfile_pid=pidfile_pid)
 
 
-def select(table, selector, unit_names=None, pidfile_pid=None):
+def select(table, selector, unit_names=None, pidfile_pid=None, whole_chain=False):
     """Pids of ``table`` matching every key of a validated ``selector``, guarded ones left out.
 
     ``unit_names`` are the names the selector's unit is known by (its aliases); ``pidfile_pid``
-    the pid its pidfile names (0 for a missing pidfile: it selects nothing).
+    the pid its pidfile names (0 for a missing pidfile: it selects nothing); ``whole_chain``
+    guards every ancestor of the module up to PID 1 (see own_chain).
     """
-    refused = guarded(table)
+    refused = guarded(table, whole_chain)
     return [pid for pid in _matches(table, selector, unit_names, pidfile_pid) if pid not in refused]
 
 

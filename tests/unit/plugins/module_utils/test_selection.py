@@ -82,6 +82,14 @@ def test_own_chain_stops_at_the_first_ancestor_in_another_unit(table):
     assert selection.guarded(table) == {1, 4000, 906, 905, 900}
 
 
+def test_the_whole_chain_includes_the_sshd_listener_the_login_came_through(table):
+    # What a limiting change (a raw cgroup move) must not touch: the connection up to PID 1.
+    assert selection.own_chain(table, whole=True) == {4000, 906, 905, 900, 412}
+    assert selection.guarded(table, whole_chain=True) == {1, 4000, 906, 905, 900, 412}
+    assert 412 not in selection.select(table, valid(pattern="^"), whole_chain=True)
+    assert 412 in selection.select(table, valid(pattern="^"))
+
+
 def test_own_chain_without_units_goes_up_to_but_not_including_pid_1(table):
     for row in table.values():
         row["unit"] = None  # a container without systemd: no unit tells the chain apart

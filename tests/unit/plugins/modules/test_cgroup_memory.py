@@ -796,7 +796,8 @@ def test_dropin_name_with_a_trailing_newline_is_refused_before_any_change(run_mo
 def test_a_pattern_never_moves_pid_1_or_the_modules_own_chain(run_module, v2, fake_host, monkeypatch):
     session = "/user.slice/user-1000.slice/session-3.scope"
     add_process(fake_host, 1, "systemd", "/init.scope", "v2", ppid=0)
-    add_process(fake_host, 301, "sshd", session, "v2")  # the login Ansible came in through
+    add_process(fake_host, 300, "sshd", "/system.slice/ssh.service", "v2")  # the listener
+    add_process(fake_host, 301, "sshd", session, "v2", ppid=300)  # the login Ansible came in through
     add_process(fake_host, 302, "sh", session, "v2", ppid=301)
     add_process(fake_host, 303, "python3", session, "v2", ppid=302)  # the module itself
     add_process(fake_host, 400, "myapp", session, "v2")
@@ -804,8 +805,8 @@ def test_a_pattern_never_moves_pid_1_or_the_modules_own_chain(run_module, v2, fa
     result = run_module(cgroup_memory, {"path": "app", "memory_max": "256M", "pattern": "^"})
     assert result.get("failed") is None, result
     assert 400 in result["moved"]
-    assert not {1, 301, 302, 303} & set(result["moved"])
-    assert not {1, 301, 302, 303} & set(memcg.read_procs(v2.path("app")))
+    assert not {1, 300, 301, 302, 303} & set(result["moved"])
+    assert not {1, 300, 301, 302, 303} & set(memcg.read_procs(v2.path("app")))
     given = run_module(cgroup_memory, {"path": "app2", "pids": [1, 303]})
     assert given["moved"] == [] and memcg.read_procs(v2.path("app2")) == []
     assert any("are not moved" in warning and selection.GUARD_NOTE in warning for warning in given["warnings"])
