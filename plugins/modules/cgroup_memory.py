@@ -54,6 +54,7 @@ author:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - rock5b.oom.state_module
+  - rock5b.oom.systemd_unit_limits
 options:
   entries:
     description:
@@ -143,36 +144,6 @@ options:
         expression. With O(comm), both must match. The module's own process and its parents are
         never moved.
     type: str
-  slice:
-    description:
-      - Units - put the unit into this slice (C(Slice=) in the drop-in), for example
-        C(rock5b-untrusted.slice). Takes effect at the unit's next start (RV(restart_required)).
-        Not for slices themselves - their parent is given by the name (C(a-b.slice) is in C(a.slice)).
-    type: str
-  description:
-    description: Units - the C(Description=) of a slice unit file the module creates.
-    type: str
-    default: Memory-limited slice (managed by rock5b.oom)
-  oom_policy:
-    description:
-      - Units (services) - C(OOMPolicy=) - what systemd does when the kernel OOM-kills a process of
-        the service - V(continue), V(stop) or V(kill) (kill the rest of the service too; systemd
-        also sets C(memory.oom.group)). Needs systemd 243 or later.
-    type: str
-    choices: [continue, stop, kill]
-  managed_oom_swap:
-    description: Units - C(ManagedOOMSwap=) for systemd-oomd (systemd 247 or later, cgroup v2).
-    type: str
-    choices: [auto, kill]
-  managed_oom_memory_pressure:
-    description: Units - C(ManagedOOMMemoryPressure=) for systemd-oomd (systemd 247 or later, cgroup v2).
-    type: str
-    choices: [auto, kill]
-  managed_oom_memory_pressure_limit:
-    description:
-      - Units - C(ManagedOOMMemoryPressureLimit=), a percentage such as C(60%) (0-100, up to two
-        decimals) of memory pressure above which systemd-oomd acts (systemd 248 or later).
-    type: str
   unsupported:
     description:
       - What to do with a setting that has no effect on this host (hierarchy, systemd version,
@@ -181,20 +152,6 @@ options:
     type: str
     choices: [warn, fail]
     default: warn
-  live:
-    description: Units - bring a running unit to the new limits now (daemon-reload, then set-property where still needed).
-    type: bool
-    default: true
-  dropin_name:
-    description: Units - file name of the drop-in in C(/etc/systemd/system/<unit>.d/).
-    type: str
-    default: 60-rock5b-memory.conf
-  restart_moved:
-    description:
-      - Units - restart a running unit that runs in another slice than its O(slice) (RV(restart_required)),
-        so it moves now (RV(restarted)). Without it the module only warns that a restart is needed.
-    type: bool
-    default: false
 notes:
   - Raw cgroups are not persistent - they vanish at reboot with the processes in them. Use O(unit)
     (a drop-in for a service, or a slice) for limits that must survive a reboot.
