@@ -47,8 +47,9 @@ description:
   - Everything is validated before anything changes - sizes, units, and the order
     O(memory_min) <= O(memory_low) <= O(memory_high) <= O(memory_max).
   - B(Many targets in one call) (O(entries), what the C(rock5b.oom.cgroup_limits) role uses). Every
-    entry is first run in check mode; only when none fails are they applied, in order. One module
-    execution per board instead of one per unit, which is most of a converged run's cost.
+    entry is first read and planned; only when none fails are they applied, in order, and a failure
+    while applying undoes the entries applied before it. One module execution per board instead of
+    one per unit, which is most of a converged run's cost.
 author:
   - rock5b.oom contributors (!UNKNOWN)
 extends_documentation_fragment:
@@ -65,7 +66,7 @@ options:
         O(managed_oom_memory_pressure_limit) - with the same meaning and defaults, except that an
         entry without O(state) takes the task's O(state). O(unsupported), O(live), O(dropin_name)
         and O(restart_moved) apply to every entry.
-      - Every entry is checked (as in check mode) before the first one changes anything; an invalid
+      - Every entry is checked and planned before the first one changes anything; an invalid
         entry fails the task naming it, with nothing changed. Results are in RV(results), the
         hierarchy in RV(cgroup) and RV(hierarchy). An empty list reports the hierarchy only.
       - Mutually exclusive with O(unit) and O(path).
@@ -141,8 +142,8 @@ options:
   pattern:
     description:
       - Raw cgroups - move in the processes whose command line matches this Python regular
-        expression. With O(comm), both must match. The module's own process and its parents are
-        never moved.
+        expression. With O(comm), both must match. PID 1, the module's own process and its parents
+        (up to the SSH daemon Ansible came in through) are never moved.
     type: str
   unsupported:
     description:
