@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """OOM kill reports in the kernel log, from journald JSON or dmesg text.
 
-Standard library only (shipped with the low-memory monitor). The module decides where the
+Standard library only, so it is easy to test and to ship. The module decides where the
 lines come from; this file turns them into records ``(timestamp, message, boot_id)`` and the
 records into OOM events.
 
