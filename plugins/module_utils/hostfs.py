@@ -16,6 +16,8 @@ import os
 import shutil
 import tempfile
 
+from ansible_collections.rock5b.oom.plugins.module_utils.procfs.files import read_text
+
 # The roots a module's main() gets from host(); tests change them with configure().
 _DEFAULT_ROOTS = {"root": "/", "proc": "/proc", "sys": "/sys"}
 _roots = dict(_DEFAULT_ROOTS)
@@ -151,15 +153,6 @@ class HostFS:
             except OSError:
                 pass
         sync_directory(parent)
-
-
-def read_text(path):
-    """The text of the file at the real ``path``; None when it is missing, a directory or not text."""
-    try:
-        with open(path) as handle:
-            return handle.read()
-    except (FileNotFoundError, NotADirectoryError, IsADirectoryError, UnicodeDecodeError):
-        return None
 
 
 def sync_directory(directory):

@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Which cgroup hierarchy a board runs, where its memory controller is, and cgroup paths.
 
-Standard library only (no imports from the collection). Every reading function takes ``fs``, the
+Files are read through procfs.files. Every reading function takes ``fs``, the
 module's ``hostfs.HostFS`` (anything with ``proc_path()`` and ``path()``), so tests run against
 fake trees and "a path under the fake root" is always ``fs.path``.
 
@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import os
 import re
+
+from ansible_collections.rock5b.oom.plugins.module_utils.procfs.files import read_text
 
 _ESCAPE = re.compile(r"\\([0-7]{3})")
 V1_NAMED = ("name=",)
@@ -89,20 +91,12 @@ def parse_proc_cgroups(text):
     return controllers
 
 
-def _read(path):
-    try:
-        with open(path) as handle:
-            return handle.read()
-    except OSError:
-        return None
-
-
 def read_mounts(fs):
     """Cgroup mounts of this process's mount namespace, and which file they were read from."""
-    text = _read(fs.proc_path("self", "mountinfo"))
+    text = read_text(fs.proc_path("self", "mountinfo"))
     if text is not None:
         return parse_mountinfo(text), "mountinfo"
-    text = _read(fs.proc_path("mounts"))
+    text = read_text(fs.proc_path("mounts"))
     if text is not None:
         return parse_mounts(text), "mounts"
     return [], None
@@ -175,9 +169,9 @@ def detect(fs):
 
     unified_controllers = []
     if unified:
-        unified_controllers = (_read(os.path.join(fs.path(unified), "cgroup.controllers")) or "").split()
+        unified_controllers = (read_text(os.path.join(fs.path(unified), "cgroup.controllers")) or "").split()
 
-    table = _read(fs.proc_path("cgroups"))
+    table = read_text(fs.proc_path("cgroups"))
     kernel = parse_proc_cgroups(table) if table is not None else None
     kernel_enabled = None
     if kernel is not None:
@@ -258,7 +252,7 @@ def memory_root(fs, info):
 def memory_cgroup_of(fs, pid, hierarchy, root):
     """Where process ``pid`` is in the memory hierarchy, relative to its mount's ``root``; None
     when the process is gone or outside the mount."""
-    current = _read(fs.proc_path(pid, "cgroup"))
+    current = read_text(fs.proc_path(pid, "cgroup"))
     where = process_cgroup(current, hierarchy) if current is not None else None
     return relative_path(where, root) if where is not None else None
 

@@ -22,7 +22,7 @@ oom_kill_disable  none                      memory.oom_control (1 = processes ha
 ============== ============================ ======================================================
 
 Values are ints of bytes or ``"max"`` (sizes.MAX); ``oom_group`` and ``oom_kill_disable`` are bools.
-Standard library only, no imports from the collection; the wanted limits (sizes as users write
+Files are read through procfs.files; the wanted limits (sizes as users write
 them) are limits.py's.
 """
 
@@ -30,6 +30,8 @@ from __future__ import annotations
 
 import errno
 import os
+
+from ansible_collections.rock5b.oom.plugins.module_utils.procfs.files import read_existing
 
 MAX = "max"  # sizes.MAX: this file imports the standard library only
 # Above this a cgroup v1 file means "unlimited" (PAGE_COUNTER_MAX pages: 9223372036854771712
@@ -88,14 +90,6 @@ def files_for(hierarchy):
     return V2_FILES if hierarchy == "v2" else V1_FILES
 
 
-def _read(path):
-    try:
-        with open(path) as handle:
-            return handle.read()
-    except FileNotFoundError:
-        return None
-
-
 def parse_oom_control(text):
     """memory.oom_control (v1): {"oom_kill_disable": int, "under_oom": int, "oom_kill": int}."""
     values = {}
@@ -119,14 +113,14 @@ def read_limits(directory, hierarchy):
     values = dict((key, None) for key in KEYS)
     if hierarchy == "v2":
         for key, name in V2_FILES.items():
-            text = _read(os.path.join(directory, name))
+            text = read_existing(os.path.join(directory, name))
             if text is None:
                 continue
             values[key] = text.strip() == "1" if key == "oom_group" else parse_kernel(text)
         return values
-    limit = parse_kernel(_read(os.path.join(directory, V1_FILES["memory_max"])), v1=True)
+    limit = parse_kernel(read_existing(os.path.join(directory, V1_FILES["memory_max"])), v1=True)
     values["memory_max"] = limit
-    values["memory_high"] = parse_kernel(_read(os.path.join(directory, V1_FILES["memory_high"])), v1=True)
+    values["memory_high"] = parse_kernel(read_existing(os.path.join(directory, V1_FILES["memory_high"])), v1=True)
     memsw = read_memsw(directory)
     if memsw is not None:
         if memsw == MAX:
@@ -135,7 +129,7 @@ def read_limits(directory, hierarchy):
             values["swap_max"] = memsw
         else:
             values["swap_max"] = max(memsw - limit, 0)
-    oom = _read(os.path.join(directory, V1_FILES["oom_kill_disable"]))
+    oom = read_existing(os.path.join(directory, V1_FILES["oom_kill_disable"]))
     if oom is not None:
         values["oom_kill_disable"] = parse_oom_control(oom).get("oom_kill_disable", 0) == 1
     return values
@@ -143,7 +137,7 @@ def read_limits(directory, hierarchy):
 
 def read_memsw(directory):
     """v1 memory.memsw.limit_in_bytes as bytes or ``max``; None without swap accounting."""
-    return parse_kernel(_read(os.path.join(directory, V1_FILES["swap_max"])), v1=True)
+    return parse_kernel(read_existing(os.path.join(directory, V1_FILES["swap_max"])), v1=True)
 
 
 def defaults(hierarchy):
@@ -157,7 +151,7 @@ def defaults(hierarchy):
 
 def read_procs(directory):
     """Pids in the cgroup's cgroup.procs (sorted); [] when the file is missing."""
-    text = _read(os.path.join(directory, "cgroup.procs")) or ""
+    text = read_existing(os.path.join(directory, "cgroup.procs")) or ""
     return sorted(int(token) for token in text.split() if token.isdigit())
 
 
@@ -165,17 +159,17 @@ def read_stats(directory, hierarchy):
     """Usage and OOM counters for the report: usage, oom, oom_kill, failcnt (None if absent)."""
     stats = {"usage": None, "oom": None, "oom_kill": None, "failcnt": None}
     if hierarchy == "v2":
-        stats["usage"] = parse_kernel(_read(os.path.join(directory, "memory.current")))
-        events = _read(os.path.join(directory, "memory.events"))
+        stats["usage"] = parse_kernel(read_existing(os.path.join(directory, "memory.current")))
+        events = read_existing(os.path.join(directory, "memory.events"))
         if events is not None:
             parsed = parse_flat_keyed(events)
             stats["oom"] = parsed.get("oom")
             stats["oom_kill"] = parsed.get("oom_kill")
         return stats
-    stats["usage"] = parse_kernel(_read(os.path.join(directory, "memory.usage_in_bytes")), v1=True)
-    failcnt = _read(os.path.join(directory, "memory.failcnt"))
+    stats["usage"] = parse_kernel(read_existing(os.path.join(directory, "memory.usage_in_bytes")), v1=True)
+    failcnt = read_existing(os.path.join(directory, "memory.failcnt"))
     stats["failcnt"] = int(failcnt) if failcnt and failcnt.strip().isdigit() else None
-    oom = _read(os.path.join(directory, "memory.oom_control"))
+    oom = read_existing(os.path.join(directory, "memory.oom_control"))
     if oom is not None:
         parsed = parse_oom_control(oom)
         stats["oom"] = parsed.get("under_oom")
@@ -185,7 +179,7 @@ def read_stats(directory, hierarchy):
 
 def subtree_has_memory(directory):
     """Whether cgroup.subtree_control of ``directory`` (v2) enables the memory controller."""
-    text = _read(os.path.join(directory, "cgroup.subtree_control"))
+    text = read_existing(os.path.join(directory, "cgroup.subtree_control"))
     return text is not None and "memory" in text.split()
 
 

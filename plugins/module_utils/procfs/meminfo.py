@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import os
 
+from .files import read_existing
+
 
 def parse_meminfo(text):
     """Map each /proc/meminfo field to its number (kB for sized fields, a count for HugePages_*)."""
@@ -59,11 +61,8 @@ def parse_swaps(text):
 
 
 def read_swaps(proc_root):
-    try:
-        with open(os.path.join(proc_root, "swaps")) as handle:
-            return parse_swaps(handle.read())
-    except FileNotFoundError:
-        return []
+    text = read_existing(os.path.join(proc_root, "swaps"))
+    return parse_swaps(text) if text is not None else []
 
 
 def hugetlb_kb(meminfo):

@@ -32,6 +32,8 @@ import os
 import re
 import time
 
+from .files import read_text
+
 RESOURCES = ("cpu", "io", "memory", "irq")
 KINDS = ("some", "full")
 WINDOWS = ("avg10", "avg60", "avg300")
@@ -113,17 +115,9 @@ def read_psi(path):
     return parsed
 
 
-def _read_text(path):
-    try:
-        with open(path) as handle:
-            return handle.read()
-    except OSError:
-        return None
-
-
 def cmdline_psi(proc_root):
     """The last ``psi=`` value on the running kernel's command line as a bool, or None."""
-    text = _read_text(os.path.join(proc_root, "cmdline")) or ""
+    text = read_text(os.path.join(proc_root, "cmdline")) or ""
     value = None
     for word in text.split():
         if word.startswith("psi="):
@@ -141,7 +135,7 @@ def kernel_config(proc_root, fs_root="/"):
     Looks at /proc/config.gz (CONFIG_IKCONFIG_PROC) and /boot/config-<release>. Returns a dict
     with ``source`` and the option values as strings (``y``) or None when ``is not set``.
     """
-    release = (_read_text(os.path.join(proc_root, "sys", "kernel", "osrelease")) or "").strip()
+    release = (read_text(os.path.join(proc_root, "sys", "kernel", "osrelease")) or "").strip()
     candidates = [(os.path.join(proc_root, "config.gz"), "/proc/config.gz")]
     if release:
         candidates.append((os.path.join(fs_root, "boot", "config-%s" % release), "/boot/config-%s" % release))

@@ -14,6 +14,8 @@ import errno
 import os
 import re
 
+from .files import read_bytes, read_existing
+
 OOM_SCORE_ADJ_MIN = -1000
 OOM_SCORE_ADJ_MAX = 1000
 # Lowering oom_score_adj below the value a privileged writer last set needs this capability.
@@ -57,19 +59,6 @@ def normalize_unit(unit):
 
 def valid_unit(unit):
     return len(unit) <= 255 and bool(UNIT_NAME_RE.match(unit))
-
-
-def _read(path, dir_fd=None):
-    fd = os.open(path, os.O_RDONLY, dir_fd=dir_fd)
-    try:
-        chunks = []
-        while True:
-            chunk = os.read(fd, 65536)
-            if not chunk:
-                return b"".join(chunks)
-            chunks.append(chunk)
-    finally:
-        os.close(fd)
 
 
 def list_pids(proc_root):
@@ -157,14 +146,14 @@ def parse_cgroup(text, root="/"):
 
 def read_cmdline(proc_root, pid):
     """The command line with arguments joined by spaces; "" for kernel threads and zombies."""
-    raw = _read(os.path.join(proc_root, str(pid), "cmdline"))
+    raw = read_bytes(os.path.join(proc_root, str(pid), "cmdline"))
     return raw.rstrip(b"\0").replace(b"\0", b" ").decode("utf-8", "replace")
 
 
 def read_oom_score_adj(proc_root, pid):
     """The process's oom_score_adj; raises ProcessGone when it no longer exists."""
     try:
-        return int(_read(os.path.join(proc_root, str(pid), "oom_score_adj")).decode())
+        return int(read_bytes(os.path.join(proc_root, str(pid), "oom_score_adj")).decode())
     except OSError as error:
         if error.errno in GONE:
             raise ProcessGone(pid)
@@ -173,7 +162,7 @@ def read_oom_score_adj(proc_root, pid):
 
 def read_cgroup_root(proc_root):
     try:
-        return cgroup_root(_read(os.path.join(proc_root, "1", "cgroup")).decode("utf-8", "replace"))
+        return cgroup_root(read_bytes(os.path.join(proc_root, "1", "cgroup")).decode("utf-8", "replace"))
     except OSError:
         return "/"
 
@@ -185,9 +174,9 @@ def read_process(proc_root, pid, root="/"):
     """
     base = os.path.join(proc_root, str(pid))
     try:
-        stat = parse_stat(_read(os.path.join(base, "stat")).decode("utf-8", "replace"))
+        stat = parse_stat(read_bytes(os.path.join(base, "stat")).decode("utf-8", "replace"))
         try:
-            cgroup = _read(os.path.join(base, "cgroup")).decode("utf-8", "replace")
+            cgroup = read_bytes(os.path.join(base, "cgroup")).decode("utf-8", "replace")
         except FileNotFoundError:
             cgroup = ""
         return {
@@ -199,7 +188,7 @@ def read_process(proc_root, pid, root="/"):
             "kernel_thread": bool(stat["flags"] & PF_KTHREAD),
             "cmdline": read_cmdline(proc_root, pid),
             "unit": parse_cgroup(cgroup, root),
-            "oom_score_adj": int(_read(os.path.join(base, "oom_score_adj")).decode()),
+            "oom_score_adj": int(read_bytes(os.path.join(base, "oom_score_adj")).decode()),
         }
     except OSError as error:
         if error.errno in GONE:
@@ -236,7 +225,7 @@ def read_rss_kb(proc_root, pid, page=None):
     ``page`` is the page size in kB (page_kb()), passed in by callers that read many processes.
     """
     try:
-        return int(_read(os.path.join(proc_root, str(pid), "statm")).split()[1]) * (page or page_kb())
+        return int(read_bytes(os.path.join(proc_root, str(pid), "statm")).split()[1]) * (page or page_kb())
     except (OSError, ValueError, IndexError):
         return 0
 
@@ -244,7 +233,7 @@ def read_rss_kb(proc_root, pid, page=None):
 def read_oom_score(proc_root, pid):
     """The badness the kernel's OOM killer ranks the process by (/proc/<pid>/oom_score); 0 when gone."""
     try:
-        return int(_read(os.path.join(proc_root, str(pid), "oom_score")))
+        return int(read_bytes(os.path.join(proc_root, str(pid), "oom_score")))
     except (OSError, ValueError):
         return 0
 
@@ -288,7 +277,7 @@ def largest_resident(proc_root, count):
     table = []
     for negative_rss, pid in sorted(sizes)[:count]:
         try:
-            comm = _read(os.path.join(proc_root, str(pid), "comm")).decode("utf-8", "replace").rstrip("\n")
+            comm = read_bytes(os.path.join(proc_root, str(pid), "comm")).decode("utf-8", "replace").rstrip("\n")
             adj = read_oom_score_adj(proc_root, pid)
         except (OSError, ValueError, ProcessGone):
             continue
@@ -298,10 +287,8 @@ def largest_resident(proc_root, count):
 
 def read_pidfile(path):
     """The pid in a pidfile; None when the file does not exist. Raises ValueError on junk."""
-    try:
-        with open(path) as handle:
-            text = handle.read()
-    except FileNotFoundError:
+    text = read_existing(path)
+    if text is None:
         return None
     token = text.strip().split("\n", 1)[0].strip()
     # ASCII digits only: str.isdigit() and int() also take other scripts' digits ("\u0661" is 1).
@@ -345,7 +332,7 @@ def write_oom_score_adj(proc_root, pid, value, starttime=None):
     try:
         if starttime is not None:
             try:
-                current = parse_stat(_read("stat", dir_fd=fd).decode("utf-8", "replace"))
+                current = parse_stat(read_bytes("stat", dir_fd=fd).decode("utf-8", "replace"))
             except (ValueError, IndexError):
                 raise ProcessGone(pid)
             if current["starttime"] != starttime:
@@ -356,7 +343,7 @@ def write_oom_score_adj(proc_root, pid, value, starttime=None):
             os.write(handle, ("%d\n" % value).encode())
         finally:
             os.close(handle)
-        return int(_read("oom_score_adj", dir_fd=fd).decode())
+        return int(read_bytes("oom_score_adj", dir_fd=fd).decode())
     except OSError as error:
         if error.errno in GONE:
             raise ProcessGone(pid)

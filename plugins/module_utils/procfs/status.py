@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """/proc/<pid>/status: the sizes it gives in kB (VmRSS, VmSwap, VmHWM, RssAnon, ...).
 
-Standard library only, no imports from the other procfs files. Readers take the root of the
+Standard library and procfs.files only. Readers take the root of the
 /proc tree (``proc_root``), so unit tests run them against fake trees.
 
 A size line is ``Name:<tabs/spaces><number> kB`` (fs/proc/task_mmu.c); kernel threads have
@@ -13,6 +13,8 @@ none of them.
 from __future__ import annotations
 
 import os
+
+from .files import read_text
 
 
 def parse_status_kb(text):
@@ -28,8 +30,5 @@ def parse_status_kb(text):
 
 def read_status_kb(proc_root, pid):
     """The kB fields of process ``pid``'s status; {} when it is gone, unreadable or a kernel thread."""
-    try:
-        with open(os.path.join(proc_root, str(pid), "status")) as handle:
-            return parse_status_kb(handle.read())
-    except (OSError, UnicodeDecodeError):
-        return {}
+    text = read_text(os.path.join(proc_root, str(pid), "status"))
+    return parse_status_kb(text) if text is not None else {}

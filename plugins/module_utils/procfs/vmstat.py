@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Kernel counters: /proc/vmstat, and the boot time (``btime``) in /proc/stat.
 
-Standard library only, no imports from the other procfs files: the low-memory monitor may ship
+Standard library and procfs.files only: the low-memory monitor may ship
 this file next to itself. Every reader takes the root of the /proc tree it reads (``proc_root``),
 so unit tests run them against fake trees.
 
@@ -15,13 +15,7 @@ from __future__ import annotations
 
 import os
 
-
-def _read(path):
-    try:
-        with open(path) as handle:
-            return handle.read()
-    except (OSError, UnicodeDecodeError):
-        return None
+from .files import read_text
 
 
 def parse_vmstat(text):
@@ -36,7 +30,7 @@ def parse_vmstat(text):
 
 def read_vmstat(proc_root):
     """The counters of ``proc_root``/vmstat; {} when it cannot be read."""
-    return parse_vmstat(_read(os.path.join(proc_root, "vmstat")))
+    return parse_vmstat(read_text(os.path.join(proc_root, "vmstat")))
 
 
 def oom_kills(proc_root):
@@ -58,4 +52,4 @@ def parse_boot_time(text):
 
 def boot_time(proc_root):
     """The boot time of ``proc_root``/stat in seconds since the epoch; None when it cannot be read."""
-    return parse_boot_time(_read(os.path.join(proc_root, "stat")))
+    return parse_boot_time(read_text(os.path.join(proc_root, "stat")))

@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """zram devices as /sys/block/zram* shows them, sizes in kB.
 
-Standard library only, no imports from the other procfs files: whether a device is used as swap
+Standard library and procfs.files only: whether a device is used as swap
 comes from the caller's /proc/swaps devices (``meminfo.read_swaps``). Readers take the root of
 the /sys tree (``sys_root``), so unit tests run them against fake trees.
 
@@ -16,13 +16,7 @@ from __future__ import annotations
 
 import os
 
-
-def _read(path):
-    try:
-        with open(path) as handle:
-            return handle.read()
-    except (OSError, UnicodeDecodeError):
-        return None
+from .files import read_text
 
 
 def selected_algorithm(text):
@@ -61,11 +55,11 @@ def read_zram(sys_root, swaps=()):
     devices = []
     for name in device_names(sys_root):
         base = os.path.join(sys_root, "block", name)
-        orig, compr, used = parse_mm_stat(_read(os.path.join(base, "mm_stat")))
+        orig, compr, used = parse_mm_stat(read_text(os.path.join(base, "mm_stat")))
         devices.append({
             "device": name,
-            "disksize_kb": parse_disksize_kb(_read(os.path.join(base, "disksize"))),
-            "comp_algorithm": selected_algorithm(_read(os.path.join(base, "comp_algorithm"))),
+            "disksize_kb": parse_disksize_kb(read_text(os.path.join(base, "disksize"))),
+            "comp_algorithm": selected_algorithm(read_text(os.path.join(base, "comp_algorithm"))),
             "orig_data_kb": orig, "compr_data_kb": compr, "mem_used_kb": used,
             "used_as_swap": name in swapping,
         })

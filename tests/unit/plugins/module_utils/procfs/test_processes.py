@@ -152,14 +152,14 @@ def test_list_processes_leaves_out_kernel_threads_and_zombies(proc):
 
 
 def test_process_vanishing_while_listed_is_left_out(proc, monkeypatch):
-    real_read = p._read
+    real_read = p.read_bytes
 
     def vanish(path, dir_fd=None):
         if path.endswith("/301/oom_score_adj"):
             raise OSError(errno.ENOENT, "No such file or directory")
         return real_read(path, dir_fd)
 
-    monkeypatch.setattr(p, "_read", vanish)
+    monkeypatch.setattr(p, "read_bytes", vanish)
     assert 301 not in p.list_processes(proc)
 
 
