@@ -11,6 +11,7 @@ Everything is read and written through a hostfs.HostFS.
 
 from __future__ import annotations
 
+import functools
 import stat
 
 from ansible_collections.rock5b.oom.plugins.module_utils.batch import Change
@@ -26,15 +27,15 @@ def undo_for(fs, path, info, text, state):
     content of a regular file), after it was made ``state``. None when it cannot be: a
     directory tree removed or replaced, a file that is not text, a device or socket."""
     if info is None:
-        return lambda: fs.remove(path)
+        return functools.partial(fs.remove, path)
     mode, owner = stat.S_IMODE(info.st_mode), (info.st_uid, info.st_gid)
     if stat.S_ISDIR(info.st_mode):
-        return (lambda: fs.make_directory(path, mode, owner)) if state == "directory" else None
+        return functools.partial(fs.make_directory, path, mode, owner) if state == "directory" else None
     if stat.S_ISLNK(info.st_mode):
         target = fs.readlink(path)
-        put_back = lambda: fs.symlink(path, target)  # noqa: E731
+        put_back = functools.partial(fs.symlink, path, target)
     elif stat.S_ISREG(info.st_mode) and text is not None:
-        put_back = lambda: fs.write_atomic(path, text, mode, owner)  # noqa: E731
+        put_back = functools.partial(fs.write_atomic, path, text, mode, owner)
     else:
         return None
 
@@ -55,18 +56,18 @@ def plan(fs, entry, gone=False):
     text = fs.read_text(path) if kind == stat.S_IFREG else None
     if state == "absent":
         changed, before, after = info is not None, "present" if info is not None else "absent", "absent"
-        apply = lambda: fs.remove(path)  # noqa: E731
+        apply = functools.partial(fs.remove, path)
     elif state == "link":
         before = fs.readlink(path) if kind == stat.S_IFLNK else None
         changed, after = before != entry["src"], entry["src"]
-        apply = lambda: fs.symlink(path, entry["src"])  # noqa: E731
+        apply = functools.partial(fs.symlink, path, entry["src"])
     elif state == "directory":
         changed, before, after = kind != stat.S_IFDIR or attributes_differ(info, entry), None, None
-        apply = lambda: fs.make_directory(path, entry["mode_bits"], entry["ids"])  # noqa: E731
+        apply = functools.partial(fs.make_directory, path, entry["mode_bits"], entry["ids"])
     else:
         before, after = text, entry["content"]
         changed = info is None or before != after or attributes_differ(info, entry)
-        apply = lambda: fs.write_atomic(path, after, entry["mode_bits"], entry["ids"])  # noqa: E731
+        apply = functools.partial(fs.write_atomic, path, after, entry["mode_bits"], entry["ids"])
     change = Change(path, apply, undo_for(fs, path, info, text, state)) if changed else None
     return changed, before, after, change
 

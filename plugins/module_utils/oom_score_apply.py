@@ -22,6 +22,7 @@ DENIED_HINT = ("lowering oom_score_adj below the floor a privileged writer set (
                "CAP_SYS_RESOURCE, which root in a container usually lacks")
 ON_DENIED_HINT = "Set on_denied=warn (protect_daemons_on_denied: warn) to skip such writes with a warning"
 
+
 def live_entries(table, targets):
     """pid -> the result entry of every selected process (first target that selected it)."""
     entries = {}

@@ -8,7 +8,10 @@ from __future__ import annotations
 import pytest
 
 from monitor_helpers import FakeClock, MIB, TOTAL, make_config, process_entry
-from rock5b_oom_monitor.decisions import FALLING_FLOOR_S, KillJob, LevelTracker, RateLimiter, Thresholds, choose_victim, compile_protect, next_interval, protected_reason
+from rock5b_oom_monitor.decisions import (
+    FALLING_FLOOR_S, KillJob, LevelTracker, RateLimiter, Thresholds, choose_victim, compile_protect, next_interval,
+    protected_reason,
+)
 
 
 # --- thresholds ---------------------------------------------------------------------------------
@@ -31,7 +34,6 @@ def test_levels_below_the_thresholds_as_the_seed(mb, level):
     assert t.raw_level(int(mb * MIB)) == level
 
 
-
 # --- hysteresis ---------------------------------------------------------------------------------
 
 
@@ -52,7 +54,6 @@ def test_no_flapping_around_a_threshold():
     assert changes == 1
 
 
-
 # --- rate limits --------------------------------------------------------------------------------
 
 
@@ -63,7 +64,6 @@ def test_rate_limiter_with_a_fake_clock():
     assert limit.allow(clock.advance(299.9)) is False
     assert limit.allow(clock.advance(0.1)) is True
     assert limit.allow(clock()) is False
-
 
 
 # --- adaptive polling ---------------------------------------------------------------------------
@@ -111,9 +111,7 @@ def test_intervals_are_monotonic_in_headroom():
     assert values == sorted(values)
 
 
-
 # --- victims ------------------------------------------------------------------------------------
-
 
 PROTECT = compile_protect(make_config(protect={
     "units": ["ssh.service", "rock5b-oom-monitor.service"], "comms": ["systemd-journal"],
@@ -150,7 +148,6 @@ def test_no_victim_when_everything_is_protected_or_has_no_memory():
 def test_comm_protection_compares_the_kernels_15_characters():
     protect = compile_protect(make_config(protect={"units": [], "comms": ["a-very-long-daemon-name"], "patterns": []})["protect"])
     assert protected_reason(process_entry(40, "a-very-long-dae", 10, 1), protect, 1)
-
 
 
 # --- kill jobs ----------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ def test_metrics_written_atomically(tmp_path):
     monitor.step(0.0, reading)
     monitor.record("drop_caches", False, "EROFS", "ro")
     text = render_metrics(monitor, reading, {"some": {"avg10": 1.5, "avg60": 1, "avg300": 0}, "full": None},
-                              "polling", 1700000000.0)
+                          "polling", 1700000000.0)
     assert "rock5b_oom_monitor_available_bytes %d\n" % (150 * MIB * 1024) in text
     assert 'rock5b_oom_monitor_events_total{event="warn"} 1\n' in text
     assert 'rock5b_oom_monitor_actions_total{action="drop_caches",result="failed"} 1\n' in text

@@ -57,7 +57,6 @@ def test_failed_drop_caches_is_logged_once_and_counted_every_time():
     assert kinds(m.record("drop_caches", False, "EACCES", "denied")) == ["log"]  # another error: logged once too
 
 
-
 # --- adaptive polling ---------------------------------------------------------------------------
 
 
@@ -72,7 +71,6 @@ def test_monitor_measures_the_fall_between_checks():
     assert m.next_timeout(clock(), psi_active=True) == pytest.approx(0.1)
 
 
-
 # --- PSI events ---------------------------------------------------------------------------------
 
 
@@ -83,7 +81,6 @@ def test_psi_events_counted_and_logged_at_most_once_per_interval():
     assert kinds(first) == ["log"] and "some avg10 12.5%" in first[0].message
     assert m.on_psi(clock.advance(10), values) == []
     assert m.events["psi"] == 2
-
 
 
 # --- kills --------------------------------------------------------------------------------------
@@ -124,13 +121,12 @@ def test_kill_sequence_sigterm_grace_sigkill_and_rate_limit():
     assert m.actions[("kill", "ok")] == 1 and m.actions[("sigkill", "ok")] == 1
 
 
-
 # --- hooks --------------------------------------------------------------------------------------
 
 
 def test_hook_runs_on_its_events_rate_limited():
     m, clock = make_monitor(hook={"command": ["/usr/local/bin/alert"], "events": ["critical"], "interval_s": 60},
-                       drop_caches={"enabled": False}), FakeClock()
+                            drop_caches={"enabled": False}), FakeClock()
     assert "hook" not in kinds(m.step(clock(), mb_reading(150)))  # warn is not a hook event here
     assert "hook" in kinds(m.step(clock.advance(1), mb_reading(90)))
     m.step(clock.advance(1), mb_reading(500))

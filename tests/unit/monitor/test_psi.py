@@ -58,7 +58,7 @@ def test_psi_eopnotsupp_counts_as_disabled(fake_proc, monkeypatch):
 def test_psi_trigger_refused_falls_back_naming_the_capability(fake_proc):
     fake_proc.set_psi()
     mode, trigger, message = psi_status(fake_proc.root, "/", True, ["some 150000 1000000"],
-                                            open_trigger=FakeTrigger(False, errno.EPERM))
+                                        open_trigger=FakeTrigger(False, errno.EPERM))
     assert mode == "polling" and trigger is None and "CAP_SYS_RESOURCE" in message
 
 

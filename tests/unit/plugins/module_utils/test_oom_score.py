@@ -114,7 +114,7 @@ def test_a_drop_in_with_the_right_text_but_the_wrong_mode_is_drift(fs):
     assert plan(fs, unit="mosquitto", value=-900, persist=True)[0][0]["changed"] is False
     os.chmod(fs.path(path), 0o600)
     assert plan(fs, unit="mosquitto", value=-900, persist=True)[0][0]["changed"] is True
-    [absent], _ = plan(fs, unit="mosquitto", value=-900, persist=False)
+    [absent], _conflicts = plan(fs, unit="mosquitto", value=-900, persist=False)
     assert absent["state"] == "absent" and absent["after"] is None and absent["changed"] is True
 
 

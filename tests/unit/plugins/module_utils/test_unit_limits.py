@@ -46,7 +46,7 @@ def test_check_normalizes_the_unit_and_lists_every_problem():
     assert given["unit"] == "myapp.service"
     assert len(problems) == 4
     assert unit_limits.check(params(unit="x.timer")) == ["unit x.timer: only .service, .scope and .slice units take "
-                                                          "memory limits here"]
+                                                         "memory limits here"]
     assert unit_limits.check(params(unit="my app")) == ["unit 'my app' is not a valid systemd unit name"]
     assert unit_limits.check(params()) == []
 
