@@ -1,4 +1,4 @@
-"""The PSI and facts modules and the audit playbook on the converged boards (issue 7), run
+"""The PSI and facts modules and the audit playbook on the converged boards, run
 through ansible against molecule's own inventory, as a fleet runs them.
 
 The containers share the host's kernel: /proc/pressure is the host's. What the module must

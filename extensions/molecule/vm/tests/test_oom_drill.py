@@ -9,7 +9,7 @@ VM_DRILL_REPEAT=N repeats the drill N times per VM (default 1); each run is one 
 case, so pytest's pass count is the success count (tools/vm/drill.sh prints it).
 
 After the drill, rock5b.oom.oom_facts (through ansible, as a playbook calls it) must name the
-hog the kernel killed and count the kill (issue 7). The drill runs on the v2 and v1 VMs, not
+hog the kernel killed and count the kill. The drill runs on the v2 and v1 VMs, not
 on nopsi: its kernel is v2's, and test_psi_disabled.py covers what differs there.
 """
 

@@ -1,5 +1,5 @@
 """The opt-in psi_boot role (rock5b.oom.kernel_cmdline underneath) puts psi=1 on the kernel
-command line idempotently (issue 7), on the nopsi VM: its running kernel has psi=0, like a
+command line idempotently, on the nopsi VM: its running kernel has psi=0, like a
 Radxa BSP kernel before psi=1, so the role must report that a reboot is needed.
 
 The test writes the boot files of the two layouts Rock 5B+ images use - Armbian's

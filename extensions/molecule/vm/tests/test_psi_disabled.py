@@ -1,4 +1,4 @@
-"""A board whose kernel has PSI switched off at boot (issue 7): the nopsi VM, booted with
+"""A board whose kernel has PSI switched off at boot: the nopsi VM, booted with
 psi=0, stands in for a Radxa BSP kernel (CONFIG_PSI_DEFAULT_DISABLED=y) without psi=1.
 The whole collection converged on it (molecule.yml); here:
 
