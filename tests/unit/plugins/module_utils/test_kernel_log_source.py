@@ -9,14 +9,10 @@ import pytest
 from ansible_collections.rock5b.oom.plugins.module_utils import kernel_log_source as source
 from ansible_collections.rock5b.oom.plugins.module_utils.errors import ModuleError
 from ansible_collections.rock5b.oom.plugins.module_utils.hostfs import HostFS
+from unit_helpers import fixture_reader
 
-FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "fixtures", "oom")
+fixture = fixture_reader("oom")
 BOOT = 1714550000.0
-
-
-def fixture(name):
-    with open(os.path.join(FIXTURES, name)) as handle:
-        return "".join(line for line in handle if not line.startswith("# "))
 
 
 class FakeModule:

@@ -18,22 +18,12 @@ from ansible_collections.rock5b.oom.plugins.module_utils import systemd as syste
 from ansible_collections.rock5b.oom.plugins.module_utils.cgroupfs import memory as memcg
 from ansible_collections.rock5b.oom.plugins.module_utils.procfs import sizes
 from ansible_collections.rock5b.oom.plugins.modules import cgroup_memory
+from unit_helpers import fixture_reader, write
 
-FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "fixtures", "cgroup")
+fixture = fixture_reader("cgroup", comment="#")
 PAGE = 4096
 V1_MAX = 9223372036854771712
 M = 1 << 20
-
-
-def fixture(name):
-    with open(os.path.join(FIXTURES, name)) as handle:
-        return "".join(line for line in handle if not line.startswith("#"))
-
-
-def write(path, text):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w") as handle:
-        handle.write(text)
 
 
 def read(path):

@@ -8,8 +8,9 @@ import pytest
 
 from ansible.module_utils import basic
 from ansible_collections.rock5b.oom.plugins.modules import oom_facts
+from unit_helpers import fixture_reader, write
 
-FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "fixtures")
+fixture = fixture_reader("")
 BOOT = 1714550000  # btime of the fake board: the boot of the 6.1 journal sample
 SWAPS = """\
 Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority
@@ -29,17 +30,6 @@ PROCESSES = {
     2201: ("python3", 65, 0, 260048, "sensor-logger.service", False),
     2300: ("Isolated Web Co", 65, 0, 300000, None, False),
 }
-
-
-def fixture(name):
-    with open(os.path.join(FIXTURES, name)) as handle:
-        return "".join(line for line in handle if not line.startswith("# "))
-
-
-def write(path, text):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w") as handle:
-        handle.write(text)
 
 
 def add_process(proc, pid, comm, score, adj, rss, unit, kthread):

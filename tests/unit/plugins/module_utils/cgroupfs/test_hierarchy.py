@@ -9,19 +9,10 @@ import pytest
 
 from ansible_collections.rock5b.oom.plugins.module_utils.cgroupfs import hierarchy
 from ansible_collections.rock5b.oom.plugins.module_utils.hostfs import HostFS
+from unit_helpers import FIXTURES as ALL_FIXTURES, fixture_reader, write
 
-FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "..", "fixtures", "cgroup")
-
-
-def fixture(name):
-    with open(os.path.join(FIXTURES, name)) as handle:
-        return "".join(line for line in handle if not line.startswith("# "))
-
-
-def write(path, text):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w") as handle:
-        handle.write(text)
+FIXTURES = os.path.join(ALL_FIXTURES, "cgroup")
+fixture = fixture_reader("cgroup")
 
 
 def fake_board(base, scenario, unified="/sys/fs/cgroup"):

@@ -9,20 +9,9 @@ import os
 import pytest
 
 from ansible_collections.rock5b.oom.plugins.module_utils.procfs import pressure
+from unit_helpers import fixture_reader, write
 
-FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "..", "fixtures", "psi")
-
-
-def fixture(name):
-    with open(os.path.join(FIXTURES, name)) as handle:
-        return "".join(line for line in handle if not line.startswith("#"))
-
-
-def write(path, text):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w") as handle:
-        handle.write(text)
-    return path
+fixture = fixture_reader("psi", comment="#")
 
 
 @pytest.mark.parametrize("name, some_avg10, full", [

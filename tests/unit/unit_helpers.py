@@ -1,0 +1,32 @@
+"""Helpers the unit tests share: reading fixture files and writing into fake trees.
+
+tests/unit is on sys.path (its conftest.py puts it there), so a test imports these as
+``from unit_helpers import fixture_reader, write``.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+
+FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures")
+
+
+def read_fixture(kind, name, comment="# "):
+    """tests/unit/fixtures/<kind>/<name> without its comment lines (those starting with ``comment``;
+    /proc/cgroups' own header starts with "#subsys_name", so "# " keeps it)."""
+    with open(os.path.join(FIXTURES, kind, name)) as handle:
+        return "".join(line for line in handle if not line.startswith(comment))
+
+
+def fixture_reader(kind, comment="# "):
+    """``fixture(name)`` for one fixture folder."""
+    return functools.partial(read_fixture, kind, comment=comment)
+
+
+def write(path, text):
+    """Write ``text`` to ``path``, creating its directories; the path."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as handle:
+        handle.write(text)
+    return path
