@@ -227,96 +227,126 @@ def parse_oom_events(records, since=None):
     file_rss_kb, shmem_rss_kb, pgtables_kb, oom_score_adj) and reaped (the victim's RSS after
     the OOM reaper, or None). A report with no killable process has victim None.
     """
-    events = []
-    context = None  # fields from the last report header, applied to the kill lines after it
+    parser = _ReportParser()
     for record in records:
         timestamp, message, boot_id = _normalize(record)
         message = message.strip()
-        if not message:
-            continue
-
-        match = _INVOKED.match(message)
-        if match:
-            context = _new_event(timestamp, boot_id)
-            context["invoker"] = {
-                "comm": match.group("comm"), "pid": None, "uid": None,
-                "gfp_mask": match.group("gfp_mask"), "gfp_flags": match.group("gfp_flags"),
-                "order": int(match.group("order")), "oom_score_adj": int(match.group("adj")),
-            }
-            context["_cpu_seen"] = False
-            continue
-
-        if context is not None:
-            match = _CPU.match(message)
-            if match and not context.get("_cpu_seen"):
-                context["_cpu_seen"] = True
-                context["invoker"]["pid"] = int(match.group("pid"))
-                context["invoker"]["uid"] = _int(match.group("uid"))
-                continue
-            match = _MEMCG_USAGE.match(message)
-            if match and context["memcg_usage_kb"] is None:
-                context["memcg_usage_kb"] = int(match.group("usage"))
-                context["memcg_limit_kb"] = int(match.group("limit"))
-                context["memcg_failcnt"] = int(match.group("failcnt"))
-                continue
-
-        match = _SUMMARY.match(message)
-        if match:
-            if context is None or not _fresh(context, timestamp):
-                context = _new_event(timestamp, boot_id)
-            context.update(
-                constraint=match.group("constraint"), nodemask=match.group("nodemask"),
-                cpuset=match.group("cpuset"), mems_allowed=match.group("mems_allowed"),
-                oom_memcg=match.group("oom_memcg"), task_memcg=match.group("task_memcg"),
-            )
-            continue
-
-        match = _GROUP.match(message)
-        if match:
-            # Printed after the first victim's kill line: that victim belongs to the group kill too.
-            if context is not None and _fresh(context, timestamp):
-                context["group_kill"] = True
-                for event in events:
-                    if event.get("_context") is context:
-                        event["group_kill"] = True
-            continue
-
-        match = _KILLED.match(message)
-        if match:
-            event = _from_context(context, timestamp, boot_id)
-            event["message"] = match.group("message")
-            event["victim"] = {
-                "pid": int(match.group("pid")), "comm": match.group("comm"), "uid": _int(match.group("uid")),
-                "total_vm_kb": int(match.group("total_vm")), "anon_rss_kb": int(match.group("anon")),
-                "file_rss_kb": int(match.group("file")), "shmem_rss_kb": _int(match.group("shmem")),
-                "pgtables_kb": _int(match.group("pgtables")), "oom_score_adj": _int(match.group("adj")),
-            }
-            events.append(_finish(event))
-            continue
-
-        match = _NO_KILLABLE.match(message)
-        if match:
-            event = _from_context(context, timestamp, boot_id)
-            event["message"] = message.rstrip(".")
-            events.append(_finish(event))
-            context = None
-            continue
-
-        match = _REAPED.match(message)
-        if match:
-            pid = int(match.group("pid"))
-            for event in reversed(events):
-                if event["victim"] and event["victim"]["pid"] == pid and event["reaped"] is None:
-                    event["reaped"] = {"anon_rss_kb": int(match.group("anon")), "file_rss_kb": int(match.group("file")),
-                                       "shmem_rss_kb": int(match.group("shmem"))}
-                    break
-            continue
-
+        if message:
+            parser.feed(timestamp, message, boot_id)
+    events = parser.events
     for event in events:
         event.pop("_context", None)
     if since is not None:
         events = [event for event in events if event["timestamp"] is None or event["timestamp"] >= since]
     return events
+
+
+class _ReportParser:
+    """The state of parse_oom_events: the events so far and the last report header's fields
+    (``context``), which the kill lines after it take. Each line goes to the first handler
+    whose pattern it matches."""
+
+    def __init__(self):
+        self.events = []
+        self.context = None
+
+    def feed(self, timestamp, message, boot_id):
+        for handler in (self._invoked, self._header_detail, self._summary, self._group, self._killed,
+                        self._no_killable, self._reaped):
+            if handler(timestamp, message, boot_id):
+                return
+
+    def _invoked(self, timestamp, message, boot_id):
+        match = _INVOKED.match(message)
+        if not match:
+            return False
+        self.context = _new_event(timestamp, boot_id)
+        self.context["invoker"] = {
+            "comm": match.group("comm"), "pid": None, "uid": None,
+            "gfp_mask": match.group("gfp_mask"), "gfp_flags": match.group("gfp_flags"),
+            "order": int(match.group("order")), "oom_score_adj": int(match.group("adj")),
+        }
+        self.context["_cpu_seen"] = False
+        return True
+
+    def _header_detail(self, _timestamp, message, _boot_id):
+        """The invoker's CPU line and a memcg's usage line, inside a report."""
+        context = self.context
+        if context is None:
+            return False
+        match = _CPU.match(message)
+        if match and not context.get("_cpu_seen"):
+            context["_cpu_seen"] = True
+            context["invoker"]["pid"] = int(match.group("pid"))
+            context["invoker"]["uid"] = _int(match.group("uid"))
+            return True
+        match = _MEMCG_USAGE.match(message)
+        if match and context["memcg_usage_kb"] is None:
+            context["memcg_usage_kb"] = int(match.group("usage"))
+            context["memcg_limit_kb"] = int(match.group("limit"))
+            context["memcg_failcnt"] = int(match.group("failcnt"))
+            return True
+        return False
+
+    def _summary(self, timestamp, message, boot_id):
+        match = _SUMMARY.match(message)
+        if not match:
+            return False
+        if self.context is None or not _fresh(self.context, timestamp):
+            self.context = _new_event(timestamp, boot_id)
+        self.context.update(
+            constraint=match.group("constraint"), nodemask=match.group("nodemask"),
+            cpuset=match.group("cpuset"), mems_allowed=match.group("mems_allowed"),
+            oom_memcg=match.group("oom_memcg"), task_memcg=match.group("task_memcg"),
+        )
+        return True
+
+    def _group(self, timestamp, message, _boot_id):
+        if not _GROUP.match(message):
+            return False
+        # Printed after the first victim's kill line: that victim belongs to the group kill too.
+        if self.context is not None and _fresh(self.context, timestamp):
+            self.context["group_kill"] = True
+            for event in self.events:
+                if event.get("_context") is self.context:
+                    event["group_kill"] = True
+        return True
+
+    def _killed(self, timestamp, message, boot_id):
+        match = _KILLED.match(message)
+        if not match:
+            return False
+        event = _from_context(self.context, timestamp, boot_id)
+        event["message"] = match.group("message")
+        event["victim"] = {
+            "pid": int(match.group("pid")), "comm": match.group("comm"), "uid": _int(match.group("uid")),
+            "total_vm_kb": int(match.group("total_vm")), "anon_rss_kb": int(match.group("anon")),
+            "file_rss_kb": int(match.group("file")), "shmem_rss_kb": _int(match.group("shmem")),
+            "pgtables_kb": _int(match.group("pgtables")), "oom_score_adj": _int(match.group("adj")),
+        }
+        self.events.append(_finish(event))
+        return True
+
+    def _no_killable(self, timestamp, message, boot_id):
+        if not _NO_KILLABLE.match(message):
+            return False
+        event = _from_context(self.context, timestamp, boot_id)
+        event["message"] = message.rstrip(".")
+        self.events.append(_finish(event))
+        self.context = None
+        return True
+
+    def _reaped(self, _timestamp, message, _boot_id):
+        match = _REAPED.match(message)
+        if not match:
+            return False
+        pid = int(match.group("pid"))
+        for event in reversed(self.events):
+            if event["victim"] and event["victim"]["pid"] == pid and event["reaped"] is None:
+                event["reaped"] = {"anon_rss_kb": int(match.group("anon")), "file_rss_kb": int(match.group("file")),
+                                   "shmem_rss_kb": int(match.group("shmem"))}
+                break
+        return True
 
 
 def _from_context(context, timestamp, boot_id):
