@@ -44,6 +44,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 WARN_KB = 204800
@@ -239,10 +240,17 @@ class JournalFollower:
 
     def __init__(self, matches, message=None):
         self.message = message
+        self.command = ["journalctl", "-f", "-n", "0", "-o", "json"] + matches
+        self.errors = tempfile.TemporaryFile()  # pylint: disable=consider-using-with
         self.process = subprocess.Popen(  # pylint: disable=consider-using-with
-            ["journalctl", "-f", "-n", "0", "-o", "json"] + matches,
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+            self.command, stdout=subprocess.PIPE, stderr=self.errors)
         self.buffer = b""
+
+    def state(self):
+        """For a miss: the command, whether it still runs, what it wrote to stderr."""
+        self.errors.seek(0)
+        return "%s: %s, stderr %r" % (" ".join(self.command), "running" if self.process.poll() is None
+                                      else "exited %s" % self.process.returncode, self.errors.read()[-300:])
 
     def records(self, timeout):
         ready, _w, _x = select.select([self.process.stdout], [], [], timeout)
@@ -291,9 +299,9 @@ def first_reaction(records, started):
     return None
 
 
-def explain_miss(name, seen, started, crossed):
+def explain_miss(name, follower, seen, started, crossed):
     """What the follower received during a missed trial, and the contender's own journal lines."""
-    print("  %s: the follower received %d record(s) during the trial" % (name, len(seen)))
+    print("  %s: the follower received %d record(s) during the trial (%s)" % (name, len(seen), follower.state()))
     for record in seen[:5]:
         offset = record_time(record) - (crossed or started)
         print("    %+.3f s from the crossing: %s" % (offset, str(record.get("MESSAGE", ""))[:100]))
@@ -342,7 +350,7 @@ def trial(name, follower, meminfo_fd):
     if reaction is None:
         print("  %s: no reaction within %d s" % (name, REACTION_TIMEOUT_S))
         if follower is not None:
-            explain_miss(name, seen, started, crossed)
+            explain_miss(name, follower, seen, started, crossed)
         return None
     return reaction - crossed
 
