@@ -58,7 +58,7 @@ REACTION_TIMEOUT_S = 45
 # The seed's records come from logger, a child that often exits before journald has looked
 # up its cgroup, so they do not always carry _SYSTEMD_UNIT: matched by identifier and text.
 TOOLS = {
-    "rock5b": {"unit": "rock5b-oom-monitor.service", "journal": ["-u", "rock5b-oom-monitor.service",
+    "rock5b": {"unit": "rock5b-oom-monitor.service", "journal": ["_SYSTEMD_UNIT=rock5b-oom-monitor.service",
                                                                   "ROCK5B_OOM_EVENT=warn"]},
     "seed": {"unit": "oom-monitor.service", "journal": ["SYSLOG_IDENTIFIER=root"], "message": "Low memory:",
              "period_s": 30},

@@ -73,7 +73,7 @@ def test_a_record_from_before_the_trial_is_not_its_reaction(harness):
 def test_a_contender_that_never_logs_is_a_miss_and_fails_the_run(harness):
     printed = []
     harness.explain_miss = lambda name, follower, seen, started, crossed: printed.append((name, seen, crossed))
-    misses = [harness.trial("rock5b", FakeFollower([]), meminfo_fd=None) for _ in range(2)]
+    misses = [harness.trial("rock5b", FakeFollower([]), meminfo_fd=None) for _trial in range(2)]
     assert misses == [None, None]
     assert printed == [("rock5b", [], CROSSING)] * 2  # each miss says what the follower received
     results = [{"tool": "rock5b", "misses": 2, "ran": True}, {"tool": "earlyoom", "misses": 0, "ran": True},
