@@ -18,15 +18,17 @@ import bench_monitor  # noqa: E402  pylint: disable=wrong-import-position
 CROSSING = 1796499600.25
 
 
-class FakeFollower:
-    """A journal follower that yields the scripted records on its ``after``-th read."""
+class FakeJournal:
+    """The contender's journal: the scripted records appear from the ``after``-th query on, and a
+    query returns those stamped at or after the time it asks for (as journalctl --since does)."""
 
     def __init__(self, records, after=2):
-        self.records_due, self.after, self.reads = records, after, 0
+        self.records_due, self.after, self.queries = records, after, 0
 
-    def records(self, _timeout):
-        self.reads += 1
-        return list(self.records_due) if self.reads == self.after else []
+    def since(self, started):
+        self.queries += 1
+        due = self.records_due if self.queries >= self.after else []
+        return [record for record in due if bench_monitor.record_time(record) >= started]
 
 
 def record(seconds, message="low memory: 197 MiB available"):
@@ -49,33 +51,34 @@ def harness(monkeypatch):
     monkeypatch.setattr(bench_monitor.time, "sleep", lambda seconds: None)
     monkeypatch.setattr(bench_monitor.time, "time", lambda: CROSSING - 3.0)  # the trial starts 3 s before it
     monkeypatch.setattr(bench_monitor, "REACTION_TIMEOUT_S", 0.2)
+    monkeypatch.setattr(bench_monitor, "QUERY_EVERY_S", 0.0)
     monkeypatch.setattr(bench_monitor, "explain_miss", lambda *args: None)
     return bench_monitor
 
 
 def test_a_contender_logging_after_a_known_delay_is_measured_at_that_delay(harness):
-    latency = harness.trial("rock5b", FakeFollower([record(CROSSING + 0.123)]), meminfo_fd=None)
+    latency = harness.trial("rock5b", FakeJournal([record(CROSSING + 0.123)]), meminfo_fd=None)
     assert latency == pytest.approx(0.123, abs=1e-6)
 
 
 def test_a_reaction_stamped_before_the_samplers_crossing_is_a_negative_latency_not_a_miss(harness):
     # The sampler was starved while the hog populated memory: the contender logged 1.4 s before
     # the crossing the sampler reported, but after the trial started.
-    latency = harness.trial("rock5b", FakeFollower([record(CROSSING - 1.4)]), meminfo_fd=None)
+    latency = harness.trial("rock5b", FakeJournal([record(CROSSING - 1.4)]), meminfo_fd=None)
     assert latency == pytest.approx(-1.4, abs=1e-6)
 
 
 def test_a_record_from_before_the_trial_is_not_its_reaction(harness):
     stale = record(CROSSING - 5.0, "low memory: an earlier trial")
-    assert harness.trial("rock5b", FakeFollower([stale]), meminfo_fd=None) is None
+    assert harness.trial("rock5b", FakeJournal([stale]), meminfo_fd=None) is None
 
 
 def test_a_contender_that_never_logs_is_a_miss_and_fails_the_run(harness):
     printed = []
-    harness.explain_miss = lambda name, follower, seen, started, crossed: printed.append((name, seen, crossed))
-    misses = [harness.trial("rock5b", FakeFollower([]), meminfo_fd=None) for _trial in range(2)]
+    harness.explain_miss = lambda name, seen, started, crossed: printed.append((name, seen, crossed))
+    misses = [harness.trial("rock5b", FakeJournal([]), meminfo_fd=None) for _trial in range(2)]
     assert misses == [None, None]
-    assert printed == [("rock5b", [], CROSSING)] * 2  # each miss says what the follower received
+    assert printed == [("rock5b", [], CROSSING)] * 2  # each miss says what the journal held
     results = [{"tool": "rock5b", "misses": 2, "ran": True}, {"tool": "earlyoom", "misses": 0, "ran": True},
                {"tool": "seed", "misses": 3, "ran": False}]
     assert harness.missed_too_often(results) == ["rock5b"]
