@@ -24,12 +24,12 @@ Phases, on one boot:
   for the seed's 30 s loop), a hog allocates (and touches)
   16 MiB every 50 ms while a sampler process reads /proc/meminfo every 10 ms; the moment it
   sees MemAvailable below 204800 kB is the crossing (CLOCK_REALTIME); the hog takes one more
-  step after it and waits. A reaction up to 10 ms before the crossing is possible (the
-  contender read /proc/meminfo between two samples) and is reported as it is, negative.
-  The reaction is the contender's first journal record after the crossing (rock5b: its
-  ROCK5B_OOM_EVENT=warn record; seed: logger's "Low memory" line; the journal's
-  __REALTIME_TIMESTAMP) or, for earlyoom, the hog receiving SIGTERM. No reaction within
-  45 s is reported as a miss.
+  step after it and waits. The reaction is the contender's first journal record after the
+  trial started (rock5b: its ROCK5B_OOM_EVENT=warn record; seed: logger's "Low memory" line;
+  the journal's __REALTIME_TIMESTAMP, found by a one-shot journal query every 0.5 s) or, for
+  earlyoom, the hog receiving SIGTERM. A reaction before the crossing is reported as it is,
+  negative: the contender read /proc/meminfo between two samples, or the sampler was late.
+  No reaction within 45 s is a miss; more than one miss of a running contender fails the run.
 """
 
 from __future__ import annotations
