@@ -6,6 +6,7 @@ tests/unit is on sys.path (its conftest.py puts it there), so a test imports the
 
 from __future__ import annotations
 
+import builtins
 import functools
 import os
 
@@ -30,3 +31,16 @@ def write(path, text):
     with open(path, "w") as handle:
         handle.write(text)
     return path
+
+
+def refuse_open(monkeypatch, module, path, error):
+    """Make ``open(path)`` inside ``module`` raise ``error`` (an errno), as the kernel would;
+    every other file opens as usual."""
+    real_open = builtins.open
+
+    def fake_open(name, *args, **kwargs):
+        if name == path:
+            raise OSError(error, os.strerror(error), name)
+        return real_open(name, *args, **kwargs)
+
+    monkeypatch.setattr(module, "open", fake_open, raising=False)

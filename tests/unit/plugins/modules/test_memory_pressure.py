@@ -10,7 +10,7 @@ import pytest
 
 from ansible_collections.rock5b.oom.plugins.module_utils.procfs import pressure
 from ansible_collections.rock5b.oom.plugins.modules import memory_pressure
-from unit_helpers import fixture_reader, write
+from unit_helpers import fixture_reader, refuse_open, write
 
 fixture = fixture_reader("")
 
@@ -169,14 +169,7 @@ def test_empty_file(board, run):
 
 def test_eopnotsupp_means_disabled_at_boot(board, run, monkeypatch):
     path = board.psi("memory", "psi/memory-5.10")
-    real_open = open
-
-    def fake_open(name, *args, **kwargs):
-        if name == path:
-            raise OSError(errno.EOPNOTSUPP, "Operation not supported", name)
-        return real_open(name, *args, **kwargs)
-
-    monkeypatch.setattr(pressure, "open", fake_open, raising=False)
+    refuse_open(monkeypatch, pressure, path, errno.EOPNOTSUPP)
     result = run(max_full_avg10=5)
     assert result["failed"] and result["state"] == "disabled"
     assert "EOPNOTSUPP (errno 95)" in result["msg"] and "psi=1" in result["msg"]

@@ -9,7 +9,7 @@ import os
 import pytest
 
 from ansible_collections.rock5b.oom.plugins.module_utils.procfs import pressure
-from unit_helpers import fixture_reader, write
+from unit_helpers import fixture_reader, refuse_open, write
 
 fixture = fixture_reader("psi", comment="#")
 
@@ -150,14 +150,7 @@ def test_diagnose_empty_file(board):
 
 def test_diagnose_eopnotsupp_is_disabled_at_boot(board, monkeypatch):
     path = board.psi("memory", fixture("memory-5.10"))
-    real_open = open
-
-    def fake_open(name, *args, **kwargs):
-        if name == path:
-            raise OSError(errno.EOPNOTSUPP, "Operation not supported", name)
-        return real_open(name, *args, **kwargs)
-
-    monkeypatch.setattr(pressure, "open", fake_open, raising=False)
+    refuse_open(monkeypatch, pressure, path, errno.EOPNOTSUPP)
     status = pressure.diagnose(board.proc, board.root)
     assert status["state"] == "disabled" and "EOPNOTSUPP" in status["reason"]
     assert "CONFIG_PSI_DEFAULT_DISABLED" in status["hint"]
