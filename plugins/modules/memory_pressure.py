@@ -49,34 +49,42 @@ options:
     description:
       - Read the files, wait this long, read again, and report the stall percentage over the
         window from the C(total) counters (RV(sampled)). V(0) does not sample.
-      - At most 60 seconds.
-    type: float
+      - A number from V(0) to V(60) seconds (a numeric string is read as a number). It is
+        C(raw) so that a boolean, NaN or infinity is refused instead of being read as a
+        number; the task then fails naming the option.
+    type: raw
     default: 0
   max_some_avg10:
-    description: Highest allowed memory C(some avg10), in percent.
-    type: float
+    description:
+      - Highest allowed memory C(some avg10), in percent.
+      - Every C(max_*) option, like each value in O(limits), is a number from V(0) to V(100)
+        (a numeric string is read as a number). They are C(raw) so that a boolean, NaN or
+        infinity (which would never fire) is refused; the task then fails naming the option.
+    type: raw
   max_full_avg10:
     description:
       - Highest allowed memory C(full avg10), in percent. C(full) is the share of time in which
         every runnable task was stalled on memory, the best single sign of thrashing.
-    type: float
+    type: raw
   max_some_avg60:
     description: Highest allowed memory C(some avg60), in percent.
-    type: float
+    type: raw
   max_full_avg60:
     description: Highest allowed memory C(full avg60), in percent.
-    type: float
+    type: raw
   max_some_sampled:
     description: Highest allowed memory C(some) stall over the O(sample_seconds) window, in percent.
-    type: float
+    type: raw
   max_full_sampled:
     description: Highest allowed memory C(full) stall over the O(sample_seconds) window, in percent.
-    type: float
+    type: raw
   limits:
     description:
       - 'Further limits, by resource, for anything the C(max_*) options do not cover, for
         example V({"memory": {"full_avg300": 2}, "io": {"some_avg60": 40}}).'
-      - Each name is C(<some|full>_<avg10|avg60|avg300|sampled>), each value a percentage.
+      - Each name is C(<some|full>_<avg10|avg60|avg300|sampled>), each value a percentage from
+        V(0) to V(100); a boolean, NaN or infinity fails the task naming the entry
+        (C(limits.memory.full_avg300)).
         The C(max_*) options win over the same memory limit given here.
     type: dict
     default: {}
@@ -229,7 +237,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.rock5b.oom.plugins.module_utils.cgroupfs import hierarchy as cgroup_hierarchy
-from ansible_collections.rock5b.oom.plugins.module_utils import errors, hostfs
+from ansible_collections.rock5b.oom.plugins.module_utils import errors, hostfs, numbers
 from ansible_collections.rock5b.oom.plugins.module_utils.procfs import pressure
 
 # The sampling clock and sleep; unit tests replace them with fakes.
@@ -253,21 +261,20 @@ def collect_limits(module):
                 pressure.parse_limit_name(name)
             except ValueError as error:
                 raise errors.ModuleError("limits: %s: %s" % (resource, error))
-            try:
-                value = float(value)
-            except (TypeError, ValueError):
-                raise errors.ModuleError("limits: %s.%s must be a number of percent, got %r" % (resource, name, value))
-            limits.setdefault(resource, {})[name] = value
+            limits.setdefault(resource, {})[name] = percent(value, "limits.%s.%s" % (resource, name))
     for option in SHORTHANDS:
         if module.params[option] is not None:
-            limits.setdefault("memory", {})[option[len("max_"):]] = float(module.params[option])
+            limits.setdefault("memory", {})[option[len("max_"):]] = percent(module.params[option], option)
     for resource, entries in limits.items():
-        for name, value in entries.items():
-            if value < 0 or value > 100:
-                raise errors.ModuleError("limit %s %s must be between 0 and 100 percent, got %s" % (resource, name, value))
+        for name in entries:
             if name.endswith("_sampled") and not module.params["sample_seconds"]:
                 raise errors.ModuleError("limit %s %s needs sample_seconds > 0" % (resource, name))
     return limits
+
+
+def percent(value, name):
+    """A PSI limit: a finite number of percent, 0 to 100 (a boolean or NaN is refused, naming ``name``)."""
+    return numbers.finite_number(value, name, 0, 100)
 
 
 def locate(fs, cgroup):
@@ -304,9 +311,7 @@ def measure(module, fs):
     """The task's result; raises ModuleError when a limit is exceeded, or PSI must be read and cannot."""
     params = module.params
     board = params["name"] or socket.gethostname()
-    seconds = params["sample_seconds"]
-    if seconds < 0 or seconds > MAX_SAMPLE_SECONDS:
-        raise errors.ModuleError("sample_seconds must be between 0 and %d, got %s" % (MAX_SAMPLE_SECONDS, seconds))
+    seconds = params["sample_seconds"] = numbers.finite_number(params["sample_seconds"], "sample_seconds", 0, MAX_SAMPLE_SECONDS)
     limits = collect_limits(module)
     resources = list(params["resources"])
     resources += sorted(resource for resource in limits if resource not in resources)
@@ -364,13 +369,13 @@ def main():
         argument_spec=dict(
             resources=dict(type="list", elements="str", choices=list(pressure.RESOURCES), default=["memory"]),
             cgroup=dict(type="str"),
-            sample_seconds=dict(type="float", default=0),
-            max_some_avg10=dict(type="float"),
-            max_full_avg10=dict(type="float"),
-            max_some_avg60=dict(type="float"),
-            max_full_avg60=dict(type="float"),
-            max_some_sampled=dict(type="float"),
-            max_full_sampled=dict(type="float"),
+            sample_seconds=dict(type="raw", default=0),
+            max_some_avg10=dict(type="raw"),
+            max_full_avg10=dict(type="raw"),
+            max_some_avg60=dict(type="raw"),
+            max_full_avg60=dict(type="raw"),
+            max_some_sampled=dict(type="raw"),
+            max_full_sampled=dict(type="raw"),
             limits=dict(type="dict", default={}),
             unavailable=dict(type="str", choices=["auto", "fail", "report"], default="auto"),
             name=dict(type="str"),

@@ -249,3 +249,55 @@ def test_check_mode_reads_the_same(board, run):
     board.psi("memory", "psi/memory-6.1")
     result = run(check_mode=True, max_full_avg10=20)
     assert not result.get("failed") and result["changed"] is False
+
+
+@pytest.mark.parametrize("option", list(memory_pressure.SHORTHANDS))
+@pytest.mark.parametrize("value, words", [
+    (float("nan"), "must be a finite number"), ("nan", "must be a finite number"), (float("inf"), "must be a finite number"),
+    ("-inf", "must be a finite number"), (True, "must be a number, got True"), (-1, "must be between 0 and 100"),
+    (100.01, "must be between 0 and 100"), ("lots", "must be a number"),
+])
+def test_every_limit_option_refuses_nan_inf_bool_and_out_of_range(board, run, option, value, words):
+    board.psi("memory", "psi/memory-6.1")
+    before = board.snapshot()
+    result = run(sample_seconds=1, **{option: value})
+    assert result["failed"] and result["msg"].startswith(option + " must be ") and words in result["msg"]
+    assert board.snapshot() == before
+
+
+@pytest.mark.parametrize("value, words", [
+    (float("nan"), "must be a finite number"), (float("inf"), "must be a finite number"), (True, "must be a number, got True"),
+    (-1, "must be between 0 and 60"), (60.5, "must be between 0 and 60"), ("soon", "must be a number"),
+])
+def test_sample_seconds_refuses_nan_inf_bool_and_out_of_range(board, run, monkeypatch, value, words):
+    board.psi("memory", "psi/memory-6.1")
+    slept = []
+    monkeypatch.setattr(memory_pressure, "SLEEP", slept.append)
+    result = run(sample_seconds=value)
+    assert result["failed"] and result["msg"].startswith("sample_seconds must be ") and words in result["msg"]
+    assert slept == []
+
+
+@pytest.mark.parametrize("value, words", [
+    (float("nan"), "must be a finite number"), (True, "must be a number, got True"), (-0.5, "must be between 0 and 100"),
+    ("inf", "must be a finite number"),
+])
+def test_limits_entries_refuse_nan_bool_and_out_of_range_naming_the_entry(board, run, value, words):
+    board.psi("memory", "psi/memory-6.1")
+    result = run(limits={"io": {"some_avg60": 10}, "memory": {"full_avg300": value}})
+    assert result["failed"] and result["msg"].startswith("limits.memory.full_avg300 must be ") and words in result["msg"]
+
+
+def test_numeric_strings_from_extra_vars_still_work(board, run):
+    board.psi("memory", "psi/memory-6.1")
+    result = run(max_full_avg10="5", limits={"memory": {"some_avg60": "50"}})
+    assert result["failed"] and result["limits"] == {"memory": {"full_avg10": 5.0, "some_avg60": 50.0}}
+    assert result["msg"] == "rock5b-07: memory pressure full avg10 is 17.52%, above the limit of 5.00%"
+
+
+def test_unreadable_psi_file_fails_a_gate_saying_to_use_become(board, run, monkeypatch):
+    path = board.psi("memory", "psi/memory-6.1")
+    refuse_open(monkeypatch, pressure, path, errno.EACCES)
+    result = run(max_full_avg10=5)
+    assert result["failed"] and result["state"] == "unreadable" and result["available"] is False
+    assert result["msg"].startswith("rock5b-07: PSI cannot be read: ") and "become" in result["msg"]
