@@ -9,6 +9,10 @@ harden.yml imports the roles with ``rolespec_validate: false`` and runs this act
 instead: the same specs (read from each role's own file, nothing copied), the same
 validator, the same variables (role defaults, inventory, extra vars), and the same failure,
 naming the role.
+
+Then the values the specs accepted meet each role's ``meta/value_rules.yml`` (ranges, sizes,
+names, patterns, the monitor's config: ``module_utils/value_rules.py``), so a typo in an
+inventory fails here, on the controller, before any role changes any board.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from ansible.errors import AnsibleActionFail
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
 from ansible.plugins.action.validate_argument_spec import ActionModule as ValidateArgumentSpec
+from ansible_collections.rock5b.oom.plugins.module_utils import value_rules
 
 ROLES_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "roles")
 
@@ -42,6 +47,26 @@ class ActionModule(ValidateArgumentSpec):
             raise AnsibleActionFail("%s has no 'main' entry point" % path)
         return main.get("options") or {}
 
+    def _value_rules(self, role):
+        """The role's ``meta/value_rules.yml`` (what an argument spec cannot say), or none."""
+        path = os.path.join(ROLES_DIR, role, "meta", "value_rules.yml")
+        if not os.path.isfile(path):
+            return {}, path
+        return (self._loader.load_from_file(path) or {}).get("value_rules") or {}, path
+
+    def _problems(self, role, task_vars):
+        """The argument spec's errors; when there are none, the value rules' (on the converted values)."""
+        options = self._role_options(role)
+        provided = self.get_args_from_task_vars(options, task_vars)
+        validated = ArgumentSpecValidator(options).validate(provided, validate_role_argument_spec=True)
+        if validated.error_messages:
+            return list(validated.error_messages)
+        rules, path = self._value_rules(role)
+        try:
+            return value_rules.check(rules, validated.validated_parameters, owner=path)
+        except ValueError as error:
+            raise AnsibleActionFail(str(error))
+
     def run(self, tmp=None, task_vars=None):
         task_vars = task_vars or {}
         result = ActionBase.run(self, tmp, task_vars)
@@ -52,11 +77,9 @@ class ActionModule(ValidateArgumentSpec):
 
         errors = {}
         for role in roles:
-            options = self._role_options(role)
-            provided = self.get_args_from_task_vars(options, task_vars)
-            messages = ArgumentSpecValidator(options).validate(provided, validate_role_argument_spec=True).error_messages
+            messages = self._problems(role, task_vars)
             if messages:
-                errors[role] = list(messages)
+                errors[role] = messages
 
         result["changed"] = False
         result["validated_roles"] = list(roles)

@@ -93,3 +93,56 @@ def test_harden_validates_exactly_the_roles_it_imports_unvalidated():
 def test_every_role_has_a_main_entry_point(role):
     with open(os.path.join(REPO, "roles", role, "meta", "argument_specs.yml"), encoding="utf-8") as f:
         assert yaml.safe_load(f)["argument_specs"]["main"]["options"]
+
+
+# --- value rules (meta/value_rules.yml): what an argument spec cannot say ------------------------
+
+@pytest.mark.parametrize("role, extra_vars, named", [
+    ("monitor", {"monitor_poll_min_ms": 0}, "monitor_poll_min_ms"),
+    ("monitor", {"monitor_warn": "100M", "monitor_critical": "200M"}, "monitor_critical"),
+    ("monitor", {"monitor_oom_score_adjust": -2000}, "monitor_oom_score_adjust"),
+    ("monitor", {"monitor_memory_max": "1180591620717411303424"}, "monitor_memory_max"),
+    ("monitor", {"monitor_protect_patterns": ["("]}, "monitor_protect_patterns"),
+    ("cgroup_limits", {"cgroup_limits_units": [{"unit": "-Hevil.service", "memory_max": "64M"}]},
+     "cgroup_limits_units[0].unit"),
+    ("cgroup_limits", {"cgroup_limits_units": [{"unit": "a.service", "memory_max": "512MB"}]},
+     "cgroup_limits_units[0].memory_max"),
+    ("cgroup_limits", {"cgroup_limits_raw": [{"path": "x", "memory_max": "64M", "pids": [1]}]},
+     "cgroup_limits_raw[0].pids[0]"),
+    ("protect_daemons", {"protect_daemons_extra": [{"name": "x", "comm": "sshd", "score": -2000}]},
+     "protect_daemons_extra[0].score"),
+    ("protect_daemons", {"protect_daemons_dropin_name": "../x.conf"}, "protect_daemons_dropin_name"),
+    ("sysctl_profile", {"sysctl_profile_settings": {"vm.overcommit_memory": 5}}, "vm.overcommit_memory"),
+    ("psi_boot", {"psi_boot_reboot_timeout": -1}, "psi_boot_reboot_timeout"),
+])
+def test_value_rules_refuse_what_the_spec_lets_through(tmp_path, role, extra_vars, named):
+    rc, result = run_play(tmp_path, [role], import_roles=True, extra_vars=extra_vars)
+    assert result["failed"], result
+    assert named in result["msg"]
+    assert "rock5b.oom.%s: " % role in result["msg"]
+
+
+def test_value_rules_pass_the_lab_inventory(tmp_path):
+    with open(os.path.join(REPO, "inventory", "lab", "group_vars", "rock5b.yml"), encoding="utf-8") as handle:
+        lab = yaml.safe_load(handle)
+    lab = dict((key, value) for key, value in lab.items() if not key.startswith("ansible_"))
+    roles = ["sysctl_profile", "cgroup_limits", "monitor", "protect_daemons", "psi_boot"]
+    rc, result = run_play(tmp_path, roles, import_roles=True, extra_vars=lab)
+    assert rc == 0 and not result.get("failed"), result
+
+
+@pytest.mark.parametrize("role", ["sysctl_profile", "cgroup_limits", "monitor", "protect_daemons", "psi_boot"])
+def test_value_rules_name_real_variables_and_known_rules(role):
+    """A rule for a variable the spec does not have, or a rule name that does not exist, is a typo."""
+    sys.path.insert(0, os.path.join(REPO, ".cache", "collections"))
+    from ansible_collections.rock5b.oom.plugins.module_utils import value_rules
+    with open(os.path.join(REPO, "roles", role, "meta", "argument_specs.yml"), encoding="utf-8") as handle:
+        options = yaml.safe_load(handle)["argument_specs"]["main"]["options"]
+    with open(os.path.join(REPO, "roles", role, "meta", "value_rules.yml"), encoding="utf-8") as handle:
+        rules = yaml.safe_load(handle)["value_rules"]
+    for variable, rule in rules.items():
+        assert variable in options, "%s: value rule for unknown variable %s" % (role, variable)
+        for key, sub_rule in (rule.get("each") or {variable: rule}).items():
+            if "each" in rule:
+                assert key in options[variable]["options"], "%s: %s has no suboption %s" % (role, variable, key)
+            assert sub_rule["rule"] in value_rules.RULES or sub_rule["rule"] == "monitor_config", sub_rule

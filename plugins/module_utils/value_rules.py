@@ -1,0 +1,214 @@
+# -*- coding: utf-8 -*-
+# Copyright: rock5b.oom contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Rules for role variables that an argument spec cannot say: ranges, sizes, names, patterns.
+
+A role's ``meta/argument_specs.yml`` checks types and choices. What it cannot express (an
+integer's range, a size's unit and bound, a regular expression, a systemd unit name, a sysctl
+profile) each role states in ``meta/value_rules.yml``, by rule name; ``rock5b.oom.validate_role_arguments``
+applies them on the controller, once per board, **before any role changes anything**.
+
+Each rule here is a thin adapter over the layer that owns the fact (sizes over
+``procfs.sizes``, names over ``systemd``, selectors over ``selection``, the vm.* profile over
+``vm_profile``), so the controller and the module on the board refuse the same values with the
+same words. A rule takes ``(value, name, **options)`` and returns a list of problems, each
+starting with ``name`` (the variable, with the entry's index for list items).
+
+``value_rules.yml``::
+
+    value_rules:
+      psi_boot_reboot_timeout: {rule: integer, minimum: 1}
+      cgroup_limits_units:           # a list of dicts: rules per key of each entry
+        each:
+          memory_max: {rule: size}
+      monitor_warn: {rule: monitor_config, key: warn}
+
+``monitor_config`` is a rule over several variables at once: each names the key of the monitor
+program's config it fills, and the program's own validation checks them together
+(``monitor_settings``).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+
+from ansible_collections.rock5b.oom.plugins.module_utils import monitor_settings, selection, systemd, vm_profile
+from ansible_collections.rock5b.oom.plugins.module_utils.procfs import processes, sizes
+
+
+def _is_number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def integer(value, name, minimum=None, maximum=None):
+    """A whole number (not a boolean, not NaN) within [min, max]."""
+    if value is None:
+        return []
+    if not isinstance(value, int) or isinstance(value, bool):
+        return ["%s: %r is not a whole number" % (name, value)]
+    return _in_range(value, name, minimum, maximum)
+
+
+def number(value, name, minimum=None, maximum=None):
+    """A finite number (not a boolean, NaN or infinity) within [min, max]."""
+    if value is None:
+        return []
+    if not _is_number(value) or not math.isfinite(value):
+        return ["%s: %r is not a finite number" % (name, value)]
+    return _in_range(value, name, minimum, maximum)
+
+
+def _in_range(value, name, low, high):
+    if low is not None and value < low:
+        return ["%s: %r is below the minimum %r" % (name, value, low)]
+    if high is not None and value > high:
+        return ["%s: %r is above the maximum %r" % (name, value, high)]
+    return []
+
+
+def size(value, name, allow_max=True):
+    """A memory size as cgroup limits take it (``512M``, bytes, ``max``): ``procfs.sizes.parse_size``."""
+    if value is None:
+        return []
+    try:
+        parsed = sizes.parse_size(value, name)
+    except sizes.SizeError as error:
+        return [str(error)]
+    if parsed == sizes.MAX and not allow_max:
+        return ["%s: %r: a limit is needed here, not max" % (name, value)]
+    return []
+
+
+def size_or_percent(value, name):
+    """A threshold: a size (``200M``) or a share of RAM (``5%``): ``procfs.sizes.parse_size_or_percent``."""
+    if value is None:
+        return []
+    try:
+        sizes.parse_size_or_percent(value, name)
+    except sizes.SizeError as error:
+        return [str(error)]
+    return []
+
+
+def percent(value, name):
+    """A share from 0 to 100 %, written ``40%`` or ``12.5%`` (systemd's percent values)."""
+    if value is None:
+        return []
+    match = re.match(r"\A([0-9]+(?:\.[0-9]+)?)%\Z", str(value)) if isinstance(value, str) else None
+    if not match or float(match.group(1)) > 100:
+        return ["%s: %r is not a percentage from 0%% to 100%% (for example 40%%)" % (name, value)]
+    return []
+
+
+def regex(value, name):
+    """A Python regular expression, as selectors and the monitor compile it."""
+    if value is None:
+        return []
+    problems = selection.validate({"pattern": value})
+    return ["%s: %s" % (name, problem) for problem in problems]
+
+
+def unit(value, name, suffix=None):
+    """A systemd unit name (``ssh`` means ``ssh.service``); never one that reads as an option."""
+    if value is None:
+        return []
+    normalized = processes.normalize_unit(str(value))
+    if not processes.valid_unit(normalized) or normalized.startswith("-") or re.search(r"\s", normalized):
+        return ["%s: %r is not a valid systemd unit name" % (name, value)]
+    if suffix and not normalized.endswith(suffix):
+        return ["%s: %r must be a %s unit" % (name, value, suffix)]
+    return []
+
+
+def dropin_name(value, name):
+    """A drop-in file name: ``60-rock5b.conf``, no directories, no newline."""
+    if value is None or systemd.valid_dropin_name(value):
+        return []
+    return ["%s: %r must be a file name ending in .conf (letters, digits, _ . @ -)" % (name, value)]
+
+
+def absolute_path(value, name):
+    """An absolute, normalized path without control characters."""
+    if value is None or value == "":
+        return []
+    if not isinstance(value, str) or not os.path.isabs(value) or re.search(r"[\x00-\x1f\x7f]", value):
+        return ["%s: %r must be an absolute path" % (name, value)]
+    if os.path.normpath(value) != value.rstrip("/") and value != "/":
+        return ["%s: %r must be written without '..', '.' or doubled slashes (%s)" % (name, value, os.path.normpath(value))]
+    return []
+
+
+def oom_score(value, name):
+    """An oom_score_adj value: a whole number from -1000 to 1000 (the kernel's range)."""
+    return integer(value, name, processes.OOM_SCORE_ADJ_MIN, processes.OOM_SCORE_ADJ_MAX)
+
+
+def vm_profile_settings(value, name):
+    """A vm.* sysctl profile: ``vm_profile.validate_settings`` (``auto`` needs no RAM size to be valid)."""
+    if not value:
+        return []
+    if not isinstance(value, dict):
+        return ["%s: must be a mapping of vm.* keys to values" % name]
+    _resolved, problems = vm_profile.validate_settings(value, 4 << 20)
+    return ["%s: %s" % (name, problem) for problem in problems]
+
+
+RULES = {
+    "integer": integer,
+    "number": number,
+    "size": size,
+    "size_or_percent": size_or_percent,
+    "percent": percent,
+    "regex": regex,
+    "unit": unit,
+    "dropin_name": dropin_name,
+    "absolute_path": absolute_path,
+    "oom_score": oom_score,
+    "vm_profile": vm_profile_settings,
+}
+
+
+def check(rules, values, owner="value_rules.yml"):
+    """Problems of ``values`` (variable -> value) under ``rules`` (a value_rules mapping).
+
+    Rules of a variable that is not set are skipped (its argument spec decides whether it must
+    be). A rule name this file does not know is a bug in the role, reported as such.
+    """
+    problems, monitor_config = [], []
+    for variable, rule in rules.items():
+        if variable not in values:
+            continue
+        if rule.get("rule") == "monitor_config":
+            monitor_config.append((rule["key"], variable, values[variable]))
+        else:
+            problems += _apply(rule, values[variable], variable, owner)
+    if monitor_config:
+        problems += monitor_settings.problems(monitor_config)
+    return problems
+
+
+def _apply(rule, value, name, owner):
+    if "each" in rule:
+        if not isinstance(value, list):
+            return []
+        problems = []
+        for index, item in enumerate(value):
+            if isinstance(item, dict):
+                for key, sub_rule in rule["each"].items():
+                    if key in item:
+                        problems += _apply(sub_rule, item[key], "%s[%d].%s" % (name, index, key), owner)
+        return problems
+    options = dict(rule)
+    function = RULES.get(options.pop("rule", None))
+    if function is None:
+        raise ValueError("%s: %s names an unknown rule %r (known: %s)" % (owner, name, rule.get("rule"), ", ".join(sorted(RULES))))
+    if "list" in options and options.pop("list"):
+        if not isinstance(value, list):
+            return []
+        problems = []
+        for index, item in enumerate(value):
+            problems += function(item, "%s[%d]" % (name, index), **options)
+        return problems
+    return function(value, name, **options)

@@ -1,0 +1,90 @@
+"""value_rules: the controller-side rules of role variables, each over the layer owning the fact."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from ansible_collections.rock5b.oom.plugins.module_utils import value_rules
+
+
+@pytest.mark.parametrize("rule, value, options", [
+    ("integer", True, {}),
+    ("integer", 1.5, {}),
+    ("integer", 5, {"minimum": 10}),
+    ("integer", 50, {"maximum": 10}),
+    ("number", math.nan, {}),
+    ("number", math.inf, {}),
+    ("number", False, {}),
+    ("size", "1180591620717411303424", {}),
+    ("size", "512MB", {}),
+    ("size", "-5M", {}),
+    ("size", "max", {"allow_max": False}),
+    ("size_or_percent", "abc", {}),
+    ("percent", "150%", {}),
+    ("percent", "40", {}),
+    ("regex", "(", {}),
+    ("unit", "-Hevil.service", {}),
+    ("unit", "a.service\n", {}),
+    ("unit", "a.service", {"suffix": ".slice"}),
+    ("dropin_name", "../x.conf", {}),
+    ("dropin_name", "x.conf\n", {}),
+    ("absolute_path", "relative/dir", {}),
+    ("absolute_path", "/etc/../tmp/x", {}),
+    ("oom_score", -2000, {}),
+    ("oom_score", True, {}),
+    ("vm_profile", {"vm.overcommit_memory": 5}, {}),
+    ("vm_profile", {"kernel.panic": 1}, {}),
+])
+def test_rule_refuses_and_names_the_variable(rule, value, options):
+    problems = value_rules.RULES[rule](value, "the_variable", **options)
+    assert problems and all(problem.startswith("the_variable") for problem in problems), problems
+
+
+@pytest.mark.parametrize("rule, value, options", [
+    ("integer", 10, {"minimum": 10, "maximum": 10}),
+    ("number", 0.5, {"minimum": 0, "maximum": 1}),
+    ("size", "512M", {}),
+    ("size", "max", {}),
+    ("size_or_percent", "5%", {}),
+    ("percent", "12.5%", {}),
+    ("regex", "^sshd$", {}),
+    ("unit", "ssh", {}),
+    ("unit", "rock5b-untrusted.slice", {"suffix": ".slice"}),
+    ("dropin_name", "60-rock5b-memory.conf", {}),
+    ("absolute_path", "/usr/local/lib/rock5b-oom", {}),
+    ("oom_score", -1000, {}),
+    ("vm_profile", {"vm.min_free_kbytes": "auto", "vm/overcommit_memory": 2}, {}),
+])
+def test_rule_accepts_good_values(rule, value, options):
+    assert value_rules.RULES[rule](value, "the_variable", **options) == []
+
+
+def test_each_and_list_rules_name_the_entry():
+    rules = {"units": {"each": {"memory_max": {"rule": "size"}, "pids": {"rule": "integer", "list": True, "minimum": 2}}}}
+    problems = value_rules.check(rules, {"units": [{"memory_max": "64M", "pids": [5]}, {"memory_max": "64X", "pids": [3, 1]}]})
+    assert len(problems) == 2
+    assert problems[0].startswith("units[1].memory_max")
+    assert problems[1].startswith("units[1].pids[1]")
+
+
+def test_unset_variables_are_not_checked():
+    assert value_rules.check({"a": {"rule": "integer", "minimum": 5}}, {}) == []
+
+
+def test_an_unknown_rule_is_a_bug_in_the_role():
+    with pytest.raises(ValueError, match="unknown rule 'intger'"):
+        value_rules.check({"a": {"rule": "intger"}}, {"a": 1}, owner="roles/x/meta/value_rules.yml")
+
+
+def test_monitor_config_rules_use_the_programs_validation_and_name_the_variables():
+    rules = {"monitor_warn": {"rule": "monitor_config", "key": "warn"},
+             "monitor_critical": {"rule": "monitor_config", "key": "critical"},
+             "monitor_poll_min_ms": {"rule": "monitor_config", "key": "poll.min_ms"}}
+    inverted = value_rules.check(rules, {"monitor_warn": "100M", "monitor_critical": "200M", "monitor_poll_min_ms": 100})
+    assert len(inverted) == 1 and inverted[0].startswith("monitor_") and "critical" in inverted[0]
+    assert "monitor_poll_min_ms" not in inverted[0]
+    too_fast = value_rules.check(rules, {"monitor_warn": "200M", "monitor_critical": "100M", "monitor_poll_min_ms": 0})
+    assert len(too_fast) == 1 and too_fast[0].startswith("monitor_poll_min_ms: poll.min_ms")
+    assert value_rules.check(rules, {"monitor_warn": "200M", "monitor_critical": "100M", "monitor_poll_min_ms": 100}) == []
