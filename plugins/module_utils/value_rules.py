@@ -115,7 +115,7 @@ def unit(value, name, suffix=None):
     if value is None:
         return []
     normalized = processes.normalize_unit(str(value))
-    if not processes.valid_unit(normalized) or normalized.startswith("-") or re.search(r"\s", normalized):
+    if not processes.valid_unit(normalized) or normalized.startswith("-") or re.search(r"\s", str(value)):
         return ["%s: %r is not a valid systemd unit name" % (name, value)]
     if suffix and not normalized.endswith(suffix):
         return ["%s: %r must be a %s unit" % (name, value, suffix)]
