@@ -31,7 +31,7 @@ def read_journal(module, since_text, since):
     else:
         command += ["_TRANSPORT=kernel"]
         if since is not None:
-            command += ["--since=@%d" % int(since)]
+            command += ["--since=@%d" % max(0, int(since))]  # an age reaching before 1970 means all
     rc, out, err = module.run_command(command)
     if rc != 0:
         return None, "%s failed (rc %d): %s" % (" ".join(command), rc, (err or out).strip())

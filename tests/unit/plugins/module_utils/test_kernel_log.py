@@ -210,3 +210,18 @@ def test_parse_since_local_time_without_offset():
 def test_parse_since_rejects_junk(value):
     with pytest.raises(ValueError, match="since"):
         kernel_log.parse_since(value, now=0, boot_time=0)
+
+
+@pytest.mark.parametrize("value", [
+    "99999999999999", "@99999999999999", "@1e20", "1" + "0" * 400, "-99999999999999d", "-" + "9" * 400 + "d",
+    "2000000 days ago", "0001-01-01T00:00:00+01:00", "0001-01-01", "-5", "@-5", "-1.5", "nan", "NaN", "inf", "-inf", "True", "False",
+])
+def test_parse_since_refuses_out_of_range_negative_nan_and_bool_with_valueerror(value):
+    with pytest.raises(ValueError, match="^since "):
+        kernel_log.parse_since(value, now=1714557600.0, boot_time=1714550000.0)
+
+
+def test_parse_since_range_ends_are_accepted():
+    assert kernel_log.parse_since("@0") == 0.0
+    assert kernel_log.parse_since("@%d" % kernel_log.MAX_SINCE) == float(kernel_log.MAX_SINCE)
+    assert kernel_log.iso_time(kernel_log.MAX_SINCE) == "9999-12-31T23:59:59+00:00"

@@ -132,3 +132,9 @@ def test_oom_log_fails_on_a_bad_since_and_a_missing_journalctl(module, fs):
     del module.bins["journalctl"]
     with pytest.raises(ModuleError, match="journalctl is not installed"):
         source.oom_log(module, fs, "journal", "boot", BOOT)
+
+
+def test_an_age_before_1970_reads_the_whole_journal(module, fs):
+    journald(fs)
+    events, facts, _warnings = source.oom_log(module, fs, "journal", "-30000d", BOOT)
+    assert module.ran[0][-1] == "--since=@0" and facts["since"].startswith("19") and len(events) == 2

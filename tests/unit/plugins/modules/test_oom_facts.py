@@ -237,3 +237,11 @@ def test_check_mode_changes_nothing(board, run, commands):
     facts, _result = run(check_mode=True)
     assert facts["oom_log"]["events"] == 2
     assert board.snapshot() == before
+
+
+@pytest.mark.parametrize("value", [99999999999999, "@99999999999999", "-99999999999999d", -5, float("nan"), True, False, 1e300])
+def test_since_out_of_range_negative_nan_or_bool_fails_naming_since(board, run, commands, value):
+    journald(board)
+    _facts, result = run(since=value)
+    assert result["failed"] and result["msg"].startswith("since: ")
+    assert commands.ran == []
