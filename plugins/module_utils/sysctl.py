@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import re
+import stat
 
 # Directories systemd-sysctl reads, highest precedence first: a file in an earlier directory
 # masks a file of the same name in a later one; the surviving files are applied sorted by name,
@@ -27,6 +29,12 @@ CONFIG_DIRS = (
 # procps' `sysctl --system` reads this last; Debian up to 12 also links it in as
 # /etc/sysctl.d/99-sysctl.conf, which sorts after 99-oom-rock5b.conf. Debian 13 dropped it.
 LEGACY_FILE = "/etc/sysctl.conf"
+# Where a managed profile may live: the directories systemd-sysctl reads on every distribution
+# the collection supports (/lib/sysctl.d is only read on split-/usr systems, and is /usr/lib
+# on merged ones). A file in /run/sysctl.d is read at boot only if something recreates it.
+PROFILE_DIRS = CONFIG_DIRS[:4]
+# systemd-sysctl skips hidden and backup files and reads only *.conf; the name stays portable.
+CONF_NAME_PATTERN = re.compile(r"^[A-Za-z0-9_@+-][A-Za-z0-9_.@+-]*\.conf$")
 
 
 def normalize_key(key):
@@ -79,6 +87,43 @@ def live_writable(proc_root, keys=()):
     except OSError:
         return False
     return all(os.access(proc_sys_path(proc_root, key), os.W_OK) for key in keys)
+
+
+def conf_path_problem(path):
+    """Why ``path`` is no place for a managed profile, or None when it is.
+
+    The rule: an absolute path that, normalized (``os.path.normpath``), is a ``*.conf`` file
+    directly inside one of PROFILE_DIRS, so systemd-sysctl reads it at boot. Use the normalized
+    path once this returns None.
+    """
+    if not isinstance(path, str) or not path.startswith("/"):
+        return "must be an absolute path, got %r" % (path,)
+    normalized = os.path.normpath(path)
+    directory, name = os.path.split(normalized)
+    if not CONF_NAME_PATTERN.match(name):
+        return ("%r: the file name must end in .conf (letters, digits, _ @ + - and dots, not "
+                "starting with a dot), as systemd-sysctl reads only those" % path)
+    if directory not in PROFILE_DIRS:
+        return ("%r is %s, which is not directly in a directory systemd-sysctl reads at boot (%s)"
+                % (path, normalized, ", ".join(PROFILE_DIRS)))
+    return None
+
+
+def conf_target_problem(fs, path):
+    """What on the board stands in the way of writing the file ``path``, or None.
+
+    A directory or special file at ``path``, or something other than a directory where its
+    directory should be.
+    """
+    directory = os.path.dirname(path)
+    if fs.lexists(directory) and not fs.isdir(directory):
+        return "%s is not a directory on the board, so %s cannot be written" % (directory, path)
+    info = fs.lstat(path)
+    if info is None or stat.S_ISREG(info.st_mode) or stat.S_ISLNK(info.st_mode):
+        return None
+    if stat.S_ISDIR(info.st_mode):
+        return "%s is a directory on the board; remove it or choose another file" % path
+    return "%s is not a regular file on the board" % path
 
 
 def parse_conf(text):
@@ -185,3 +230,17 @@ def find_overrides(fs, managed_path, desired):
                         "reason": "applied after %s, sets %s = %s" % (managed_path, key, item["value"]),
                     })
     return overrides
+
+
+def override_findings(overrides, managed_path):
+    """One sentence per override from ``find_overrides``: the key, the file and its line, and
+    what it sets - what an audit lists as drift, since the board boots with that value."""
+    findings = []
+    for item in overrides:
+        if item["key"] == "*":
+            findings.append("%s is not applied at boot: %s masks it (a file of the same name in a "
+                            "directory of higher precedence)" % (managed_path, item["path"]))
+        else:
+            findings.append("%s is overridden at boot: %s line %s sets %s = %s after %s" % (
+                item["key"], item["path"], item.get("line", "?"), item["key"], item["value"], managed_path))
+    return findings

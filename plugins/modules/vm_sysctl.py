@@ -15,8 +15,8 @@ description:
   - Writes the profile to one sysctl.d drop-in, atomically (a temporary file renamed over the old
     one), with a header saying it is managed.
   - Applies the values live through C(/proc/sys) where it is writable, then reads every key back
-    from the kernel; a value the kernel refuses or changes fails the task and the values written
-    so far are restored.
+    from the kernel, then writes the file; a value the kernel refuses or changes, or a file that
+    cannot be written, fails the task and the live values written so far are restored.
   - Reports drift three ways (desired, file, live) and names other configuration files that would
     override a managed key at boot under systemd-sysctl's ordering (C(/etc/sysctl.d),
     C(/run/sysctl.d), C(/usr/local/lib/sysctl.d), C(/usr/lib/sysctl.d), C(/lib/sysctl.d), and
@@ -37,9 +37,15 @@ options:
   settings:
     description:
       - The profile, C(vm.*) key to value. Keys may use dots or slashes.
+      - Every value is checked before anything changes, whether or not it is applied live.
       - Known keys are checked against the kernel's ranges, for example C(vm.overcommit_memory) 0-2,
         C(vm.panic_on_oom) 0-2, C(vm.watermark_scale_factor) 1-3000, C(vm.oom_dump_tasks) and
-        C(vm.oom_kill_allocating_task) 0-1. Other C(vm.*) keys must exist in the running kernel.
+        C(vm.oom_kill_allocating_task) 0-1, C(vm.swappiness) 0-200, C(vm.min_free_kbytes) at most
+        a quarter of MemTotal, the others within the kernel's integer type. Booleans, fractions,
+        NaN and infinities are refused.
+      - Other C(vm.*) keys must exist in the running kernel and take an integer or a line of
+        integers separated by spaces.
+      - One key spelled twice (C(vm.swappiness) and C(vm/swappiness)) is refused.
       - C(vm.min_free_kbytes=auto) resolves to MemTotal/128 kB, at least 32768 and at most 262144.
       - A key set to V(null) is left out of the profile.
     type: dict
@@ -47,6 +53,10 @@ options:
   path:
     description:
       - The sysctl.d drop-in that holds the profile.
+      - Must be a C(.conf) file directly in a directory systemd-sysctl reads at boot
+        (C(/etc/sysctl.d), C(/run/sysctl.d), C(/usr/local/lib/sysctl.d), C(/usr/lib/sysctl.d));
+        it is normalized first, so C(..) cannot lead out of them. A file in C(/run/sysctl.d) is
+        lost at reboot unless something recreates it.
     type: path
     default: /etc/sysctl.d/99-oom-rock5b.conf
   apply_live:
@@ -165,6 +175,15 @@ overrides:
   elements: dict
   sample: [{"path": "/etc/sysctl.d/99-sysctl.conf", "key": "vm.panic_on_oom", "value": "1", "line": 3,
             "reason": "applied after /etc/sysctl.d/99-oom-rock5b.conf, sets vm.panic_on_oom = 1"}]
+boot_drift:
+  description:
+    - One sentence per override in RV(overrides), naming the key, the file and its line. The
+      board boots with those values, so an audit counts each as drift.
+  returned: always
+  type: list
+  elements: str
+  sample: ["vm.panic_on_oom is overridden at boot: /etc/sysctl.d/99-sysctl.conf line 3 sets
+            vm.panic_on_oom = 1 after /etc/sysctl.d/99-oom-rock5b.conf"]
 overcommit:
   description: The strict overcommit pre-flight, in kB.
   returned: always
@@ -177,11 +196,12 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.rock5b.oom.plugins.module_utils import hostfs
+from ansible_collections.rock5b.oom.plugins.module_utils.batch import Change, apply_changes
 from ansible_collections.rock5b.oom.plugins.module_utils.errors import ModuleError, failing_on, invalid
 from ansible_collections.rock5b.oom.plugins.module_utils.procfs.meminfo import read_meminfo
 from ansible_collections.rock5b.oom.plugins.module_utils.sysctl import (
-    CONFIG_DIRS, conf_values, find_overrides, key_exists, live_writable, parse_conf, read_live, render_conf,
-    write_live,
+    conf_path_problem, conf_target_problem, conf_values, find_overrides, key_exists, live_writable,
+    override_findings, parse_conf, read_live, render_conf, write_live,
 )
 from ansible_collections.rock5b.oom.plugins.module_utils.vm_profile import (
     overcommit_preflight, validate_settings,
@@ -200,34 +220,47 @@ def write_order(keys):
     return sorted(keys, key=lambda key: (key not in WRITE_FIRST, key))
 
 
-def apply_live(proc, keys, desired, before_live):
-    """Write ``keys`` and read them back; on any failure restore what was written and raise."""
-    written = []
-    for key in write_order(keys):
-        problem = None
+def live_change(proc, key, value, before):
+    """Writing ``key`` live and reading it back; on a refusal or another value read back the key
+    is left (or put back) as it was, so the batch undoes only what came before it."""
+    def apply():
         try:
-            write_live(proc, key, desired[key])
-            written.append(key)
-            readback = read_live(proc, key)
-            if readback != desired[key]:
-                problem = "the kernel holds %s = %s after writing %s" % (key, readback, desired[key])
+            write_live(proc, key, value)
         except OSError as error:
-            problem = "the kernel refused %s = %s: %s" % (key, desired[key], error.strerror or error)
-        if problem:
-            for done in reversed(written):
-                try:
-                    write_live(proc, done, before_live[done])
-                except OSError:
-                    problem += "; and %s could not be restored to %s" % (done, before_live[done])
-            raise ModuleError("%s. Live values written in this run were restored and the file "
-                              "was not changed." % problem, key=key)
+            raise ModuleError("the kernel refused %s = %s: %s" % (key, value, error.strerror or error))
+        readback = read_live(proc, key)
+        if readback != value:
+            problem = "the kernel holds %s = %s after writing %s" % (key, readback, value)
+            try:
+                write_live(proc, key, before)
+            except OSError:
+                problem += "; and %s could not be restored to %s" % (key, before)
+            raise ModuleError(problem)
+    return Change("live %s" % key, apply, lambda: write_live(proc, key, before))
+
+
+def file_change(fs, path, old_text, new_text):
+    def undo():
+        if old_text is None:
+            fs.remove(path)
+        else:
+            fs.write_atomic(path, old_text, None)
+    return Change("file %s" % path, lambda: fs.write_atomic(path, new_text, 0o644), undo)
+
+
+def profile_path(fs, params):
+    """The managed file's path, normalized; ModuleError naming the option when systemd-sysctl
+    would not read it at boot or something else stands at it on the board."""
+    problem = conf_path_problem(params["path"])
+    path = os.path.normpath(params["path"]) if problem is None else params["path"]
+    problem = problem or conf_target_problem(fs, path)
+    if problem:
+        raise ModuleError("invalid path (role variable sysctl_profile_path), nothing was changed: %s" % problem)
+    return path
 
 
 def desired_settings(fs, params):
     """The validated profile and /proc/meminfo; ModuleError when a setting is wrong."""
-    path = params["path"]
-    if not os.path.isabs(path):
-        raise ModuleError("path must be absolute, got %s" % path)
     if params["overcommit_margin_kb"] < 0:
         raise ModuleError("overcommit_margin_kb must be >= 0, got %d" % params["overcommit_margin_kb"])
     meminfo = read_meminfo(fs.proc)
@@ -255,11 +288,10 @@ def live_policy(fs, params, desired, warnings):
     return params["apply_live"] and writable
 
 
-def check_overrides(fs, params, desired, warnings):
-    path = params["path"]
-    if os.path.dirname(path) not in CONFIG_DIRS:
-        warnings.append("%s is not in a directory systemd-sysctl reads at boot (%s): the profile "
-                        "will not survive a reboot." % (path, ", ".join(CONFIG_DIRS)))
+def check_overrides(fs, path, params, desired, warnings):
+    if path.startswith("/run/"):
+        warnings.append("%s is on /run, which is empty after a reboot: the profile applies at boot "
+                        "only if something writes it again." % path)
     overrides = find_overrides(fs, path, desired)
     if overrides:
         summary = "; ".join("%s: %s" % (item["path"], item["reason"]) for item in overrides)
@@ -272,7 +304,7 @@ def check_overrides(fs, params, desired, warnings):
 
 def run(module, fs):
     params = module.params
-    path = params["path"]
+    path = profile_path(fs, params)
     desired, meminfo = desired_settings(fs, params)
     before_live = dict((key, read_live(fs.proc, key)) for key in desired)
     warnings = []
@@ -297,13 +329,15 @@ def run(module, fs):
         if entry["file"] != desired[key] or entry["live"] != desired[key]:
             drift[key] = entry
     live_changed = [key for key in write_order(desired) if before_live[key] != desired[key]] if apply else []
-    overrides = check_overrides(fs, params, desired, warnings)
+    overrides = check_overrides(fs, path, params, desired, warnings)
 
     if not module.check_mode:
-        if live_changed:
-            apply_live(fs.proc, live_changed, desired, before_live)
+        # One batch: live values first (the kernel may refuse one), then the file; a failure
+        # anywhere puts back the live values written before it.
+        changes = [live_change(fs.proc, key, desired[key], before_live[key]) for key in live_changed]
         if file_changed:
-            fs.write_atomic(path, new_text, 0o644)
+            changes.append(file_change(fs, path, old_text, new_text))
+        apply_changes(changes)
     full_path = fs.path(path)
     if os.path.exists(full_path):
         # Same text but wrong mode or owner is drift too; these honour check mode themselves.
@@ -330,7 +364,7 @@ def run(module, fs):
         before={"file": dict((key, before_file.get(key)) for key in desired), "live": before_live},
         after={"file": dict(desired), "live": after_live},
         drift=drift, file_changed=file_changed, live_changed=live_changed, live_applied=apply,
-        overrides=overrides, overcommit=overcommit, diff=diff,
+        overrides=overrides, boot_drift=override_findings(overrides, path), overcommit=overcommit, diff=diff,
     )
 
 

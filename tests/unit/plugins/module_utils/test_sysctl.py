@@ -95,3 +95,72 @@ def test_writable_keys_decide_not_the_directory(tmp_path, monkeypatch):
     real_access = os.access
     monkeypatch.setattr(sysctl.os, "access", lambda path, mode: not os.path.isdir(path) and real_access(path, mode))
     assert sysctl.live_writable(proc, ["vm.swappiness"]) is True
+
+
+# --- issue #14: the profile's path rule, what is at the path, overrides as boot drift -------
+
+import pytest  # noqa: E402
+
+
+@pytest.mark.parametrize("path", [
+    "/etc/sysctl.d/99-oom-rock5b.conf", "/run/sysctl.d/60-oom.conf", "/usr/local/lib/sysctl.d/60-oom.conf",
+    "/usr/lib/sysctl.d/60-oom.conf", "/etc/sysctl.d/../sysctl.d/x.conf", "/etc/sysctl.d//x.conf",
+])
+def test_conf_path_inside_a_sysctl_d_directory_is_accepted(path):
+    assert sysctl.conf_path_problem(path) is None
+
+
+@pytest.mark.parametrize("path, reason", [
+    ("sysctl.d/x.conf", "absolute"),
+    ("/etc/sysctl.d/../../tmp/x.conf", "/tmp/x.conf"),
+    ("/etc/oom.conf", "directly in a directory systemd-sysctl reads"),
+    ("/etc/sysctl.d/sub/x.conf", "directly in a directory systemd-sysctl reads"),
+    ("/etc/sysctl.conf", "directly in a directory systemd-sysctl reads"),
+    ("/etc/sysctl.d/x.cnf", "end in .conf"),
+    ("/etc/sysctl.d/.conf", "end in .conf"),
+    ("/etc/sysctl.d/.hidden.conf", "end in .conf"),
+    ("/etc/sysctl.d/a b.conf", "end in .conf"),
+    ("/etc/sysctl.d/a\x00.conf", "end in .conf"),
+    ("/etc/sysctl.d", "end in .conf"),
+    ("", "absolute"),
+    (None, "absolute"),
+])
+def test_conf_path_outside_the_directories_or_badly_named_is_refused(path, reason):
+    problem = sysctl.conf_path_problem(path)
+    assert problem and reason in problem
+
+
+def test_conf_target_problem_names_what_is_in_the_way(tmp_path):
+    fs = HostFS(str(tmp_path))
+    assert sysctl.conf_target_problem(fs, "/etc/sysctl.d/99-x.conf") is None
+    make(str(tmp_path), "/etc/sysctl.d/99-x.conf", "vm.a = 1\n")
+    assert sysctl.conf_target_problem(fs, "/etc/sysctl.d/99-x.conf") is None
+    os.makedirs(fs.path("/etc/sysctl.d/98-dir.conf"))
+    assert "/etc/sysctl.d/98-dir.conf is a directory" in sysctl.conf_target_problem(fs, "/etc/sysctl.d/98-dir.conf")
+    make(str(tmp_path), "/run/sysctl.d", "")
+    assert "/run/sysctl.d is not a directory" in sysctl.conf_target_problem(fs, "/run/sysctl.d/99-x.conf")
+    os.mkfifo(fs.path("/etc/sysctl.d/97-fifo.conf"))
+    assert "not a regular file" in sysctl.conf_target_problem(fs, "/etc/sysctl.d/97-fifo.conf")
+
+
+def test_override_findings_name_the_file_the_line_and_the_key(tmp_path):
+    root = str(tmp_path)
+    make(root, "/etc/sysctl.d/99-zz.conf", "# late\nvm.panic_on_oom = 1\n")
+    make(root, "/etc/sysctl.conf", "vm.oom_*_tasks=0\n")
+    managed = "/etc/sysctl.d/99-oom-rock5b.conf"
+    overrides = sysctl.find_overrides(HostFS(root), managed, {"vm.panic_on_oom": "0", "vm.oom_dump_tasks": "1"})
+    assert sysctl.override_findings(overrides, managed) == [
+        "vm.panic_on_oom is overridden at boot: /etc/sysctl.d/99-zz.conf line 2 sets vm.panic_on_oom = 1 "
+        "after /etc/sysctl.d/99-oom-rock5b.conf",
+        "vm.oom_dump_tasks is overridden at boot: /etc/sysctl.conf line 1 sets vm.oom_dump_tasks = 0 "
+        "after /etc/sysctl.d/99-oom-rock5b.conf"]
+    assert sysctl.override_findings([], managed) == []
+
+
+def test_a_masking_file_is_a_finding_for_the_whole_profile(tmp_path):
+    root = str(tmp_path)
+    make(root, "/etc/sysctl.d/60-oom.conf", "")
+    overrides = sysctl.find_overrides(HostFS(root), "/run/sysctl.d/60-oom.conf", {"vm.panic_on_oom": "0"})
+    assert sysctl.override_findings(overrides, "/run/sysctl.d/60-oom.conf") == [
+        "/run/sysctl.d/60-oom.conf is not applied at boot: /etc/sysctl.d/60-oom.conf masks it "
+        "(a file of the same name in a directory of higher precedence)"]

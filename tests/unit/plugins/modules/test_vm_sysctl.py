@@ -306,10 +306,14 @@ def board_meminfo():
     }
 
 
-def test_file_outside_sysctl_d_is_written_with_a_warning(board, run):
-    result = converge(board, lambda: run(path="/etc/oom-profile.conf"))
-    assert board.read("/etc/oom-profile.conf") == EXPECTED_FILE
-    assert any("not survive a reboot" in warning for warning in result["warnings"])
+def test_file_outside_sysctl_d_is_refused(board, run):
+    # Issue #14: a file systemd-sysctl never reads does nothing at boot; it used to be written
+    # with a warning, now it fails naming the option and changes nothing.
+    before = board.snapshot()
+    result = run(path="/etc/oom-profile.conf")
+    assert result["failed"] and "sysctl_profile_path" in result["msg"]
+    assert "not directly in a directory systemd-sysctl reads" in result["msg"]
+    assert not board.exists("/etc/oom-profile.conf") and board.snapshot() == before
 
 
 def test_preflight_is_skipped_when_nothing_is_applied_live(board, run, monkeypatch):
@@ -318,3 +322,136 @@ def test_preflight_is_skipped_when_nothing_is_applied_live(board, run, monkeypat
     result = converge(board, run)
     assert result["overcommit"]["applies"] is False and "not checked" in result["overcommit"]["message"]
     assert board.read(PATH) == EXPECTED_FILE
+
+
+# --- issue #14: nothing an operator types can break a board ----------------------------------
+
+def add_live_key(board, key, value):
+    """A vm.* key the profile does not know, present in the fake kernel."""
+    board.set_live(key, value)
+
+
+@pytest.mark.parametrize("apply_live", [True, False])
+@pytest.mark.parametrize("settings, message", [
+    ({"vm.min_free_kbytes": 2 ** 70}, "vm.min_free_kbytes = 1180591620717411303424: out of range"),
+    ({"vm.min_free_kbytes": 2 ** 31}, "vm.min_free_kbytes = 2147483648: out of range"),
+    # More than a quarter of the 4 GiB board's RAM kept free: the board would reclaim forever.
+    ({"vm.min_free_kbytes": 2000000}, "at most a quarter of MemTotal (998780 kB)"),
+    ({"vm.overcommit_ratio": 2 ** 40}, "vm.overcommit_ratio = 1099511627776: out of range"),
+    ({"vm.swappiness": 201}, "vm.swappiness = 201: out of range, must be an integer from 0 to 200"),
+    ({"vm.oom_dump_tasks": 2}, "vm.oom_dump_tasks = 2: out of range, must be one of 0, 1"),
+    ({"vm.min_free_kbytes": float("nan")}, "vm.min_free_kbytes = nan"),
+    ({"vm.min_free_kbytes": float("inf")}, "vm.min_free_kbytes = inf"),
+    ({"vm.min_free_kbytes": True}, "vm.min_free_kbytes = True"),
+    ({"vm.min_free_kbytes": 32768.5}, "vm.min_free_kbytes = 32768.5"),
+])
+def test_every_value_is_range_checked_live_or_not(board, run, settings, message, apply_live):
+    before = board.snapshot()
+    result = run(settings=dict(PROFILE, **settings), apply_live=apply_live)
+    assert result.get("failed"), result
+    assert message in result["msg"] and "nothing was changed" in result["msg"]
+    assert board.snapshot() == before
+
+
+@pytest.mark.parametrize("value, shown", [
+    (float("nan"), "nan"), (float("inf"), "inf"), (True, "True"), ("1.5", "'1.5'"), ("lots", "'lots'"),
+    ("256 x 32", "'256 x 32'"), (2 ** 70, "1180591620717411303424"), ("", "''"),
+])
+def test_values_of_unknown_keys_must_be_integers(board, run, value, shown):
+    add_live_key(board, "vm.lowmem_reserve_ratio", "256 256 32")
+    before = board.snapshot()
+    result = run(settings={"vm.lowmem_reserve_ratio": value}, apply_live=False)
+    assert result.get("failed"), result
+    assert "vm.lowmem_reserve_ratio = %s" % shown in result["msg"] and "nothing was changed" in result["msg"]
+    assert board.snapshot() == before
+
+
+def test_a_line_of_integers_is_the_documented_form_of_unknown_keys(board, run):
+    add_live_key(board, "vm.lowmem_reserve_ratio", "256 256 32")
+    result = converge(board, lambda: run(settings={"vm.lowmem_reserve_ratio": "256\t128  32"}))
+    assert result["settings"] == {"vm.lowmem_reserve_ratio": "256 128 32"}
+
+
+def test_slash_and_dot_spelling_of_one_key_is_refused_naming_both(board, run):
+    before = board.snapshot()
+    result = run(settings=dict(PROFILE, **{"vm.swappiness": 10, "vm/swappiness": 60}))
+    assert result.get("failed"), result
+    assert "vm.swappiness" in result["msg"] and "vm/swappiness" in result["msg"]
+    assert "nothing was changed" in result["msg"]
+    assert board.snapshot() == before
+
+
+@pytest.mark.parametrize("path", [
+    "/etc/sysctl.d/../../tmp/x.conf", "/etc/oom-profile.conf", "/etc/sysctl.d/sub/99-oom.conf",
+    "/etc/sysctl.d/99-oom.cnf", "/etc/sysctl.d/.conf", "/etc/sysctl.d", "/etc/sysctl.d/",
+    "/lib/sysctl.d/../../etc/x.conf", "/etc/sysctl.d/99 oom.conf", "/etc/sysctl.d/99-oom\n.conf",
+])
+def test_a_path_systemd_sysctl_does_not_read_is_refused(board, run, path):
+    before = board.snapshot()
+    result = run(path=path)
+    assert result.get("failed"), result
+    assert "sysctl_profile_path" in result["msg"] and "path" in result["msg"]
+    assert "nothing was changed" in result["msg"]
+    assert board.snapshot() == before
+
+
+@pytest.mark.parametrize("path, written", [
+    ("/etc/sysctl.d/./99-oom-rock5b.conf", PATH), ("/etc/sysctl.d/../sysctl.d/99-oom-rock5b.conf", PATH),
+    ("/usr/local/lib/sysctl.d/60-oom.conf", "/usr/local/lib/sysctl.d/60-oom.conf"),
+])
+def test_a_path_in_a_sysctl_d_directory_is_normalized(board, run, path, written):
+    result = converge(board, lambda: run(path=path))
+    assert result["path"] == written and board.read(written) == EXPECTED_FILE
+
+
+def test_a_directory_at_the_path_fails_clearly_and_changes_nothing(board, run):
+    os.makedirs(board.path(PATH))
+    before = board.snapshot()
+    for check_mode in (True, False):
+        result = run(check_mode=check_mode)
+        assert result.get("failed"), result
+        assert "is a directory" in result["msg"] and "sysctl_profile_path" in result["msg"]
+        assert "nothing was changed" in result["msg"]
+    assert board.snapshot() == before
+    assert os.path.isdir(board.path(PATH))
+
+
+def test_a_file_where_the_sysctl_d_directory_should_be_fails_clearly(board, run):
+    board.write("/etc/sysctl.d", "not a directory\n")
+    before = board.snapshot()
+    result = run()
+    assert result.get("failed") and "/etc/sysctl.d is not a directory" in result["msg"]
+    assert board.snapshot() == before
+
+
+def test_a_failed_file_write_restores_the_live_values(board, run, monkeypatch):
+    # The tests run as root, which writes through a read-only mode: fail the write as a
+    # read-only /etc would, at the rename.
+    from ansible_collections.rock5b.oom.plugins.module_utils import hostfs
+
+    def read_only(path, text, mode=0o644, owner=None):
+        raise hostfs.WriteError(path, OSError(errno.EROFS, "Read-only file system"))
+
+    monkeypatch.setattr(hostfs, "write_durably", read_only)
+    board.write(PATH, "vm.panic_on_oom = 1\n")
+    before = board.snapshot()
+    result = run()
+    assert result.get("failed"), result
+    assert "Read-only file system" in result["msg"] and "undone" in result["msg"]
+    assert board.snapshot() == before
+    assert board.live("vm.overcommit_memory") == "0"
+
+
+def test_an_override_at_boot_is_boot_drift_naming_file_and_key(board, run):
+    board.write("/usr/lib/sysctl.d/99-zz-vendor.conf", "vm.panic_on_oom = 1\n")
+    converge(board, run)
+    result = run(check_mode=True)
+    assert result["changed"] is False
+    assert result["boot_drift"] == [
+        "vm.panic_on_oom is overridden at boot: /usr/lib/sysctl.d/99-zz-vendor.conf line 1 sets "
+        "vm.panic_on_oom = 1 after /etc/sysctl.d/99-oom-rock5b.conf"]
+
+
+def test_no_override_no_boot_drift(board, run):
+    result = converge(board, run)
+    assert result["boot_drift"] == []
