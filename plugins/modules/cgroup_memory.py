@@ -44,7 +44,8 @@ description:
     under global memory pressure, not a throttle) with a warning; O(memory_min), O(memory_low) and
     O(oom_group) do not exist on v1 and O(oom_kill_disable) does not exist on v2. Such settings are
     left out with a warning, or fail the task with O(unsupported=fail).
-  - Everything is validated before anything changes - sizes, units, and the order
+  - Everything is validated before anything changes - sizes (bytes or 1024-based units, at most
+    1024T; V(true), NaN or infinity are not sizes), units, and the order
     O(memory_min) <= O(memory_low) <= O(memory_high) <= O(memory_max).
   - B(Many targets in one call) (O(entries), what the C(rock5b.oom.cgroup_limits) role uses). Every
     entry is first read and planned; only when none fails are they applied, in order, and a failure
@@ -98,7 +99,8 @@ options:
     description:
       - The hard limit; the group's processes are OOM-killed inside the group when it cannot
         reclaim below it. A size in bytes or with a 1024-based unit (C(512M), C(1.5G), C(2GiB)), or
-        V(max) for no limit. At least 1M. Rounded down to whole pages, as the kernel does.
+        V(max) for no limit. At least 1M and at most 1024T (1 PiB) - a bigger number is a typo the
+        kernel would wrap to a tiny limit, so it is refused. Rounded down to whole pages, as the kernel does.
       - On cgroup v2 lowering it below the current usage makes the kernel reclaim and, if that is
         not enough, OOM-kill in the group at once; the module warns.
     type: raw
@@ -111,8 +113,9 @@ options:
   swap_max:
     description:
       - How much swap (zram included) the group may use; V(0) forbids swapping, V(max) does not
-        limit. On cgroup v1 it is written as C(memory.memsw.limit_in_bytes) = O(memory_max) +
-        O(swap_max), which needs a finite O(memory_max) and a kernel booted with C(swapaccount=1).
+        limit. At most 1024T, as every size. On cgroup v1 it is written as
+        C(memory.memsw.limit_in_bytes) = O(memory_max) + O(swap_max), which needs a finite
+        O(memory_max) and a kernel booted with C(swapaccount=1).
     type: raw
   memory_min:
     description: Memory the kernel never reclaims from the group (cgroup v2 only). At most O(memory_low) and O(memory_high).

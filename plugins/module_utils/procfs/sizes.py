@@ -8,6 +8,11 @@ read ``K``, ``M``, ``G``: ``512M`` is 536870912 bytes. ``KiB``/``MiB``/``GiB``/`
 same. ``kB``/``MB``/``GB`` are refused because people read them as 1000-based. ``max`` (also
 ``infinity``, ``unlimited`` and ``-1``) means no limit.
 
+No size is above :data:`LARGEST` (1 PiB, written ``1024T``): far above any board's RAM, and far
+below what the kernel cannot hold - memparse() wraps at 2**64 (``2**70`` becomes a limit of 0,
+which OOM-kills the group at once) and cgroup v1 reads a limit from 2**62 on back as unlimited.
+A bigger number is a typo; ``max`` is how to say "no limit".
+
 The kernel keeps cgroup memory limits in pages and rounds a byte value down to a whole page
 (page_counter_memparse()), so a value is compared with what the kernel holds after the same
 rounding (:func:`round_to_page`). Reading the kernel's files is cgroupfs/memory.py's job.
@@ -23,6 +28,10 @@ MAX = "max"
 UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 _SIZE = re.compile(r"^\s*(?P<number>[0-9]+(?:\.[0-9]+)?)\s*(?P<unit>[A-Za-z]*)\s*$")
 _MAX_WORDS = ("max", "infinity", "unlimited", "-1")
+# The largest size the collection accepts: 1 PiB (1024T). See the module docstring.
+LARGEST = 1 << 50
+# More digits than this cannot be a size below LARGEST (and int() refuses more than 4300).
+_MOST_DIGITS = 30
 
 
 class SizeError(ValueError):
@@ -36,11 +45,29 @@ def page_size():
         return 4096
 
 
+def _too_large(name, value):
+    """The SizeError for a size above LARGEST (a long value shortened)."""
+    shown = repr(value)
+    if len(shown) > 40:
+        shown = shown[:36] + "...(%d characters)" % len(shown)
+    return SizeError("%s: %s is above the largest size accepted, %s (1 PiB); write max for no limit"
+                     % (name, shown, human(LARGEST)))
+
+
+def _bounded(number, name, value):
+    if number > LARGEST:
+        raise _too_large(name, value)
+    return number
+
+
 def parse_size(value, name="size"):
     """``512M`` -> 536870912; ``max`` -> ``"max"``. Raises SizeError naming ``name``.
 
     Integers (and digit strings) are bytes. A fraction is allowed with a unit (``1.5G``);
-    the result is rounded down to a whole byte.
+    the result is rounded down to a whole byte. The result is ``max`` or an int from 0 to
+    LARGEST; anything else - a bool, NaN, infinity, a negative number, a size above LARGEST,
+    text that is not a size - raises SizeError (a ValueError) whose message starts with
+    ``name: ``. No page rounding and no lower bound here: cgroupfs/limits.py adds those.
     """
     if isinstance(value, bool):
         raise SizeError("%s: %r is not a size (use bytes, 512M, 1.5G or max)" % (name, value))
@@ -49,11 +76,11 @@ def parse_size(value, name="size"):
             return MAX
         if value < 0:
             raise SizeError("%s: %d is negative" % (name, value))
-        return value
+        return _bounded(value, name, value)
     if isinstance(value, float):
         if value < 0 or not math.isfinite(value) or value != int(value):
             raise SizeError("%s: %r is not a whole number of bytes" % (name, value))
-        return int(value)
+        return _bounded(int(value), name, value)
     if not isinstance(value, str):
         raise SizeError("%s: %r is not a size (use bytes, 512M, 1.5G or max)" % (name, value))
     text = value.strip()
@@ -72,14 +99,19 @@ def parse_size(value, name="size"):
     if unit not in UNITS:
         raise SizeError("%s: %r has an unknown unit %r (known: K, M, G, T, or KiB, MiB, GiB, TiB; "
                         "no unit means bytes)" % (name, value, match.group("unit")))
+    if "." in number and (not unit or unit == "b"):
+        raise SizeError("%s: %r is not a whole number of bytes" % (name, value))
+    if len(number.split(".")[0].lstrip("0")) > _MOST_DIGITS:
+        raise _too_large(name, value)
     if "." in number:
-        if not unit or unit == "b":
-            raise SizeError("%s: %r is not a whole number of bytes" % (name, value))
         whole, fraction = number.split(".")
-        # Exact decimal arithmetic: 1.1G must not come out one byte short through a float.
+        # Exact decimal arithmetic: 1.1G must not come out one byte short through a float. Digits
+        # past the 40th after the point cannot change the whole bytes (10**40 is a multiple of
+        # 2**40, the largest unit), and int() refuses more than 4300.
+        fraction = fraction[:40]
         scaled = int(whole + fraction) * UNITS[unit]
-        return scaled // (10 ** len(fraction))
-    return int(number) * UNITS[unit]
+        return _bounded(scaled // (10 ** len(fraction)), name, value)
+    return _bounded(int(number) * UNITS[unit], name, value)
 
 
 def round_to_page(value, page=None):
@@ -122,11 +154,13 @@ def parse_size_or_percent(value, name="size", allow_percent=True, unit=1):
     bytes or MiB?) and ``MB``/``GB`` are read as 1024-based like ``M``/``G``: a threshold a few
     percent off does no harm, while a refused config stops the low-memory monitor. The size is
     rounded down to a whole ``unit`` (1024: kB, as /proc/meminfo counts) and must not come out
-    zero; a percentage lies strictly between 0 and 100.
+    zero nor above LARGEST; a percentage lies strictly between 0 and 100.
     """
     if isinstance(value, bool) or not isinstance(value, str) or not _AMOUNT.match(value):
         raise SizeError("%s: %r is not a size; write it with a unit, e.g. 200M, 1G or 5%%" % (name, value))
     match = _AMOUNT.match(value)
+    if len(match.group(1).split(".")[0].lstrip("0")) > _MOST_DIGITS:
+        raise _too_large(name, value)
     number, suffix = match.group(1), match.group(2).lower()
     if suffix == "%":
         if not allow_percent:
@@ -136,8 +170,9 @@ def parse_size_or_percent(value, name="size", allow_percent=True, unit=1):
             raise SizeError("%s: %s is not a percentage between 0 and 100" % (name, value))
         return None, percent
     whole, _dot, fraction = number.partition(".")
+    fraction = fraction[:40]
     # Exact decimal arithmetic, as parse_size() does.
-    amount = int(whole + fraction) * UNITS[suffix[0]] // (10 ** len(fraction)) // unit
+    amount = _bounded(int(whole + fraction) * UNITS[suffix[0]] // (10 ** len(fraction)), name, value) // unit
     if amount <= 0:
         raise SizeError("%s: %s is zero" % (name, value))
     return amount, None

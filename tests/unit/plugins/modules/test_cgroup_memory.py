@@ -245,6 +245,16 @@ def test_unknown_pid_fails_before_any_change(run_module, v2, fake_host):
     ({"memory_min": "1G", "memory_low": "512M"}, "memory_min (1G) must not be above memory_low (512M)"),
     ({"memory_low": "1G", "memory_high": "max", "memory_max": "512M"}, "memory_low (1G) must not be above memory_max"),
     ({"memory_max": "512M", "pattern": "("}, "not a valid regular expression"),
+    # 2**70: the kernel's memparse() wraps it to 0, a limit that OOM-kills the group at once
+    ({"memory_max": "1180591620717411303424"}, "memory_max: '1180591620717411303424' is above the largest size"),
+    ({"memory_max": 1 << 70}, "memory_max: 1180591620717411303424 is above the largest size"),
+    ({"memory_max": "512M", "swap_max": "2000T"}, "swap_max: '2000T' is above the largest size"),
+    ({"memory_low": "1025T"}, "memory_low: '1025T' is above the largest size"),
+    ({"memory_max": True}, "memory_max: True is not a size"),
+    ({"memory_max": "512M", "swap_max": float("nan")}, "swap_max: nan is not a whole number"),
+    ({"memory_high": float("inf")}, "memory_high: inf is not a whole number"),
+    ({"memory_max": "nan"}, "memory_max: 'nan' is not a size"),
+    ({"memory_max": 0}, "memory_max: 0 is below 1M"),
 ])
 def test_bad_values_fail_before_any_change(run_module, v2, fake_host, args, fragment):
     before = fake_host.snapshot()
@@ -659,6 +669,10 @@ def test_unit_limit_not_enforced_is_reported(run_module, systemd, v2):
     ({"unit": "x.timer", "memory_max": "1G"}, "only .service"),
     ({"unit": "myapp"}, "no setting to manage"),
     ({"unit": "myapp", "memory_max": "1G", "dropin_name": "../x"}, "dropin_name"),
+    ({"unit": "myapp", "memory_max": "1180591620717411303424"}, "memory_max: '1180591620717411303424' is above"),
+    ({"unit": "myapp", "memory_high": "4096T"}, "memory_high: '4096T' is above the largest size"),
+    ({"unit": "myapp", "memory_max": 0}, "memory_max: 0 is below 1M"),
+    ({"unit": "myapp", "memory_max": False}, "memory_max: False is not a size"),
 ])
 def test_unit_bad_input_fails_before_any_change(run_module, systemd, fake_host, args, fragment):
     before = fake_host.snapshot()

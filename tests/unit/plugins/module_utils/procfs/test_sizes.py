@@ -59,6 +59,39 @@ def test_bad_sizes_name_the_problem(value, fragment):
     assert str(caught.value).startswith("memory_max: ")
 
 
+@pytest.mark.parametrize("value", [
+    "1180591620717411303424",  # 2**70: the kernel's memparse() wraps it to 0
+    "18446744073709551616",  # 2**64
+    "1025T", "1048577G", "1024.5T",
+    (1 << 50) + 1, 1 << 64, 1e30,
+])
+def test_sizes_above_the_largest_are_refused(value):
+    with pytest.raises(SizeError) as caught:
+        parse_size(value, "memory_max")
+    message = str(caught.value)
+    assert message.startswith("memory_max: ") and "above the largest size" in message
+    assert "1024T" in message and "max for no limit" in message
+
+
+def test_the_largest_size_is_accepted_and_far_below_the_kernels_limits():
+    assert sizes.LARGEST == 1 << 50
+    assert parse_size("1024T") == parse_size(sizes.LARGEST) == sizes.LARGEST
+    # Well below 2**62, where cgroup v1 reads a limit back as unlimited, and 2**64, where memparse wraps.
+    assert sizes.LARGEST < (1 << 62) // 1024
+
+
+@pytest.mark.parametrize("digits", [4301, 10000])
+def test_a_number_too_long_for_int_is_a_size_error(digits):
+    # Python refuses int() of more than 4300 digits with a plain ValueError.
+    for value in ("9" * digits, "9" * digits + "M", "9" * digits + ".5G"):
+        with pytest.raises(SizeError, match="^memory_max: .*above the largest size"):
+            parse_size(value, "memory_max")
+    # A long fraction is still exact: 1.555...G is just below 14/9 G.
+    assert parse_size("1." + "5" * digits + "G") == (14 << 30) // 9
+    with pytest.raises(SizeError, match="^warn: "):
+        sizes.parse_size_or_percent("9" * digits + "M", "warn")
+
+
 def test_rounding_to_pages_goes_down_like_the_kernel():
     assert round_to_page(1000000, 4096) == 999424
     assert round_to_page(4096, 4096) == 4096
@@ -115,7 +148,7 @@ def test_size_or_percent(text, unit, expected):
 @pytest.mark.parametrize("value, message", [
     ("200", "not a size"), (200, "not a size"), ("abc", "not a size"), (True, "not a size"), (None, "not a size"),
     ("-5M", "not a size"), ("0M", "is zero"), ("100b", "is zero"), ("100%", "between 0 and 100"),
-    ("0%", "between 0 and 100"),
+    ("0%", "between 0 and 100"), ("1025T", "above the largest size"), ("2000000G", "above the largest size"),
 ])
 def test_size_or_percent_errors_name_the_setting(value, message):
     with pytest.raises(SizeError, match="^warn: .*%s" % message):
