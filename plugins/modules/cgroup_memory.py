@@ -115,7 +115,8 @@ options:
       - How much swap (zram included) the group may use; V(0) forbids swapping, V(max) does not
         limit. At most 1024T, as every size. On cgroup v1 it is written as
         C(memory.memsw.limit_in_bytes) = O(memory_max) + O(swap_max), which needs a finite
-        O(memory_max) and a kernel booted with C(swapaccount=1).
+        O(memory_max) and a kernel booted with C(swapaccount=1); a raw cgroup's O(memory_max) given
+        without O(swap_max) keeps the swap it allows (V(0) stays V(0)).
     type: raw
   memory_min:
     description: Memory the kernel never reclaims from the group (cgroup v2 only). At most O(memory_low) and O(memory_high).

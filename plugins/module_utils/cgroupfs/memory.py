@@ -244,9 +244,35 @@ def write_control(directory, name, text):
         raise CgroupError("writing %s to %s failed: %s%s" % (text, path, error.strerror or error, hint), error)
 
 
+def _keep_swap_v1(desired, current):
+    """``desired`` with the swap allowance kept when memory_max changes without swap_max (v1).
+
+    v1 limits swap only through memsw = memory + swap, so a new limit alone would break it: a
+    higher one than memsw is refused (EINVAL), a lower one silently lets the group swap the
+    difference (swap_max 0 would no longer be 0). memsw moves with the limit instead. Raises
+    ValueError where v1 cannot keep it: memory_max max with a finite swap allowance."""
+    limit_now, memsw_now, limit = current.get("memory_max"), current.get("_memsw"), desired.get("memory_max")
+    if "swap_max" in desired or "memory_max" not in desired or limit == limit_now or memsw_now in (None, MAX):
+        return desired
+    if limit_now in (None, MAX):
+        # Only memory + swap is capped (set outside the module): keep that cap if it still fits.
+        if limit == MAX or limit > memsw_now:
+            raise ValueError("memory_max %s is above memory.memsw.limit_in_bytes (%d bytes, memory + swap), "
+                             "which cgroup v1 refuses; give swap_max too (max for no swap limit)"
+                             % (limit if limit == MAX else "%d bytes" % limit, memsw_now))
+        return desired
+    swap = max(memsw_now - limit_now, 0)
+    if limit == MAX:
+        raise ValueError("memory_max: max on cgroup v1 would also lift the swap limit (swap_max is now %d bytes, "
+                         "kept as memory.memsw.limit_in_bytes = memory_max + swap_max); give swap_max: max as well "
+                         "to lift both, or keep a finite memory_max" % swap)
+    return dict(desired, swap_max=swap)
+
+
 def _plan_v1(desired, current):
     """plan_writes() on cgroup v1: memsw (memory + swap) must stay >= limit_in_bytes at every step."""
     writes = []
+    desired = _keep_swap_v1(desired, current)
     limit_now = current.get("memory_max")
     limit = desired.get("memory_max", limit_now)
     memsw_now = current.get("_memsw")
@@ -279,7 +305,8 @@ def plan_writes(hierarchy, desired, current):
 
     ``desired`` holds normalized values (page-rounded bytes or ``max``); keys it lacks are left
     alone. On v1 memsw (memory + swap) must stay >= limit_in_bytes at every step, so memsw is
-    written first when the limit grows above the current memsw, and last otherwise.
+    written first when the limit grows above the current memsw, and last otherwise; a memory_max
+    given without swap_max keeps the swap allowance (memsw - limit) the cgroup has.
     Raises ValueError for a combination v1 cannot express.
     """
     if hierarchy != "v2":

@@ -373,6 +373,44 @@ def test_v1_raising_the_limit_writes_memsw_first(run_module, v1):
     assert result["after"]["memory_max"] == 1 << 30 and result["after"]["swap_max"] == 0
 
 
+def memsw_and_limit(v1, path):
+    return (int(read(v1.path(path) + "/memory.memsw.limit_in_bytes")),
+            int(read(v1.path(path) + "/memory.limit_in_bytes")))
+
+
+@pytest.mark.parametrize("new_max", ["1G", "128M"])
+def test_v1_memory_max_alone_keeps_no_swap_after_swap_max_0(run_module, v1, new_max):
+    # Raising the limit alone used to fail (EINVAL: limit above memsw); lowering it alone left memsw
+    # where it was, so the group could suddenly swap (memsw - limit) although swap_max was 0.
+    assert run_module(cgroup_memory, {"path": "myapp", "memory_max": "256M", "swap_max": 0})["changed"]
+    result = run_module(cgroup_memory, {"path": "myapp", "memory_max": new_max})
+    assert result.get("failed") is None, result
+    wanted = sizes.parse_size(new_max)
+    assert memsw_and_limit(v1, "myapp") == (wanted, wanted)
+    assert result["after"]["swap_max"] == 0 and result["after"]["memory_max"] == wanted
+    assert not run_module(cgroup_memory, {"path": "myapp", "memory_max": new_max})["changed"]
+
+
+def test_v1_memory_max_alone_keeps_a_swap_allowance(run_module, v1):
+    run_module(cgroup_memory, {"path": "myapp", "memory_max": "256M", "swap_max": "64M"})
+    for new_max in ("1G", "128M"):
+        result = run_module(cgroup_memory, {"path": "myapp", "memory_max": new_max})
+        assert result.get("failed") is None, result
+        assert memsw_and_limit(v1, "myapp") == (sizes.parse_size(new_max) + 64 * M, sizes.parse_size(new_max))
+
+
+def test_v1_memory_max_alone_to_max_after_swap_max_0_fails_before_any_change(run_module, v1, fake_host):
+    run_module(cgroup_memory, {"path": "myapp", "memory_max": "256M", "swap_max": 0})
+    before, v1.writes[:] = fake_host.snapshot(), []
+    result = run_module(cgroup_memory, {"path": "myapp", "memory_max": "max"})
+    assert result["failed"] and "nothing was changed" in result["msg"]
+    assert "memory_max" in result["msg"] and "swap_max: max" in result["msg"]
+    assert fake_host.snapshot() == before and v1.writes == []
+    lifted = run_module(cgroup_memory, {"path": "myapp", "memory_max": "max", "swap_max": "max"})
+    assert lifted.get("failed") is None, lifted
+    assert memsw_and_limit(v1, "myapp") == (V1_MAX, V1_MAX)
+
+
 def test_v1_swap_without_memory_limit_fails(run_module, v1, fake_host):
     before = fake_host.snapshot()
     result = run_module(cgroup_memory, {"path": "myapp", "swap_max": 0})

@@ -78,7 +78,59 @@ def test_plan_v1_orders_memsw_and_limit():
     shrink = memory.plan_writes("v1", {"memory_max": 268435456, "swap_max": 0}, current)
     assert [name for name, _text, _key in shrink] == ["memory.limit_in_bytes", "memory.memsw.limit_in_bytes"]
     # Unlimited is -1 on v1.
+    current = {"memory_max": 536870912, "swap_max": MAX, "_memsw": MAX, "memory_high": MAX}
     assert memory.plan_writes("v1", {"memory_max": MAX}, current) == [("memory.limit_in_bytes", "-1", "memory_max")]
+
+
+# memory.memsw.limit_in_bytes must stay >= memory.limit_in_bytes, or the kernel answers EINVAL.
+SWAP_0 = {"memory_max": 256 << 20, "swap_max": 0, "_memsw": 256 << 20, "memory_high": MAX}
+SWAP_64M = {"memory_max": 256 << 20, "swap_max": 64 << 20, "_memsw": 320 << 20, "memory_high": MAX}
+
+
+def apply_v1(current, writes):
+    """The limit and memsw after ``writes``, as a v1 kernel takes them one by one (EINVAL when
+    memsw would fall below the limit)."""
+    limit, memsw = current["memory_max"], current["_memsw"]
+    big = 1 << 63
+    for name, text, _key in writes:
+        value = big if text == "-1" else int(text)
+        if name == "memory.limit_in_bytes":
+            limit = value
+        elif name == "memory.memsw.limit_in_bytes":
+            memsw = value
+        assert memsw >= limit, "EINVAL at %s=%s" % (name, text)
+    return limit, memsw
+
+
+@pytest.mark.parametrize("current", [SWAP_0, SWAP_64M])
+@pytest.mark.parametrize("new_limit", [1 << 30, 128 << 20, 300 << 20])
+def test_plan_v1_memory_max_alone_keeps_the_swap_allowance(current, new_limit):
+    swap = current["swap_max"]
+    writes = memory.plan_writes("v1", {"memory_max": new_limit}, current)
+    assert apply_v1(current, writes) == (new_limit, new_limit + swap)
+
+
+def test_plan_v1_memory_max_unchanged_writes_nothing():
+    assert memory.plan_writes("v1", {"memory_max": 256 << 20}, SWAP_0) == []
+
+
+def test_plan_v1_memory_max_alone_to_max_would_lift_the_swap_limit():
+    with pytest.raises(ValueError) as caught:
+        memory.plan_writes("v1", {"memory_max": MAX}, SWAP_0)
+    assert "memory_max" in str(caught.value) and "swap_max: max" in str(caught.value)
+    # Saying so lifts both, memsw first.
+    writes = memory.plan_writes("v1", {"memory_max": MAX, "swap_max": MAX}, SWAP_0)
+    assert [text for _name, text, _key in writes] == ["-1", "-1"]
+    assert apply_v1(SWAP_0, writes) == (1 << 63, 1 << 63)
+
+
+def test_plan_v1_memsw_cap_without_memory_limit():
+    # Someone capped memory + swap only: a memory_max below the cap keeps it, one above is refused.
+    current = {"memory_max": MAX, "swap_max": 512 << 20, "_memsw": 512 << 20, "memory_high": MAX}
+    writes = memory.plan_writes("v1", {"memory_max": 256 << 20}, current)
+    assert writes == [("memory.limit_in_bytes", str(256 << 20), "memory_max")]
+    with pytest.raises(ValueError, match="memory_max.*swap_max"):
+        memory.plan_writes("v1", {"memory_max": 1 << 30}, current)
 
 
 def test_plan_v1_swap_needs_a_memory_limit():
