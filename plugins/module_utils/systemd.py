@@ -40,6 +40,8 @@ CONFIG_DIRS = ("/etc/systemd/", "/run/systemd/", "/usr/lib/systemd/", "/usr/loca
 ACTIVE_STATES = ("active", "activating", "reloading")
 HAS_PROCESSES_STATES = ACTIVE_STATES + ("deactivating",)
 ENABLED_STATES = ("enabled", "enabled-runtime")
+# Alias symlinks followed from a unit file before giving up (systemd's chase() follows 32).
+MAX_ALIAS_HOPS = 32
 # A drop-in file name: no path, no newline (\Z, not $, which accepts a trailing newline).
 DROPIN_NAME_RE = re.compile(r"\A[A-Za-z0-9_.@-]+\.conf\Z")
 SECTIONS = {".service": "Service", ".slice": "Slice", ".scope": "Scope", ".socket": "Socket",
@@ -108,10 +110,34 @@ def _template_of(name):
     return "%s@%s" % (prefix, unit_suffix(rest))
 
 
+def _follow_aliases(fs, unit, path):
+    """The file an alias symlink chain starting at ``path`` ends at ("/dev/null" for a masked
+    unit). Raises ModuleError naming ``unit`` for a loop, a chain longer than systemd follows,
+    or a link that cannot be read."""
+    chain = [path]
+    while fs.islink(path):
+        try:
+            link = fs.readlink(path)
+        except OSError as error:
+            raise ModuleError("unit %s: cannot read the symlink %s: %s" % (unit, path, error.strerror or error))
+        if link == "/dev/null":
+            return link
+        path = os.path.normpath(link if link.startswith("/") else os.path.join(os.path.dirname(path), link))
+        if path in chain:
+            raise ModuleError("unit %s: its alias symlinks form a loop (%s); systemd cannot load it either. Fix or "
+                              "remove one of these links" % (unit, " -> ".join(chain + [path])))
+        chain.append(path)
+        if len(chain) > MAX_ALIAS_HOPS:
+            raise ModuleError("unit %s: more than %d alias symlinks in a row from %s; systemd does not follow so "
+                              "many either" % (unit, MAX_ALIAS_HOPS, chain[0]))
+    return path
+
+
 def resolve_unit(fs, unit):
     """Where ``unit`` is defined: dict(name, canonical, exists, masked, path).
 
-    ``canonical`` is the name an alias symlink points at; ``masked`` a link to /dev/null.
+    ``canonical`` is the name an alias symlink points at; ``masked`` a link to /dev/null. An
+    alias loop, or a chain of more than MAX_ALIAS_HOPS links, raises ModuleError naming the unit.
     """
     info = {"name": unit, "canonical": unit, "exists": False, "masked": False, "path": None}
     candidates = [unit] + ([_template_of(unit)] if _template_of(unit) else [])
@@ -121,14 +147,10 @@ def resolve_unit(fs, unit):
             if not fs.lexists(path):
                 continue
             info.update(exists=True, path=path)
-            for _hop in range(10):
-                if not fs.islink(path):
-                    break
-                link = fs.readlink(path)
-                if link == "/dev/null":
-                    info["masked"] = True
-                    return info
-                path = os.path.normpath(link if link.startswith("/") else os.path.join(os.path.dirname(path), link))
+            path = _follow_aliases(fs, unit, path)
+            if path == "/dev/null":
+                info["masked"] = True
+                return info
             target = os.path.basename(path)
             if name == unit and target != unit and valid_unit(target):
                 info["canonical"] = target

@@ -87,6 +87,32 @@ def test_resolve_unit_masked_and_missing(fs):
         "name": "nginx.service", "canonical": "nginx.service", "exists": False, "masked": False, "path": None}
 
 
+@pytest.mark.parametrize("links", [
+    {"/etc/systemd/system/a.service": "b.service", "/etc/systemd/system/b.service": "a.service"},
+    {"/etc/systemd/system/a.service": "a.service"},
+    {"/etc/systemd/system/a.service": "/lib/systemd/system/b.service",
+     "/lib/systemd/system/b.service": "/usr/lib/systemd/system/c.service",
+     "/usr/lib/systemd/system/c.service": "../../../../etc/systemd/system/a.service"},
+])
+def test_resolve_unit_refuses_an_alias_loop_naming_the_unit(fs, links):
+    for path, target in links.items():
+        link(fs, path, target)
+    with pytest.raises(ModuleError) as caught:
+        systemd.resolve_unit(fs, "a.service")
+    assert "a.service" in caught.value.msg and "loop" in caught.value.msg
+    assert "/etc/systemd/system/a.service" in caught.value.msg
+
+
+def test_resolve_unit_refuses_an_endless_alias_chain(fs):
+    for number in range(50):
+        link(fs, "/etc/systemd/system/u%d.service" % number, "u%d.service" % (number + 1))
+    put(fs, "/etc/systemd/system/u50.service", "[Service]\n")
+    with pytest.raises(ModuleError, match="u0.service"):
+        systemd.resolve_unit(fs, "u0.service")
+    # A chain of a few aliases is fine.
+    assert systemd.resolve_unit(fs, "u45.service")["canonical"] == "u50.service"
+
+
 def test_resolve_unit_of_a_template_instance_finds_the_template(fs):
     put(fs, "/usr/lib/systemd/system/getty@.service", "[Service]\n")
     info = systemd.resolve_unit(fs, "getty@tty1.service")
