@@ -66,18 +66,21 @@ def parse_args(argv):
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
 
+    validating = args.validate_config is not None  # "--validate-config=" is an empty path, not "no option"
+    # The one validation (config.validate_config, through load_config) for --validate-config,
+    # --check and the daemon's start: what the first accepts, the last starts with.
     try:
-        config = load_config(args.validate_config or args.config)
+        config = load_config(args.validate_config if validating else args.config)
     except ConfigError as error:
         message = "config error: %s" % error
-        if args.validate_config or args.check:
+        if validating or args.check:
             sys.stderr.write(message + "\n")
         else:
             Journal().send(LOG_ERR, message, [("MESSAGE_ID", MESSAGE_IDS["error"]), ("ROCK5B_OOM_EVENT", "config_error")])
             sys.stderr.write("<%d>%s\n" % (LOG_ERR, message))
             Notifier().notify("STATUS=%s" % message)
         return EX_CONFIG
-    if args.validate_config:
+    if validating:
         sys.stdout.write("%s: valid\n" % args.validate_config)
         return 0
     # Imported when needed: the daemon does without --check's code, and --check without the loop's.
