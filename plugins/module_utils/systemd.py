@@ -54,6 +54,12 @@ def valid_dropin_name(name):
     return isinstance(name, str) and bool(DROPIN_NAME_RE.match(name))
 
 
+def valid_slice(name):
+    """systemd's slice names: ``-.slice`` (the root), or parts joined by ``-`` (``a-b.slice`` is
+    in ``a.slice``), none of them empty."""
+    return name == "-.slice" or (name.endswith(".slice") and valid_unit(name) and all(name[:-len(".slice")].split("-")))
+
+
 def dropin_path(unit, name):
     """``/etc/systemd/system/<unit>.d/<name>``."""
     return os.path.join(UNIT_BASE, unit + ".d", name)

@@ -48,9 +48,7 @@ SHOWN = ["LoadState", "ActiveState", "FragmentPath", "DropInPaths", "ControlGrou
 def permyriad(text):
     """``60%`` -> 6000; None when it is not a percentage from 0 to 100."""
     match = PERCENT_RE.match(text or "")
-    if not match:
-        return None
-    value = int(round(float(match.group(1)) * 100))
+    value = int(round(float(match.group(1)) * 100)) if match else -1
     return value if 0 <= value <= 10000 else None
 
 
@@ -71,9 +69,7 @@ def render_percent(value):
 
 def size_from_show(text):
     text = (text or "").strip()
-    if text in ("infinity", ""):
-        return MAX
-    return int(text) if text.isdigit() else text
+    return MAX if text in ("infinity", "") else int(text) if text.isdigit() else text
 
 
 def comparable(prop, raw):
@@ -100,39 +96,47 @@ def render_slice(description):
 
 # --- checking (nothing read) ----------------------------------------------------------------------
 
+def unit_problem(unit, given):
+    """Why cgroup_memory takes no limits for the normalized ``unit`` (``given`` as written), or None."""
+    if unit == "-.slice":
+        return "unit -.slice is the root slice, which takes no memory limits"
+    if unit.startswith("-"):
+        return "unit %r begins with '-', which tools read as an option; name the unit without it" % given
+    if not systemd.valid_unit(unit) or (unit.endswith(".slice") and not systemd.valid_slice(unit)):
+        return "unit %r is not a valid %s name" % (given, "slice" if unit.endswith(".slice") else "systemd unit")
+    if systemd.unit_suffix(unit) not in UNIT_TYPES:
+        return "unit %s: only .service, .scope and .slice units take memory limits here" % unit
+    return None
+
+
 def check(params):
     """Problems of a unit target's options; normalizes ``params["unit"]`` (``ssh`` -> ``ssh.service``)."""
     unit = systemd.normalize_unit(params["unit"])
-    if not systemd.valid_unit(unit):
-        return ["unit %r is not a valid systemd unit name" % params["unit"]]
+    problem = unit_problem(unit, params["unit"])
+    if problem:
+        return [problem]
     params["unit"] = unit
     suffix = systemd.unit_suffix(unit)
-    if suffix not in UNIT_TYPES:
-        return ["unit %s: only .service, .scope and .slice units take memory limits here" % unit]
     errors = []
     if not systemd.valid_dropin_name(params["dropin_name"]):
         errors.append("dropin_name must be a file name ending in .conf, got %r" % params["dropin_name"])
     for key in ("oom_group", "oom_kill_disable"):
         if params[key] is not None:
-            errors.append("%s is for raw cgroups; for a unit use oom_policy: kill (systemd then sets memory.oom.group)"
-                          % key)
-    for key in ("comm", "pattern"):
-        if params[key] is not None:
-            errors.append("%s selects processes for a raw cgroup (path); a unit's processes are the unit's" % key)
-    if params["pids"]:
-        errors.append("pids are for a raw cgroup (path); a unit's processes are the unit's")
+            errors.append("%s is for raw cgroups; for a unit use oom_policy: kill (systemd then sets memory.oom.group)" % key)
+    for key in ("comm", "pattern", "pids"):
+        if params[key] not in (None, []):
+            errors.append("%s: only a raw cgroup (path) has processes moved in; a unit's processes are the unit's" % key)
     if params["slice"] is not None:
         slice_name = params["slice"].strip()
         if suffix == ".slice":
             errors.append("slice: a slice's parent is given by its name (a-b.slice is in a.slice), not Slice=")
-        elif not slice_name.endswith(".slice") or not systemd.valid_unit(slice_name):
+        elif not systemd.valid_slice(slice_name):
             errors.append("slice %r is not a valid slice unit name (like rock5b-untrusted.slice)" % params["slice"])
     if params["oom_policy"] is not None and suffix != ".service":
         errors.append("oom_policy is a service setting; %s is a %s" % (unit, suffix[1:]))
     limit = params["managed_oom_memory_pressure_limit"]
     if limit is not None and permyriad(str(limit)) is None:
-        errors.append("managed_oom_memory_pressure_limit must be a percentage from 0%% to 100%% (like 60%%), got %r"
-                      % limit)
+        errors.append("managed_oom_memory_pressure_limit must be a percentage from 0%% to 100%% (like 60%%), got %r" % limit)
     return errors
 
 
@@ -143,15 +147,10 @@ class UnitPlan:
 
     def __init__(self, systemctl, fs, info, params, desired):
         self.systemctl, self.fs, self.info, self.params, self.desired = systemctl, fs, info, params, desired
-        self.unit = params["unit"]
-        self.state = params["state"]
-        self.suffix = systemd.unit_suffix(self.unit)
-        self.unsupported, self.warnings = {}, []
-        self.report_at = 0
-        # (property, rendered value, comparable value, live via set-property)
-        self.settings = []
-        self.files = []
-        self.live_keys = []
+        self.unit, self.state, self.suffix = params["unit"], params["state"], systemd.unit_suffix(params["unit"])
+        self.unsupported, self.warnings, self.report_at = {}, [], 0
+        # settings: (property, rendered value, comparable value, live via set-property)
+        self.settings, self.files, self.live_keys = [], [], []
         self.restart_required = self.restart = False
         self.applied = {"files": [], "reloaded": False, "live": [], "restarted": False}
         self.after_raw = None

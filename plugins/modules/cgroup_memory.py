@@ -76,7 +76,8 @@ options:
   unit:
     description:
       - The systemd unit to limit - a C(.service), C(.scope) or C(.slice); a name without a suffix
-        means C(.service). Mutually exclusive with O(path).
+        means C(.service). Mutually exclusive with O(path). A name beginning with C(-) is refused
+        (C(-.slice), the root slice, takes no limits), and so is a slice name with an empty part (C(a--b.slice)).
     type: str
   path:
     description:

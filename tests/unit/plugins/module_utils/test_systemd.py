@@ -113,6 +113,13 @@ def test_resolve_unit_refuses_an_endless_alias_chain(fs):
     assert systemd.resolve_unit(fs, "u45.service")["canonical"] == "u50.service"
 
 
+def test_slice_names_follow_systemds_rule():
+    for name in ("-.slice", "a.slice", "a-b.slice", "rock5b-untrusted.slice", "a-b-c.slice"):
+        assert systemd.valid_slice(name), name
+    for name in ("a--b.slice", "-a.slice", "a-.slice", "-", ".slice", "a.service", "a b.slice", "a.slice\n"):
+        assert not systemd.valid_slice(name), name
+
+
 def test_resolve_unit_of_a_template_instance_finds_the_template(fs):
     put(fs, "/usr/lib/systemd/system/getty@.service", "[Service]\n")
     info = systemd.resolve_unit(fs, "getty@tty1.service")

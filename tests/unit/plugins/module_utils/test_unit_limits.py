@@ -54,3 +54,20 @@ def test_check_normalizes_the_unit_and_lists_every_problem():
 def test_check_refuses_a_dropin_name_with_a_trailing_newline():
     assert any("dropin_name" in problem for problem in unit_limits.check(params(dropin_name="60-x.conf\n")))
     assert any("dropin_name" in problem for problem in unit_limits.check(params(dropin_name="../x.conf")))
+
+
+def test_check_refuses_a_unit_beginning_with_a_dash_and_bad_slice_names():
+    assert unit_limits.check(params(unit="-myapp")) == [
+        "unit '-myapp' begins with '-', which tools read as an option; name the unit without it"]
+    assert unit_limits.check(params(unit="-.slice")) == ["unit -.slice is the root slice, which takes no memory limits"]
+    for name in ("a--b.slice", "a-.slice", "-a.slice"):
+        assert len(unit_limits.check(params(unit=name))) == 1
+    assert unit_limits.check(params(unit="a--b.slice")) == ["unit 'a--b.slice' is not a valid slice name"]
+    assert unit_limits.check(params(unit="rock5b-untrusted.slice")) == []
+    # Slice= may name the root slice; other names follow systemd's slice rule.
+    assert unit_limits.check(params(slice="-.slice")) == []
+    assert unit_limits.check(params(slice="rock5b-untrusted.slice")) == []
+    for name in ("-x.slice", "x-.slice", "x--y.slice", "x.service"):
+        assert unit_limits.check(params(slice=name)) == [
+            "slice %r is not a valid slice unit name (like rock5b-untrusted.slice)" % name]
+    assert unit_limits.unit_problem("myapp.service", "myapp") is None

@@ -711,6 +711,15 @@ def test_unit_limit_not_enforced_is_reported(run_module, systemd, v2):
     ({"unit": "myapp", "memory_high": "4096T"}, "memory_high: '4096T' is above the largest size"),
     ({"unit": "myapp", "memory_max": 0}, "memory_max: 0 is below 1M"),
     ({"unit": "myapp", "memory_max": False}, "memory_max: False is not a size"),
+    # A name beginning with "-" reads as an option to many tools (systemctl is always given --).
+    ({"unit": "-myapp", "memory_max": "1G"}, "unit '-myapp' begins with '-'"),
+    ({"unit": "--help.service", "memory_max": "1G"}, "unit '--help.service' begins with '-'"),
+    ({"entries": [{"unit": "-x.slice", "memory_max": "1G"}]}, "unit '-x.slice' begins with '-'"),
+    ({"unit": "-.slice", "memory_max": "1G"}, "root slice"),
+    ({"unit": "a--b.slice", "memory_max": "1G"}, "not a valid slice name"),
+    ({"unit": "a-.slice", "memory_max": "1G"}, "not a valid slice name"),
+    ({"unit": "myapp", "slice": "-x.slice"}, "slice '-x.slice' is not a valid slice"),
+    ({"unit": "myapp", "slice": "rock5b--x.slice"}, "slice 'rock5b--x.slice' is not a valid slice"),
 ])
 def test_unit_bad_input_fails_before_any_change(run_module, systemd, fake_host, args, fragment):
     before = fake_host.snapshot()
