@@ -1,0 +1,85 @@
+"""playbooks/audit.yml: how registered results become drift findings and the exit code.
+
+Runs the audit's own drift-building tasks (its second play's vars, the task naming every
+drifted item and the final assertion, taken from audit.yml as they are) on localhost against
+registered results faked with set_fact. Nothing runs a module: nothing on this host is read or
+changed, only a copy of the findings is written under the test's tmp_path.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+AUDIT = os.path.join(REPO, "playbooks", "audit.yml")
+DRIFT_TASKS = ("Name every drifted item", "Fail when the board drifted from its desired state")
+
+CONVERGED = {
+    "changed": False, "file_changed": False, "live_changed": [], "path": "/etc/sysctl.d/99-oom-rock5b.conf",
+    "settings": {"vm.panic_on_oom": "0"}, "before": {"live": {"vm.panic_on_oom": "0"}},
+    "overrides": [], "boot_drift": [],
+}
+OVERRIDDEN = dict(CONVERGED, overrides=[{
+    "path": "/etc/sysctl.d/99-sysctl.conf", "line": 3, "key": "vm.panic_on_oom", "value": "1",
+    "reason": "applied after /etc/sysctl.d/99-oom-rock5b.conf, sets vm.panic_on_oom = 1"}],
+    boot_drift=["vm.panic_on_oom is overridden at boot: /etc/sysctl.d/99-sysctl.conf line 3 sets "
+                "vm.panic_on_oom = 1 after /etc/sysctl.d/99-oom-rock5b.conf"])
+
+
+BOTH = dict(OVERRIDDEN, changed=True, file_changed=True, live_changed=["vm.panic_on_oom"],
+            before={"live": {"vm.panic_on_oom": "1"}})
+BOARDS = {"converged": CONVERGED, "overridden": OVERRIDDEN, "both": BOTH}
+
+
+@pytest.fixture(scope="module")
+def audit(tmp_path_factory):
+    """The audit's drift tasks, one run for every board of BOARDS (each a local fake host with
+    its sysctl_profile_result); (rc, findings by board, output)."""
+    tmp_path = tmp_path_factory.mktemp("audit")
+    with open(AUDIT, encoding="utf-8") as handle:
+        report_play = yaml.safe_load(handle)[1]
+    tasks = [task for task in report_play["tasks"] if task.get("name") in DRIFT_TASKS]
+    assert [task["name"] for task in tasks] == list(DRIFT_TASKS), "audit.yml renamed its drift tasks?"
+    fake = [{"name": "fake registered results",
+             "ansible.builtin.set_fact": {"sysctl_profile_result": "{{ boards[inventory_hostname] }}"}}]
+    keep = [{"name": "keep the findings", "run_once": True, "ansible.builtin.copy": {
+        "content": "{{ dict(ansible_play_hosts | zip(ansible_play_hosts | map('extract', hostvars, 'audit_findings')))"
+                   " | to_json }}", "dest": str(tmp_path / "findings.json")}}]
+    play = [{"hosts": "all", "gather_facts": False, "connection": "local",
+             "vars": dict(report_play["vars"], boards=BOARDS), "tasks": fake + tasks[:1] + keep + tasks[1:]}]
+    # The audit's template path (templates/audit_findings.j2) is relative to the playbook.
+    os.symlink(os.path.join(REPO, "playbooks", "templates"), str(tmp_path / "templates"))
+    path = tmp_path / "audit_drift.yml"
+    path.write_text(yaml.safe_dump(play))
+    cmd = ["ansible-playbook", "-i", ",".join(BOARDS) + ",", "-e", "ansible_python_interpreter=" + sys.executable,
+           str(path)]
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120, check=False)
+    output = proc.stdout + proc.stderr
+    assert (tmp_path / "findings.json").exists(), output
+    return proc.returncode, json.loads((tmp_path / "findings.json").read_text()), output
+
+
+def test_a_later_file_overriding_a_managed_key_is_drift(audit):
+    rc, findings, output = audit
+    assert findings["overridden"] == OVERRIDDEN["boot_drift"]
+    assert rc == 2
+    assert "overridden drifted: vm.panic_on_oom is overridden at boot: /etc/sysctl.d/99-sysctl.conf line 3" in output
+
+
+def test_a_converged_board_without_overrides_has_no_drift(audit):
+    rc, findings, output = audit
+    assert findings["converged"] == []
+    assert "fatal: [converged]" not in output
+
+
+def test_file_live_and_boot_drift_are_all_named(audit):
+    rc, findings, output = audit
+    assert findings["both"] == ["sysctl file /etc/sysctl.d/99-oom-rock5b.conf differs from the profile",
+                                "live vm.panic_on_oom = 1, profile says 0"] + OVERRIDDEN["boot_drift"]
+    assert "fatal: [both]" in output
