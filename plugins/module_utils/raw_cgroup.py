@@ -39,6 +39,8 @@ def check(params):
             problems.append("path %r is the root of the memory hierarchy, which takes no limits" % params["path"])
     except ValueError as error:
         problems.append("path: %s" % error)
+    # Ansible's int check lets a bool through (pids: [true] would mean pid 1).
+    problems += ["pids: %r is not a process id" % pid for pid in params["pids"] if isinstance(pid, bool) or pid <= 0]
     selector = {"comm": params["comm"], "pattern": params["pattern"]}
     problems += selection.validate(selector)
     params["regex"] = selector["regex"]

@@ -20,6 +20,9 @@ def params(**given):
     ({"pattern": "("}, "not a valid regular expression"),
     ({"comm": ""}, "comm is empty"),
     ({"state": "absent", "comm": "x"}, "moves no processes"),
+    ({"pids": [True]}, "pids: True is not a process id"),
+    ({"pids": [0]}, "pids: 0 is not a process id"),
+    ({"pids": [-5, 10]}, "pids: -5 is not a process id"),
 ])
 def test_check_reads_nothing_and_names_the_problem(given, fragment):
     problems = raw_cgroup.check(params(**given))

@@ -255,6 +255,7 @@ def test_unknown_pid_fails_before_any_change(run_module, v2, fake_host):
     ({"memory_high": float("inf")}, "memory_high: inf is not a whole number"),
     ({"memory_max": "nan"}, "memory_max: 'nan' is not a size"),
     ({"memory_max": 0}, "memory_max: 0 is below 1M"),
+    ({"memory_max": "512M", "pids": [True]}, "pids: True is not a process id"),
 ])
 def test_bad_values_fail_before_any_change(run_module, v2, fake_host, args, fragment):
     before = fake_host.snapshot()
