@@ -16,6 +16,16 @@ description:
     extlinux.conf on every kernel upgrade), C(/boot/extlinux/extlinux.conf) (every C(append) line),
     C(/boot/armbianEnv.txt) (C(extraargs)) and C(/etc/kernel/cmdline).
   - Idempotent - adding C(psi=1) replaces C(psi=0) in place and is a no-op when present.
+  - The command line is read as the kernel reads it - a double-quoted value such as
+    C(dyndbg="file foo.c +p") is one argument - and every argument the task does not touch is
+    written back as it was. Arguments after C(--) belong to init and are left alone.
+  - Everything is checked before the first write - the arguments, then every boot file. A boot
+    file that cannot be read as UTF-8 text, has a double quote that is not closed, or is a
+    symbolic link leading out of its directory (C(/boot) or C(/etc)) fails the task and nothing
+    is changed. A symbolic link inside it is written through, and stays a link.
+  - A file that has no place for the arguments (no C(append) line, a C(U_BOOT_PARAMETERS) that
+    uses shell expansion) is left alone with a warning under V(auto), and fails the task when
+    named in O(targets).
   - Reports whether the running kernel (C(/proc/cmdline)) still differs, that is whether a
     reboot is needed. It never reboots.
   - Files are written atomically and durably (a temporary file synced to disk, renamed over the
@@ -30,26 +40,32 @@ options:
     description:
       - Arguments that must be on the command line, like C(psi=1). A C(key=value) replaces other
         values of the same key.
+      - Each is one word, C(key) or C(key=value), of printable ASCII - the key letters, digits,
+        C(_), C(-) and C(.); the value those and C(,:/=+@%^~) - so that no boot loader or shell
+        (C(/etc/default/u-boot) is sourced by sh) acts on it. Quotes, spaces, parentheses and C($ ` \ ; & | < >) are refused.
+      - C(root), C(rootfstype), C(rootflags), C(rootwait) and C(init) are needed to boot and are
+        refused here and in O(remove).
     type: list
     elements: str
     default: []
   remove:
     description:
       - Arguments that must not be on the command line. An item without C(=) removes every
-        argument with that key.
+        argument with that key. The same rules as O(add) apply.
     type: list
     elements: str
     default: []
   targets:
     description:
-      - Which files to edit. V(auto) edits every known file that exists.
+      - Which files to edit. V(auto) edits every known file that exists. At least one.
     type: list
     elements: str
     choices: [auto, u_boot_default, extlinux, armbian_env, kernel_cmdline]
     default: [auto]
   backup:
     description:
-      - Keep a timestamped copy of each file before changing it.
+      - Keep a timestamped copy of each file before changing it (beside a link's target).
+      - When writing one file fails, the files already written in the run are put back.
     type: bool
     default: true
 notes:
@@ -92,58 +108,85 @@ pending:
   elements: str
 """
 
-import os
-
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.rock5b.oom.plugins.module_utils import hostfs
+from ansible_collections.rock5b.oom.plugins.module_utils.batch import Change, apply_changes
 from ansible_collections.rock5b.oom.plugins.module_utils.boot_cmdline import (
-    KNOWN_FILES, edit_file, missing_from_running,
+    KNOWN_FILES, arg_key, argument_problem, edit_file, missing_from_running, read_boot_file,
 )
-from ansible_collections.rock5b.oom.plugins.module_utils.errors import ModuleError, failing_on
+from ansible_collections.rock5b.oom.plugins.module_utils.errors import ModuleError, failing_on, invalid
 
 
-def check_arguments(add, remove):
-    bad = [item for item in add + remove if not item or any(c.isspace() for c in item) or '"' in item]
-    if bad:
-        raise ModuleError("arguments must be single words without quotes: %s" % ", ".join(repr(b) for b in bad))
-    clash = sorted(set(add) & set(remove))
+def check_arguments(add, remove, targets):
+    """Every problem of the options at once, each naming its option, before anything is read."""
+    problems = ["%s: %s" % (option, problem) for option, items in (("add", add), ("remove", remove))
+                for problem in map(argument_problem, items) if problem]
+    if not targets:
+        problems.append("targets: give at least one (auto edits every boot file found)")
+    if problems:
+        raise invalid(problems)
+    removed_keys = set(item for item in remove if "=" not in item)
+    clash = sorted(set(add) & set(remove) | set(item for item in add if arg_key(item) in removed_keys))
     if clash:
-        raise ModuleError("arguments both added and removed: %s" % ", ".join(clash))
+        raise invalid(["add and remove: arguments both added and removed: %s" % ", ".join(clash)])
     if not add and not remove:
         raise ModuleError("nothing to do: give add or remove")
 
 
 def plan_files(fs, wanted, add, remove):
-    """Per boot file found: kind, path, before, after (the edited text) and problem."""
+    """Per boot file found: kind, path, real (the file written, a link's target), before, after
+    (the edited text) and problem. A broken file (unreadable, not UTF-8, an unclosed quote, a
+    link out of its directory) fails the run: nothing is changed."""
     kinds = [(kind, path) for kind, path in KNOWN_FILES if "auto" in wanted or kind in wanted]
-    found = [(kind, path) for kind, path in kinds if os.path.isfile(fs.path(path))]
+    found = [(kind, path) for kind, path in kinds if fs.lexists(path)]
     if not found:
         raise ModuleError("no boot configuration found: looked for %s" % ", ".join(p for _k, p in kinds))
-    plans = []
+    plans, broken = [], []
     for kind, path in found:
-        before = fs.read_text(path)
-        if before is None:
-            raise ModuleError("%s: cannot read it as text" % path)
-        after, problem = edit_file(kind, before, add, remove)
+        try:
+            real, before = read_boot_file(fs, kind, path)
+            after, problem = edit_file(kind, before, add, remove)
+        except ValueError as error:
+            broken.append(str(error) if str(error).startswith(path) else "%s: %s" % (path, error))
+            continue
         if problem and "auto" not in wanted:
-            raise ModuleError("%s: %s" % (path, problem))
-        plans.append({"kind": kind, "path": path, "before": before,
+            broken.append("%s: %s" % (path, problem))
+        plans.append({"kind": kind, "path": path, "real": real, "before": before,
                       "after": before if after is None else after, "problem": problem})
+    if broken:
+        raise invalid(broken, what="boot files that cannot be edited")
     if all(plan["problem"] for plan in plans):
         raise ModuleError("no boot file could take the arguments: %s" % "; ".join(
             "%s: %s" % (plan["path"], plan["problem"]) for plan in plans))
     return plans
 
 
+def file_change(module, fs, plan, entry):
+    """The write of one planned boot file (through a link to its target), with its undo."""
+    info = fs.lstat(plan["real"])
+    owner = (info.st_uid, info.st_gid)
+
+    def apply():
+        if module.params["backup"]:
+            entry["backup_file"] = module.backup_local(fs.path(plan["real"]))
+        # Durable: a power cut leaves the old or the new boot file, never a torn one.
+        fs.write_atomic(plan["real"], plan["after"], mode=None, owner=owner)
+
+    def undo():
+        fs.write_atomic(plan["real"], plan["before"], mode=None, owner=owner)
+
+    return Change(plan["path"], apply, undo)
+
+
 def run(module, fs):
     add, remove = module.params["add"], module.params["remove"]
-    check_arguments(add, remove)
+    check_arguments(add, remove, module.params["targets"])
     plans = plan_files(fs, module.params["targets"], add, remove)
     running = hostfs.read_text(fs.proc_path("cmdline"))
     if running is None:
         raise ModuleError("cannot read %s, nothing was changed" % fs.proc_path("cmdline"))
     running = running.strip()
-    files, diff = [], []
+    files, diff, changes = [], [], []
     for plan in plans:
         changed = plan["before"] != plan["after"]
         entry = {"path": plan["path"], "kind": plan["kind"], "changed": changed,
@@ -151,13 +194,10 @@ def run(module, fs):
         if changed:
             diff.append({"before_header": plan["path"], "after_header": plan["path"],
                          "before": plan["before"], "after": plan["after"]})
-            if not module.check_mode:
-                if module.params["backup"]:
-                    entry["backup_file"] = module.backup_local(fs.path(plan["path"]))
-                info = fs.lstat(plan["path"])
-                # Durable: a power cut leaves the old or the new boot file, never a torn one.
-                fs.write_atomic(plan["path"], plan["after"], mode=None, owner=(info.st_uid, info.st_gid))
+            changes.append(file_change(module, fs, plan, entry))
         files.append(entry)
+    if not module.check_mode:
+        apply_changes(changes)
 
     pending = missing_from_running(running, add, remove)
     for plan in plans:
