@@ -118,16 +118,22 @@ class HostFS:
     def make_directory(self, path, mode=0o755, owner=None):
         """Make the board's ``path`` a directory with ``mode`` and ``owner`` (a (uid, gid) pair):
         a file or link there is replaced, missing parents are created 0755, an existing
-        directory keeps its content and gets the mode and owner. Raises WriteError."""
-        full = self.path(path)
+        directory keeps its content and gets the mode and owner. A link there is never followed
+        (not even by a trailing slash): the mode and owner are set on the directory itself, opened
+        with O_NOFOLLOW. Raises WriteError."""
+        full = self.path(path).rstrip("/") or "/"
         try:
             if os.path.lexists(full) and (os.path.islink(full) or not os.path.isdir(full)):
                 os.unlink(full)
             if not os.path.isdir(full):
                 os.makedirs(full, 0o755)
-            if owner is not None:
-                os.chown(full, owner[0], owner[1])
-            os.chmod(full, mode)
+            fd = os.open(full, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+            try:
+                if owner is not None:
+                    os.fchown(fd, owner[0], owner[1])
+                os.fchmod(fd, mode)
+            finally:
+                os.close(fd)
         except OSError as error:
             raise WriteError(path, error)
         sync_directory(os.path.dirname(full))

@@ -19,7 +19,11 @@ description:
     C(lookup('ansible.builtin.file', ...))) and passed in; files are written atomically and
     durably (a temporary file in the same directory, synced, given its mode and owner, then
     renamed over the old one), so a file never exists with partial content or the wrong mode.
-  - Every entry is validated before anything is written, and all problems are reported.
+  - Every entry is validated before anything is written, and all problems are reported. What is
+    on the board is read before anything is written too - an entry is refused, and nothing is
+    changed, when it would replace a directory by a file or link (list the directory as
+    V(absent) before it) or would make a directory where a symbolic link is (no mode or owner is
+    ever set through a link).
   - Entries are applied in order. When one fails, the entries changed before it in this run are
     put back (content, mode and owner, a link's target, or absence; a removed directory tree
     cannot be) and the task fails saying so.
@@ -39,7 +43,9 @@ options:
     required: true
     suboptions:
       path:
-        description: Absolute path of the entry.
+        description:
+          - Absolute path of the entry. Empty and C(.) components and a trailing slash are dropped
+            (C(/etc/app/) would resolve a link at C(/etc/app)); a C(..) component is refused.
         type: path
         required: true
       state:
@@ -91,9 +97,30 @@ options:
       src:
         description: Where the link points (O(files[].state=link)).
         type: str
-      mode:
-        description: Octal mode as a string, for files and directories.
+      validate:
+        description:
+          - A command that checks the new content before it is written (O(files[].state=file)), as
+            O(ansible.builtin.template#module:validate) does - for example
+            C(/usr/bin/python3 /usr/lib/myapp/myapp.py --check-config %s). Every C(%s) is replaced
+            by the path of a temporary copy of the new content (mode 0600, in the system's temp
+            directory). The command is split as a shell would split it but runs without a shell.
+          - It runs when the entry is applied, after the entries before it, so a program written
+            earlier in the same O(files) checks its own new config. It runs when this entry or any
+            entry before it changes (a new program may refuse the old config). When it exits
+            non-zero, the entry is not written, the entries changed before it are put back, O(service)
+            is not touched and the task fails with the command's output.
+          - In check mode it runs only when no entry before it changes (then it checks exactly what the
+            real run would); otherwise it is skipped (RV(files[].validate) says so). It must have no
+            side effects.
         type: str
+      mode:
+        description:
+          - Mode of files and directories. A string of octal digits (V("0644"), V("04755"); at most
+            V("07777")), or a number taken as the mode bits, as M(ansible.builtin.file) does (YAML
+            reads an unquoted C(0644) as 420, which is 0o644) - but only up to 0o777, because an
+            unquoted C(644) is the number 644 (0o1204, with the sticky bit): setuid, setgid and
+            sticky bits must be given as a string. Negative values are refused.
+        type: raw
         default: "0644"
       owner:
         description: Owner of files and directories.
@@ -177,11 +204,15 @@ changed_paths:
   elements: str
   sample: ["/etc/myapp.json"]
 files:
-  description: Per entry, its path, state and whether it changed.
+  description:
+    - Per entry, its path, state and whether it changed.
+    - For an entry with O(files[].validate), C(validate) - V(passed), V(unchanged) (not run: neither the
+      entry nor one before it changes), V(skipped) (check mode: an entry before it changes) or
+      V(not run) (check mode never reached it).
   returned: always
   type: list
   elements: dict
-  sample: [{"path": "/etc/myapp.json", "state": "file", "changed": true}]
+  sample: [{"path": "/etc/myapp.json", "state": "file", "changed": true, "validate": "passed"}]
 board_facts:
   description: The board facts read for O(files[].content_if), by name.
   returned: when an entry has O(files[].content_if)
@@ -197,16 +228,15 @@ service:
            "enabled": {"before": false, "after": true}, "active": {"before": false, "after": true}}
 """
 
+import functools
 import grp
-import json
-import os
 import pwd
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.rock5b.oom.plugins.module_utils import hostfs
 from ansible_collections.rock5b.oom.plugins.module_utils.batch import apply_changes, validate_items
 from ansible_collections.rock5b.oom.plugins.module_utils.errors import ModuleError, failing_on
-from ansible_collections.rock5b.oom.plugins.module_utils.file_entries import plan_all
+from ansible_collections.rock5b.oom.plugins.module_utils.file_entries import check_without_changes, entry_checker, mode_bits, plan_all, to_json
 from ansible_collections.rock5b.oom.plugins.module_utils.procfs.processes import CAP_SYS_ADMIN, has_capability
 from ansible_collections.rock5b.oom.plugins.module_utils.systemd import SYSTEMCTL, Systemctl, under_config_dirs
 
@@ -226,7 +256,8 @@ FILE_OPTIONS = dict(
         content=dict(type="str", required=True),
     )),
     src=dict(type="str"),
-    mode=dict(type="str", default="0644"),
+    validate=dict(type="str"),
+    mode=dict(type="raw", default="0644"),
     owner=dict(type="str", default="root"),
     group=dict(type="str", default="root"),
 )
@@ -239,52 +270,6 @@ SERVICE_OPTIONS = dict(
 
 def entry_label(entry, index):
     return "files[%d] (%s)" % (index, entry.get("path") if isinstance(entry, dict) else entry)
-
-
-def entry_checker():
-    """check(entry) -> problems, for batch.validate_items (remembers the paths seen)."""
-    seen = set()
-
-    def check(entry):
-        problems, state = [], entry["state"]
-        if not os.path.isabs(entry["path"]):
-            problems.append("path must be absolute")
-        if entry["path"] in seen:
-            problems.append("listed twice")
-        seen.add(entry["path"])
-        if entry["content"] is not None and entry["json"] is not None:
-            problems.append("content and json are mutually exclusive")
-        if state == "file" and entry["content"] is None and entry["json"] is None:
-            problems.append("a file needs content or json")
-        if entry["content_if"] and (state != "file" or entry["content"] is None):
-            problems.append("content_if goes with content (state=file)")
-        if entry["json"] is not None:
-            try:
-                to_json(entry["json"])
-            except (TypeError, ValueError) as exc:
-                problems.append("json cannot be serialized: %s" % exc)
-        if state == "link" and not entry["src"]:
-            problems.append("a link needs src")
-        if state != "file" and (entry["content"] is not None or entry["json"] is not None):
-            problems.append("content and json are only for state=file")
-        try:
-            int(entry["mode"], 8)
-        except ValueError:
-            problems.append("mode %r is not octal" % entry["mode"])
-        if state in ("file", "directory"):
-            try:
-                pwd.getpwnam(entry["owner"])
-                grp.getgrnam(entry["group"])
-            except KeyError:
-                problems.append("no such owner/group %s:%s" % (entry["owner"], entry["group"]))
-        return problems
-
-    return check
-
-
-def to_json(data):
-    """The text of ansible.builtin.to_nice_json(indent=2, sort_keys=true), plus a newline."""
-    return json.dumps(data, indent=2, sort_keys=True, separators=(",", ": ")) + "\n"
 
 
 def read_facts(fs, names):
@@ -310,7 +295,7 @@ def resolve(fs, entries):
             if facts[variant["fact"]] == variant["value"]:
                 entry["content"] = variant["content"]
                 break
-        entry["mode_bits"] = int(entry["mode"], 8)
+        entry["mode_bits"] = mode_bits(entry["mode"])
         if entry["state"] in ("file", "directory"):
             entry["ids"] = (pwd.getpwnam(entry["owner"]).pw_uid, grp.getgrnam(entry["group"]).gr_gid)
     return facts
@@ -351,8 +336,12 @@ def run(module, fs):
     if service is not None:
         module.get_bin_path(SYSTEMCTL, required=True)  # fails here, before anything is written
     facts = resolve(fs, entries)
-    results, diff, changes = plan_all(fs, entries)
-    if not module.check_mode:
+    # validate commands: no shell, no expansion of ~ or $VAR, a missing program is an OSError.
+    runner = functools.partial(module.run_command, expand_user_and_vars=False, handle_exceptions=False)
+    results, diff, changes = plan_all(fs, entries, run=runner, label=entry_label)
+    if module.check_mode:
+        check_without_changes(entries, results, runner, label=entry_label)
+    else:
         apply_changes(changes)
     changed_paths = [item["path"] for item in results if item["changed"]]
     extra = {}

@@ -169,3 +169,14 @@ def test_make_directory_replaces_a_file_and_sets_the_mode_of_an_existing_one(tmp
     fs.write_atomic("/var/lib/app/kept", "k\n")
     fs.make_directory("/var/lib/app", 0o700)
     assert mode_of(fs.path("/var/lib/app")) == 0o700 and fs.read_text("/var/lib/app/kept") == "k\n"
+
+
+def test_make_directory_never_changes_a_linked_directory_through_the_link(tmp_path):
+    # "/etc/app/" (trailing slash) used to resolve the link, and chmod/chown followed it: the
+    # 0700 target became 0777. Now the link itself is replaced, and the target keeps its mode.
+    fs = HostFS(root=str(tmp_path))
+    fs.make_directory("/secret", 0o700)
+    fs.symlink("/etc/app", "../secret")
+    fs.make_directory("/etc/app/", 0o777)
+    assert mode_of(fs.path("/secret")) == 0o700
+    assert not fs.islink("/etc/app") and mode_of(fs.path("/etc/app")) == 0o777

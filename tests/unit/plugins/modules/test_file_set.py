@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+import sys
 
 import pytest
 
@@ -136,7 +137,13 @@ class FakeSystemd:
 @pytest.fixture
 def systemd(root, monkeypatch):
     fake = FakeSystemd(root)
-    monkeypatch.setattr(file_set.AnsibleModule, "run_command", lambda self, args, **kw: fake.run_command(args, **kw))
+    real_run_command = file_set.AnsibleModule.run_command
+
+    def run_command(self, args, **kwargs):  # systemctl is faked; a validate command runs
+        if args[0] == "systemctl":
+            return fake.run_command(args, **kwargs)
+        return real_run_command(self, args, **kwargs)
+    monkeypatch.setattr(file_set.AnsibleModule, "run_command", run_command)
     monkeypatch.setattr(file_set.AnsibleModule, "get_bin_path", lambda self, name, required=False, opt_dirs=None: name)
     return fake
 
@@ -299,3 +306,151 @@ def test_a_failing_entry_undoes_the_earlier_ones(root, run_module):
     assert "Changes made before it in this run were undone." in result["msg"]
     assert root.snapshot() == before and mode(root, "/etc/app/app.json") == 0o600
     assert not os.path.lexists(root.path("/usr/local/bin/app"))
+
+
+# --- modes, links, directories: refused before the first write ---------------------------
+
+@pytest.fixture
+def writes(monkeypatch):
+    """Every durable write, link and directory the module makes (to prove none was made)."""
+    made = []
+    for name in ("write_atomic", "symlink", "make_directory", "remove"):
+        real = getattr(file_set.hostfs.HostFS, name)
+        monkeypatch.setattr(file_set.hostfs.HostFS, name,
+                            lambda self, path, *args, _real=real, _name=name, **kw: (made.append((_name, path)),
+                                                                                     _real(self, path, *args, **kw))[1])
+    return made
+
+
+def test_an_int_mode_is_the_bits_yaml_read_from_an_unquoted_octal(root, run_module):
+    # mode: 0644 unquoted is the int 420 by the time it reaches the module; it used to become 0420.
+    result = run(run_module, files=[{"path": "/etc/a", "content": "a\n", "mode": 420},
+                                    {"path": "/etc/d", "state": "directory", "mode": 0o750}])
+    assert not result.get("failed") and mode(root, "/etc/a") == 0o644 and mode(root, "/etc/d") == 0o750
+
+
+@pytest.mark.parametrize("value, words", [
+    (644, "mode 644 is a number above 0o777"), (-420, "mode -420 is negative"), ("-0644", "mode '-0644' is negative"),
+    ("10000", "mode '10000' is above 07777"), (True, "mode True is neither a string of octal digits nor a number"),
+])
+def test_a_mode_that_would_set_other_bits_is_refused_naming_the_entry(root, run_module, writes, value, words):
+    root.write("/etc/a", "old\n")
+    before = root.snapshot()
+    result = run(run_module, files=[{"path": "/etc/ok", "content": "ok\n"}, {"path": "/etc/a", "content": "new\n", "mode": value}])
+    assert result["failed"] and "files[1] (/etc/a): " + words in result["msg"]
+    assert root.snapshot() == before and writes == []
+
+
+def test_a_directory_is_never_chmodded_through_a_link(root, run_module, writes):
+    os.makedirs(root.path("/srv/secret"), 0o700)
+    os.chmod(root.path("/srv/secret"), 0o700)
+    os.makedirs(root.path("/etc"))
+    os.symlink("/srv/secret", root.path("/etc/app"))
+    for path in ("/etc/app", "/etc/app/", "/etc//app/."):
+        result = run(run_module, files=[{"path": "/etc/ok", "content": "ok\n"},
+                                        {"path": path, "state": "directory", "mode": "0777"}])
+        assert result["failed"] and "files[1] (/etc/app): is a symbolic link (to /srv/secret)" in result["msg"]
+        assert "nothing was changed" in result["msg"]
+        assert mode(root, "/srv/secret") == 0o700 and os.readlink(root.path("/etc/app")) == "/srv/secret"
+    assert writes == [] and not root.exists("/etc/ok")
+
+
+def test_dot_dot_in_a_path_is_refused(root, run_module):
+    result = run(run_module, files=[{"path": "/etc/../root/x", "content": "x\n"}])
+    assert result["failed"] and "files[0] (/etc/../root/x): path '/etc/../root/x' has a '..' component" in result["msg"]
+
+
+@pytest.mark.parametrize("entry", [{"content": "a file\n"}, {"state": "link", "src": "/elsewhere"}])
+def test_a_file_or_link_over_a_directory_is_refused_before_the_first_write(root, run_module, writes, entry):
+    root.write("/etc/d/kept", "kept\n")
+    root.write("/etc/first", "old\n")
+    before = root.snapshot()
+    result = run(run_module, files=[{"path": "/etc/first", "content": "new\n"}, dict(entry, path="/etc/d")])
+    assert result["failed"] and "files[1] (/etc/d): is a directory" in result["msg"]
+    assert "nothing was changed" in result["msg"]
+    assert writes == [] and root.snapshot() == before
+
+
+# --- validate: the new program checks the new config; refused -> everything as it was -------
+
+CHECKER = """import json, sys
+config = json.load(open(sys.argv[-1]))
+if config.get("grace", 0) > %d:
+    sys.stderr.write("config error: %%s: grace: must be at most %d\\n" %% sys.argv[-1])
+    sys.exit(78)
+print(sys.argv[-1] + ": valid")
+"""
+
+
+def program_files(root, limit=60, grace=5, extra=()):
+    """A program that validates its config (grace at most ``limit``), its config and its unit."""
+    program = "/usr/lib/app/check.py"
+    return [{"path": "/usr/lib/app", "state": "directory", "mode": "0755"},
+            {"path": program, "content": CHECKER % (limit, limit)},
+            {"path": "/etc/app/app.json", "json": {"grace": grace},
+             "validate": "%s -I %s --validate-config %%s" % (sys.executable, root.path(program))},
+            {"path": UNIT, "content": "[Service]\nExecStart=/usr/bin/app\n"}] + list(extra)
+
+
+def test_validate_passes_then_everything_is_written(root, run_module, systemd):
+    result = run_service(run_module, files=program_files(root))
+    assert not result.get("failed") and result["files"][2]["validate"] == "passed"
+    assert root.read("/etc/app/app.json") == '{\n  "grace": 5\n}\n'
+    again = run_service(run_module, files=program_files(root))
+    assert again["changed"] is False and again["files"][2]["validate"] == "unchanged"
+
+
+def test_refused_config_leaves_every_file_as_it_was_and_does_not_restart(root, run_module, systemd):
+    run_service(run_module, files=program_files(root))
+    systemd.calls.clear()
+    before = root.snapshot()
+    # new program (limit 30) and new config (grace 90): the new program refuses it
+    result = run_service(run_module, files=program_files(root, limit=30, grace=90))
+    assert result["failed"] and result["msg"].startswith("/etc/app/app.json: validate ")
+    assert "(exit 78): config error: /etc/app/app.json: grace: must be at most 30" in result["msg"]
+    assert "Changes made before it in this run were undone." in result["msg"]
+    assert root.snapshot() == before and "limit" not in root.read("/usr/lib/app/check.py")
+    assert "at most 60" in root.read("/usr/lib/app/check.py")  # the old program is back
+    assert systemd.verbs() == []  # no daemon-reload, no start/restart: the monitor keeps running
+
+
+def test_a_new_program_refusing_the_unchanged_config_is_undone(root, run_module, systemd):
+    run_service(run_module, files=program_files(root, grace=50))
+    before = root.snapshot()
+    systemd.calls.clear()
+    result = run_service(run_module, files=program_files(root, limit=30, grace=50))
+    assert result["failed"] and "grace: must be at most 30" in result["msg"]
+    assert root.snapshot() == before and systemd.verbs() == []
+
+
+def test_check_mode_validates_when_nothing_before_the_entry_changes(root, run_module, systemd):
+    run_service(run_module, files=program_files(root))
+    before = root.snapshot()
+    refused = run_service(run_module, files=program_files(root, grace=90), check_mode=True)
+    assert refused["failed"] and "files[2] (/etc/app/app.json): validate " in refused["msg"]
+    assert "grace: must be at most 60" in refused["msg"]
+    passed = run_service(run_module, files=program_files(root, grace=9), check_mode=True)
+    assert passed["changed_paths"] == ["/etc/app/app.json"] and passed["files"][2]["validate"] == "passed"
+    # a new program would do the checking: check mode cannot run it, and says so
+    skipped = run_service(run_module, files=program_files(root, limit=30, grace=90), check_mode=True)
+    assert not skipped.get("failed") and skipped["files"][2]["validate"] == "skipped"
+    assert root.snapshot() == before
+
+
+@pytest.mark.parametrize("entry, words", [
+    ({"path": "/x", "content": "x", "validate": "/bin/check"}, "has no %s"),
+    ({"path": "/x", "content": "x", "validate": "/bin/check '%s"}, "No closing quotation"),
+    ({"path": "/x", "state": "directory", "validate": "/bin/check %s"}, "validate is only for state=file"),
+])
+def test_a_bad_validate_is_refused_before_anything(root, run_module, writes, entry, words):
+    result = run(run_module, files=[{"path": "/ok", "content": "ok\n"}, entry])
+    assert result["failed"] and "files[1] (/x): " in result["msg"] and words in result["msg"]
+    assert writes == []
+
+
+def test_a_validate_program_that_is_missing_fails_and_undoes(root, run_module, systemd):
+    before = root.snapshot()
+    result = run_service(run_module, files=[{"path": "/etc/first", "content": "1\n"},
+                                            {"path": "/etc/x", "content": "x\n", "validate": "/nonexistent/check %s"}])
+    assert result["failed"] and "/etc/x: validate '/nonexistent/check %s' cannot run" in result["msg"]
+    assert root.snapshot() == before and systemd.verbs() == []
