@@ -187,11 +187,24 @@ def detect(fs):
                 ("version", "unified_mount", "v1_mounts", "unified_controllers", "memory", "source"))
 
 
+# The longest name of one directory (NAME_MAX); the kernel refuses more with ENAMETOOLONG.
+NAME_MAX = 255
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def clean_path(cgroup):
-    """``rock5b/app/`` -> ``/rock5b/app`` (``/`` for the root). Raises ValueError for ``..``."""
+    """``rock5b/app/`` -> ``/rock5b/app`` (``/`` for the root). Raises ValueError for ``..`` and
+    for a name the kernel would refuse only once the parents exist: a control character (a
+    newline would make /proc/<pid>/cgroup unparsable; NUL cannot be passed at all) or more than
+    NAME_MAX bytes."""
     parts = [part for part in cgroup.strip().strip("/").split("/") if part not in ("", ".")]
     if any(part == ".." for part in parts):
         raise ValueError("cgroup %s must stay inside the cgroup v2 hierarchy (no '..')" % cgroup)
+    for part in parts:
+        if _CONTROL.search(part):
+            raise ValueError("cgroup %r: a name may not hold a control character (newline, tab, NUL...)" % cgroup)
+        if len(part.encode("utf-8", "surrogatepass")) > NAME_MAX:
+            raise ValueError("cgroup %r: the name %r... is longer than %d bytes" % (cgroup, part[:20], NAME_MAX))
     return "/" + "/".join(parts)
 
 

@@ -272,6 +272,19 @@ def test_path_must_stay_inside_and_not_be_the_root(run_module, v2, path):
     assert result["failed"]
 
 
+@pytest.mark.parametrize("path, fragment", [
+    ("rock5b/a\x00b", "control character"),  # os.mkdir raised ValueError: a traceback
+    ("rock5b/a\nb", "control character"),  # the kernel refuses it (EINVAL) after rock5b is created
+    ("rock5b/" + "x" * 256, "longer than 255 bytes"),  # ENAMETOOLONG after rock5b is created
+])
+def test_path_with_a_name_the_kernel_refuses_fails_before_any_change(run_module, v2, fake_host, path, fragment):
+    before = fake_host.snapshot()
+    result = run_module(cgroup_memory, {"path": path, "memory_max": "512M"})
+    assert result["failed"] and "path: " in result["msg"] and fragment in result["msg"], result
+    assert "nothing was changed" in result["msg"]
+    assert fake_host.snapshot() == before and v2.writes == []
+
+
 def test_parent_with_processes_cannot_pass_memory_down(run_module, v2, fake_host):
     os.mkdir(v2.path("busy"))
     write(v2.path("busy") + "/cgroup.procs", "77\n")

@@ -126,6 +126,11 @@ def test_clean_path():
     assert hierarchy.clean_path("") == "/" and hierarchy.clean_path("/") == "/"
     with pytest.raises(ValueError):
         hierarchy.clean_path("a/../..")
+    for bad in ("a\x00b", "a/b\nc", "a\tb", "a/\x7f", "a/" + "\u00e9" * 128):
+        with pytest.raises(ValueError):
+            hierarchy.clean_path(bad)
+    assert hierarchy.clean_path("a/" + "x" * 255) == "/a/" + "x" * 255
+    assert hierarchy.clean_path("system-getty.slice/getty@tty1.service") == "/system-getty.slice/getty@tty1.service"
 
 
 def test_memory_dir_and_a_process_cgroup_through_hostfs(tmp_path):
