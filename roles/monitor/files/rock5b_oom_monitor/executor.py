@@ -16,6 +16,48 @@ from procfs import processes as mu_processes
 from rock5b_oom_monitor import LOG_WARNING, MESSAGE_IDS, fmt_kb, readings
 from rock5b_oom_monitor.decisions import Action, choose_victim, compile_protect
 
+# The hook runs as an ordinary process of the board, not as a part of the monitor:
+# - in a session and process group of its own (Popen's start_new_session), so that on timeout
+#   the whole group gets SIGTERM, then SIGKILL HOOK_TERM_GRACE_S later: whatever it started too;
+HOOK_TERM_GRACE_S = 2.0
+# - with the oom_score_adj of an ordinary process (0), not the monitor's -1000 (the unit's
+#   OOMScoreAdjust=), which a child inherits: a hook that grows must not be the one process the
+#   kernel's OOM killer cannot pick. Raising a score needs no privilege;
+HOOK_OOM_SCORE_ADJ = "/proc/self/oom_score_adj"
+# - without the variables of systemd's protocols that speak for the monitor's own process: with
+#   NOTIFY_SOCKET a hook's systemd-notify could ping the watchdog of a hung monitor or rewrite its
+#   status (NotifyAccess=all), with LISTEN_* take its sockets. ROCK5B_OOM_* are the event's own.
+HOOK_ENV_DROPPED = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "MEMORY_PRESSURE_WATCH",
+                    "MEMORY_PRESSURE_WRITE")
+HOOK_ENV_DROPPED_PREFIXES = ("LISTEN_", "ROCK5B_OOM_")
+
+
+def hook_environment(environ):
+    """The monitor's environment without what speaks for the monitor (PATH, LANG and the rest stay)."""
+    return dict((name, value) for name, value in environ.items()
+                if name not in HOOK_ENV_DROPPED and not name.startswith(HOOK_ENV_DROPPED_PREFIXES))
+
+
+def ordinary_oom_score():
+    """Popen's preexec_fn for the hook: oom_score_adj 0 in the child, before it execs the hook.
+
+    Set in the child rather than by the monitor after the start: nothing the hook starts can
+    inherit -1000 in between. preexec_fn is unsafe in a program with threads; the monitor has
+    none. It costs a fork() instead of a vfork(). When the score cannot be written (a read-only
+    /proc) it is left as it is if not negative; a negative one raises, and Popen raises
+    SubprocessError: the hook is not run rather than run as unkillable as the monitor.
+    """
+    try:
+        fd = os.open(HOOK_OOM_SCORE_ADJ, os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            os.write(fd, b"0\n")
+        finally:
+            os.close(fd)
+    except OSError as error:
+        with open(HOOK_OOM_SCORE_ADJ) as handle:
+            if int(handle.read()) < 0:
+                raise error
+
 
 class Executor:
     """Carries out the monitor's actions and reports back."""
@@ -30,12 +72,15 @@ class Executor:
         self.pidfd = None
         self.hook_process = None
         self.hook_started = None
+        self.hook_kill_at = None  # set while a timed-out hook's group has SIGTERM and waits for SIGKILL
         # subprocess costs about 1 MiB of resident memory: imported only when a hook is set,
         # and at start-up rather than under pressure.
         self.subprocess = None
+        self.hook_env = None
         if monitor.config["hook"]["command"] is not None:
             import subprocess  # pylint: disable=import-outside-toplevel
             self.subprocess = subprocess
+            self.hook_env = hook_environment(os.environ)
 
     def psi_values(self):
         try:
@@ -183,34 +228,58 @@ class Executor:
             self.monitor.count("hook", "skipped")
             return []
         reading = self.monitor.last or {}
-        env = dict(os.environ, ROCK5B_OOM_EVENT=action.event, ROCK5B_OOM_LEVEL=self.monitor.level,
+        env = dict(self.hook_env, ROCK5B_OOM_EVENT=action.event, ROCK5B_OOM_LEVEL=self.monitor.level,
                    ROCK5B_OOM_AVAILABLE_KB=str(reading.get("effective", "")),
                    ROCK5B_OOM_MEM_AVAILABLE_KB=str(reading.get("mem_available", "")))
+        command = self.monitor.config["hook"]["command"]
         try:
-            self.hook_process = self.subprocess.Popen(  # pylint: disable=consider-using-with
-                self.monitor.config["hook"]["command"], env=env, stdin=self.subprocess.DEVNULL,
-                start_new_session=True, close_fds=True)
-            self.hook_started = self.clock()
+            self.hook_process = self.subprocess.Popen(  # pylint: disable=consider-using-with,subprocess-popen-preexec-fn
+                command, env=env, stdin=self.subprocess.DEVNULL, start_new_session=True, close_fds=True,
+                preexec_fn=ordinary_oom_score)
+            self.hook_started, self.hook_kill_at = self.clock(), None
         except OSError as error:
             return self.monitor.record("hook", False, errno.errorcode.get(error.errno, "?"),
-                                       "%s: %s" % (self.monitor.config["hook"]["command"][0], error.strerror))
+                                       "%s: %s" % (command[0], error.strerror))
+        except self.subprocess.SubprocessError:
+            return self.monitor.record("hook", False, "oom_score_adj", "%s: not run: %s could not be set to 0, and the "
+                                       "hook would have inherited the monitor's oom_score_adj" % (
+                                           command[0], HOOK_OOM_SCORE_ADJ))
         return []
 
     def reap_hook(self):
-        """Collect a finished hook; kill one that outlived its timeout. Returns log actions."""
+        """Collect a finished hook; stop one that outlived its timeout. Returns log actions.
+
+        On timeout the hook's process group gets SIGTERM, and SIGKILL HOOK_TERM_GRACE_S later.
+        The hook is not collected (waited for) before that SIGKILL: while it is unreaped its pid,
+        which is the group's id, cannot be reused, so the signals reach its group and nothing else.
+        """
         process = self.hook_process
         if process is None:
             return []
+        if self.hook_kill_at is not None:
+            if self.clock() < self.hook_kill_at:
+                return []
+            self._signal_hook_group(signal.SIGKILL)
+            if process.poll() is None:
+                return []  # still dying (uninterruptible sleep): SIGKILL again at the next check
+            self.hook_process = self.hook_kill_at = None
+            return []
         code = process.poll()
         if code is None:
-            if self.clock() - self.hook_started > self.monitor.config["hook"]["timeout_s"]:
-                process.kill()
-                process.wait()
-                self.hook_process = None
-                return self.monitor.record("hook", False, "timeout", "the hook ran longer than %ss and was killed"
-                                           % self.monitor.config["hook"]["timeout_s"])
+            timeout = self.monitor.config["hook"]["timeout_s"]
+            if self.clock() - self.hook_started > timeout:
+                self._signal_hook_group(signal.SIGTERM)
+                self.hook_kill_at = self.clock() + HOOK_TERM_GRACE_S
+                return self.monitor.record("hook", False, "timeout", "the hook ran longer than %ss: SIGTERM to its "
+                                           "process group, SIGKILL %gs later" % (timeout, HOOK_TERM_GRACE_S))
             return []
         self.hook_process = None
         if code == 0:
             return self.monitor.record("hook", True)
         return self.monitor.record("hook", False, "exit", "the hook exited with status %d" % code)
+
+    def _signal_hook_group(self, signum):
+        try:
+            os.killpg(self.hook_process.pid, signum)
+        except OSError:  # ESRCH: the group is gone already
+            pass
