@@ -36,8 +36,6 @@ ARGUMENT_KEY = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*\Z")
 ARGUMENT_VALUE = re.compile(r"[A-Za-z0-9_.,:/=+@%^~-]*\Z")
 # Arguments a board needs to find and start its root file system: never added, changed or removed.
 BOOT_CRITICAL_KEYS = ("root", "rootfstype", "rootflags", "rootwait", "init")
-# Seconds the psi_boot role waits for a rebooted board: it takes a minute or two; a day is a hang.
-REBOOT_TIMEOUT = (60, 86400)
 
 _SPACE = " \t\n\v\f\r"
 _APPEND = re.compile(r"^(?P<lead>\s*append\s+)(?P<args>.*?)(?P<trail>\s*)$", re.IGNORECASE)
@@ -329,10 +327,3 @@ def read_boot_file(fs, kind, path):
         raise ValueError("%s is not UTF-8 text (byte 0x%02x at offset %d): fix it by hand" % (
             shown, data[error.start], error.start))
 
-
-def reboot_timeout_problem(seconds, name="psi_boot_reboot_timeout"):
-    """Why ``seconds`` is no reboot timeout (a board takes a minute to come back, a day is a hang)."""
-    low, high = REBOOT_TIMEOUT
-    if isinstance(seconds, bool) or not isinstance(seconds, int) or not low <= seconds <= high:
-        return "%s must be whole seconds from %d to %d, got %r" % (name, low, high, seconds)
-    return None

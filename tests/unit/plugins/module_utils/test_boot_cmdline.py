@@ -9,7 +9,7 @@ from unit_helpers import write
 
 from ansible_collections.rock5b.oom.plugins.module_utils.boot_cmdline import (
     arg_key, arg_value, argument_problem, edit_file, edit_tokens, missing_from_running, parse_shell_value,
-    read_boot_file, reboot_timeout_problem, resolve_link, shell_quote, split_args,
+    read_boot_file, resolve_link, shell_quote, split_args,
 )
 from ansible_collections.rock5b.oom.plugins.module_utils.hostfs import HostFS
 
@@ -219,10 +219,3 @@ def test_read_boot_file_names_a_file_that_is_not_utf8(tmp_path):
     with pytest.raises(ValueError, match="not a regular file"):
         read_boot_file(fs, "kernel_cmdline", "/etc/kernel/cmdline")
 
-
-@pytest.mark.parametrize("seconds, ok", [(900, True), (60, True), (86400, True), (59, False), (0, False),
-                                         (-1, False), (86401, False), (True, False), ("900", False)])
-def test_reboot_timeout_problem_names_the_role_variable(seconds, ok):
-    problem = reboot_timeout_problem(seconds)
-    assert (problem is None) == ok
-    assert ok or "psi_boot_reboot_timeout" in problem
