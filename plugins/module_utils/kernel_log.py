@@ -27,6 +27,7 @@ those fields are then None.
 
 from __future__ import annotations
 
+import collections
 import datetime
 import json
 import re
@@ -62,6 +63,9 @@ _REAPED = re.compile(
     r"^oom_reaper: reaped process (?P<pid>\d+) \((?P<comm>.*)\), now anon-rss:(?P<anon>\d+)kB, "
     r"file-rss:(?P<file>\d+)kB, shmem-rss:(?P<shmem>\d+)kB"
 )
+# Every line a report handler matches has one of these (line_kind's quick test).
+_MAYBE_REPORT = re.compile(r"oom|Killed process|Out of memory|^CPU: |^memory: usage")
+_MAYBE_REPORT_JSON = re.compile(r'oom|Killed process|Out of memory|CPU: |memory: usage|"MESSAGE":\[')
 _GROUP = re.compile(r"^Tasks in (?P<memcg>.*) are going to be killed due to memory\.oom\.group set")
 _NO_KILLABLE = re.compile(r"^Out of memory and no killable processes")
 
@@ -160,6 +164,13 @@ def journal_records(lines):
         yield (timestamp, message, entry.get("_BOOT_ID"))
 
 
+def journal_report_lines(lines):
+    """The lines of ``journalctl -o json`` output that may hold a report line: a quick test
+    before decoding JSON, which most kernel messages do not need (a MESSAGE given as a list of
+    byte values always passes)."""
+    return (line for line in lines if _MAYBE_REPORT_JSON.search(line))
+
+
 def dmesg_records(lines, boot_time=None):
     """Records from dmesg text.
 
@@ -245,17 +256,44 @@ def parse_oom_events(records, since=None):
     file_rss_kb, shmem_rss_kb, pgtables_kb, oom_score_adj) and reaped (the victim's RSS after
     the OOM reaper, or None). A report with no killable process has victim None.
     """
-    parser = _ReportParser()
+    events = _run(_ReportParser(), records)
+    if since is not None:
+        events = [event for event in events if event["timestamp"] is None or event["timestamp"] >= since]
+    return events
+
+
+def newest_oom_events(records, since=None, keep=None):
+    """``(events, total)``: the events parse_oom_events() finds, reading ``records`` one at a time
+    (an iterator is never held whole) and keeping only the newest ``keep`` of them (all when
+    None), oldest first; ``total`` counts every event at or after ``since``, kept or not."""
+    parser = _ReportParser(since, keep)
+    return _run(parser, records), parser.total
+
+
+def line_kind(message):
+    """What a kernel message is to the parser: ``start`` (a report header, ``invoked
+    oom-killer``), ``event`` (a line that makes one event: a kill line or ``no killable
+    processes``), ``report`` (another line the parser reads), or None (a line it ignores)."""
+    if not _MAYBE_REPORT.search(message):
+        return None  # most lines: one search instead of eight
+    if _INVOKED.match(message):
+        return "start"
+    if _SUMMARY.match(message) or _GROUP.match(message):
+        return "report"
+    if _KILLED.match(message) or _NO_KILLABLE.match(message):
+        return "event"
+    return "report" if _CPU.match(message) or _MEMCG_USAGE.match(message) or _REAPED.match(message) else None
+
+
+def _run(parser, records):
     for record in records:
         timestamp, message, boot_id = _normalize(record)
         message = message.strip()
         if message:
             parser.feed(timestamp, message, boot_id)
-    events = parser.events
+    events = list(parser.events)
     for event in events:
         event.pop("_context", None)
-    if since is not None:
-        events = [event for event in events if event["timestamp"] is None or event["timestamp"] >= since]
     return events
 
 
@@ -264,9 +302,16 @@ class _ReportParser:
     (``context``), which the kill lines after it take. Each line goes to the first handler
     whose pattern it matches."""
 
-    def __init__(self):
-        self.events = []
+    def __init__(self, since=None, keep=None):
+        self.events = [] if keep is None else collections.deque(maxlen=keep)
+        self.since, self.total = since, 0
         self.context = None
+
+    def _add(self, event):
+        """Keep a finished event when it is at or after ``since`` (the newest ``keep`` of them)."""
+        if self.since is None or event["timestamp"] is None or event["timestamp"] >= self.since:
+            self.total += 1
+            self.events.append(_finish(event))
 
     def feed(self, timestamp, message, boot_id):
         for handler in (self._invoked, self._header_detail, self._summary, self._group, self._killed,
@@ -293,7 +338,7 @@ class _ReportParser:
         if context is None:
             return False
         match = _CPU.match(message)
-        if match and not context.get("_cpu_seen"):
+        if match and context["invoker"] is not None and not context.get("_cpu_seen"):
             context["_cpu_seen"] = True
             context["invoker"]["pid"] = int(match.group("pid"))
             context["invoker"]["uid"] = _int(match.group("uid"))
@@ -342,7 +387,7 @@ class _ReportParser:
             "file_rss_kb": int(match.group("file")), "shmem_rss_kb": _int(match.group("shmem")),
             "pgtables_kb": _int(match.group("pgtables")), "oom_score_adj": _int(match.group("adj")),
         }
-        self.events.append(_finish(event))
+        self._add(event)
         return True
 
     def _no_killable(self, timestamp, message, boot_id):
@@ -350,7 +395,7 @@ class _ReportParser:
             return False
         event = _from_context(self.context, timestamp, boot_id)
         event["message"] = message.rstrip(".")
-        self.events.append(_finish(event))
+        self._add(event)
         self.context = None
         return True
 

@@ -53,6 +53,23 @@ options:
         local time).
     type: str
     default: boot
+  max_events:
+    description:
+      - Keep only the newest this many OOM events (RV(ansible_facts.rock5b_oom.oom_events)); older
+        ones are counted in C(oom_log.events_total) and C(oom_log.truncated) is true. From V(0)
+        (count only) to V(10000).
+      - Bounds the facts a board with a long OOM history returns.
+    type: int
+    default: 50
+  max_bytes:
+    description:
+      - Read at most this many bytes of kernel log output, line by line (never the whole log at
+        once), then stop, set C(oom_log.truncated) and warn. From V(4096) to V(1073741824) (1 GiB).
+      - The journal is read newest first, so the oldest entries are the ones left out; dmesg is
+        read oldest first (it holds only this boot, in a ring buffer of usually under 1 MiB).
+      - Bounds the time and memory the module takes on a board with a huge journal.
+    type: int
+    default: 16777216
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.facts
@@ -179,7 +196,7 @@ ansible_facts:
                     "rss_kb": 3740048, "unit": "myapp.service"}]
         oom_events:
           description:
-            - OOM events since O(since), oldest first. C(kind) is C(global) or C(memcg) (a
+            - The newest O(max_events) OOM events since O(since), oldest first. C(kind) is C(global) or C(memcg) (a
               memory cgroup hit its limit); C(victim) has pid, comm, uid, total_vm_kb,
               anon_rss_kb, file_rss_kb, shmem_rss_kb, pgtables_kb and oom_score_adj (null where
               an old kernel does not print them); C(invoker) is the task whose allocation
@@ -207,14 +224,20 @@ ansible_facts:
             - How the events were read. C(source) is C(journal), C(dmesg) or C(none); C(since)
               the oldest time asked for (ISO 8601, UTC, null for all); C(error) why the log
               could not be read (null when it could).
+            - C(events) is the number of events returned, C(events_total) the number found in the
+              log that was read; C(bytes_read) how much log was read. C(truncated) is true when
+              a cap was hit, events beyond O(max_events) or log beyond O(max_bytes) (then
+              C(bytes_read) is close to C(max_bytes) and a warning says so).
           type: dict
           returned: always
-          sample: {"source": "journal", "since": "2024-05-01T07:53:20+00:00", "error": null, "events": 1}
+          sample: {"source": "journal", "since": "2024-05-01T07:53:20+00:00", "error": null, "events": 1,
+                   "events_total": 1, "truncated": false, "bytes_read": 13821, "max_events": 50,
+                   "max_bytes": 16777216}
 """
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.rock5b.oom.plugins.module_utils.cgroupfs import hierarchy as cgroup_hierarchy
-from ansible_collections.rock5b.oom.plugins.module_utils import errors, hostfs, kernel_log_source
+from ansible_collections.rock5b.oom.plugins.module_utils import errors, hostfs, kernel_log_source, numbers
 from ansible_collections.rock5b.oom.plugins.module_utils.procfs import pressure, status, vmstat, zram
 from ansible_collections.rock5b.oom.plugins.module_utils.procfs.meminfo import read_meminfo, read_swaps
 from ansible_collections.rock5b.oom.plugins.module_utils.procfs.processes import list_processes
@@ -262,12 +285,14 @@ def top_processes(fs, count):
 def gather(module, fs):
     """(the rock5b_oom fact, warnings)."""
     params = module.params
-    if params["top_n"] < 0:
-        raise errors.ModuleError("top_n must be >= 0, got %d" % params["top_n"])
+    top_n = numbers.whole_number(params["top_n"], "top_n", minimum=0)
+    max_events = numbers.whole_number(params["max_events"], "max_events", 0, kernel_log_source.MAX_MAX_EVENTS)
+    max_bytes = numbers.whole_number(params["max_bytes"], "max_bytes", kernel_log_source.MIN_MAX_BYTES,
+                                     kernel_log_source.MAX_MAX_BYTES)
 
     swaps = read_swaps(fs.proc)
     events, log_facts, warnings = kernel_log_source.oom_log(
-        module, fs, params["log_source"], params["since"].strip(), vmstat.boot_time(fs.proc))
+        module, fs, params["log_source"], params["since"].strip(), vmstat.boot_time(fs.proc), max_events, max_bytes)
     facts = {
         "kernel": {"release": (hostfs.read_text(fs.proc_path("sys", "kernel", "osrelease")) or "").strip() or None},
         "memory": memory_facts(fs),
@@ -276,7 +301,7 @@ def gather(module, fs):
         "cgroup": cgroup_hierarchy.detect(fs),
         "psi": psi_facts(fs),
         "vmstat": {"oom_kill": vmstat.oom_kills(fs.proc)},
-        "top_processes": top_processes(fs, params["top_n"]),
+        "top_processes": top_processes(fs, top_n),
         "oom_events": events,
         "oom_log": log_facts,
     }
@@ -289,6 +314,8 @@ def main():
             top_n=dict(type="int", default=10),
             log_source=dict(type="str", choices=["auto", "journal", "dmesg", "none"], default="auto"),
             since=dict(type="str", default="boot"),
+            max_events=dict(type="int", default=kernel_log_source.DEFAULT_MAX_EVENTS),
+            max_bytes=dict(type="int", default=kernel_log_source.DEFAULT_MAX_BYTES),
         ),
         supports_check_mode=True,
     )

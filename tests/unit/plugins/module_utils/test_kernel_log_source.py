@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import os
+import sys
 
 import pytest
 
@@ -15,8 +17,28 @@ fixture = fixture_reader("oom")
 BOOT = 1714550000.0
 
 
+class FakeProcess:
+    """What kernel_log_source.POPEN starts: ``answer`` is (rc, stdout text or a file-like object
+    with readline, stderr text)."""
+
+    def __init__(self, answer, stderr):
+        self.rc, out, err = answer
+        self.stdout = io.BytesIO(out.encode()) if isinstance(out, str) else out
+        stderr.write(err.encode())
+        self.killed = False
+
+    def poll(self):
+        return None if self.killed else self.rc
+
+    def kill(self):
+        self.killed = True
+
+    def wait(self):
+        return -9 if self.killed else self.rc
+
+
 class FakeModule:
-    """get_bin_path and run_command answering from the kernel log fixtures."""
+    """get_bin_path, and the commands it runs answering from the kernel log fixtures."""
 
     def __init__(self):
         self.ran = []
@@ -32,15 +54,23 @@ class FakeModule:
             raise AssertionError("required %s is missing" % name)
         return self.bins.get(name)
 
-    def run_command(self, args):
+    def popen(self, args, stdin=None, stdout=None, stderr=None, env=None):
+        assert env["LC_ALL"] == "C"
         self.ran.append(list(args))
         words = [os.path.basename(args[0])] + list(args[1:])
-        return self.answers["journalctl" if words[0] == "journalctl" else " ".join(words)]
+        rc, out, err = self.answers["journalctl" if words[0] == "journalctl" else " ".join(words)]
+        if "--reverse" in args and isinstance(out, str):
+            out = "".join(reversed(out.splitlines(True)))
+        self.processes.append(FakeProcess((rc, out, err), stderr))
+        return self.processes[-1]
 
 
 @pytest.fixture
-def module():
-    return FakeModule()
+def module(monkeypatch):
+    fake = FakeModule()
+    fake.processes = []
+    monkeypatch.setattr(source, "POPEN", fake.popen)
+    return fake
 
 
 @pytest.fixture
@@ -74,14 +104,14 @@ def test_read_journal_failure_names_the_command(module):
     records, error = source.read_journal(module, "boot", BOOT)
     assert records is None
     assert error == ("/usr/bin/journalctl --no-pager --quiet --output=json --output-fields=MESSAGE,_BOOT_ID "
-                     "--dmesg failed (rc 1): Failed to parse --output-fields")
+                     "--reverse --dmesg failed (rc 1): Failed to parse --output-fields")
 
 
 def test_read_dmesg_falls_back_to_raw_times_from_the_boot_time(module):
     module.answers["dmesg --time-format iso"] = (1, "", "dmesg: unrecognized option '--time-format'")
-    records, error = source.read_dmesg(module, BOOT)
+    reading, error = source.read_dmesg(module, BOOT)
     assert error is None and module.ran == [["/usr/bin/dmesg", "--time-format", "iso"], ["/usr/bin/dmesg"]]
-    assert all(record[0] is None or record[0] >= BOOT for record in records)
+    assert reading["events"] and all(event["timestamp"] is None or event["timestamp"] >= BOOT for event in reading["events"])
 
 
 def test_read_dmesg_restricted_and_missing(module):
@@ -96,7 +126,9 @@ def test_read_dmesg_restricted_and_missing(module):
 def test_oom_log_auto_prefers_journald(module, fs):
     journald(fs)
     events, facts, warnings = source.oom_log(module, fs, "auto", "boot", BOOT)
-    assert facts == {"source": "journal", "since": "2024-05-01T07:53:20+00:00", "error": None, "events": 2}
+    assert facts == {"source": "journal", "since": "2024-05-01T07:53:20+00:00", "error": None, "events": 2,
+                     "events_total": 2, "truncated": False, "bytes_read": len(fixture("journal-6.1-debian12.json")),
+                     "max_events": 50, "max_bytes": 16 << 20}
     assert len(events) == 2 and warnings == []
 
 
@@ -138,3 +170,26 @@ def test_an_age_before_1970_reads_the_whole_journal(module, fs):
     journald(fs)
     events, facts, _warnings = source.oom_log(module, fs, "journal", "-30000d", BOOT)
     assert module.ran[0][-1] == "--since=@0" and facts["since"].startswith("19") and len(events) == 2
+
+
+def test_command_lines_reads_a_real_command_line_by_line_and_stops_at_max_bytes():
+    endless = [sys.executable, "-c", "import sys\nwhile True: sys.stdout.write('kernel: noise line\\n')"]
+    output = source.CommandLines(endless, 4096)
+    lines = list(output)
+    assert output.capped is True and output.rc == 0 and output.failure() is None
+    assert output.bytes_read == sum(len(line) for line in lines) <= 4096 and len(lines) == 4096 // 19
+    finished = source.CommandLines([sys.executable, "-c", "import sys; print('a'); print('b'); sys.stderr.write('warn')"], 4096)
+    assert list(finished) == ["a\n", "b\n"] and (finished.capped, finished.rc, finished.err) == (False, 0, "warn")
+    failed = source.CommandLines([sys.executable, "-c", "import sys; sys.stderr.write('Operation not permitted'); sys.exit(1)"], 4096)
+    assert list(failed) == [] and failed.failure().endswith("failed (rc 1): Operation not permitted")
+
+
+def test_a_huge_dmesg_is_read_up_to_max_bytes_with_a_warning(module, fs):
+    line = "2025-09-14T12:00:00,000000+02:00 usb 1-1: new high-speed USB device number 2 using xhci-hcd\n"
+    module.answers["dmesg --time-format iso"] = (0, fixture("dmesg-6.12-debian13.txt") + line * 2000, "")
+    events, facts, warnings = source.oom_log(module, fs, "dmesg", "all", BOOT, max_events=2, max_bytes=65536)
+    assert facts["truncated"] is True and 65536 - len(line) < facts["bytes_read"] <= 65536
+    assert (facts["events"], facts["events_total"]) == (2, 3) and module.processes[0].killed is True
+    assert [event["victim"]["comm"] for event in events] == ["recorder", "Isolated Web Co"]
+    assert warnings == ["the dmesg holds more than max_bytes=65536 bytes of kernel log; only the oldest were read, "
+                        "and newer OOM events may be missing"]

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import io
+import json
 import os
+import tracemalloc
 
 import pytest
 
 from ansible.module_utils import basic
+from ansible_collections.rock5b.oom.plugins.module_utils import kernel_log_source
 from ansible_collections.rock5b.oom.plugins.modules import oom_facts
 from unit_helpers import fixture_reader, write
 
@@ -87,14 +91,34 @@ class Commands:
                 module.fail_json(msg="Failed to find required executable %s" % name)
             return path
 
-        def run_command(module, args, **kwargs):
-            commands.ran.append(list(args))
-            words = [os.path.basename(args[0])] + list(args[1:])
-            key = "journalctl" if words[0] == "journalctl" else " ".join(words)
-            return commands.answers[key]
-
         monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", get_bin_path)
-        monkeypatch.setattr(basic.AnsibleModule, "run_command", run_command)
+        monkeypatch.setattr(kernel_log_source, "POPEN", self.popen)
+
+    def popen(self, args, stdin=None, stdout=None, stderr=None, env=None):
+        """kernel_log_source.POPEN: the answer's output (reversed for journalctl --reverse) as a
+        finished process's stdout; a file-like answer is streamed as it is."""
+        self.ran.append(list(args))
+        words = [os.path.basename(args[0])] + list(args[1:])
+        rc, out, err = self.answers["journalctl" if words[0] == "journalctl" else " ".join(words)]
+        if isinstance(out, str):
+            lines = out.splitlines(True)
+            out = io.BytesIO("".join(reversed(lines) if "--reverse" in args else lines).encode())
+        stderr.write(err.encode())
+        return FakeProcess(rc, out)
+
+
+class FakeProcess:
+    def __init__(self, rc, stdout):
+        self.rc, self.stdout, self.killed = rc, stdout, False
+
+    def poll(self):
+        return None if self.killed else self.rc
+
+    def kill(self):
+        self.killed = True
+
+    def wait(self):
+        return -9 if self.killed else self.rc
 
 
 @pytest.fixture
@@ -157,8 +181,10 @@ def test_journal_events_this_boot(board, run, commands):
     journald(board)
     facts, _result = run()
     assert commands.ran == [["/usr/bin/journalctl", "--no-pager", "--quiet", "--output=json",
-                             "--output-fields=MESSAGE,_BOOT_ID", "--dmesg"]]
-    assert facts["oom_log"] == {"source": "journal", "since": "2024-05-01T07:53:20+00:00", "error": None, "events": 2}
+                             "--output-fields=MESSAGE,_BOOT_ID", "--reverse", "--dmesg"]]
+    assert facts["oom_log"] == {"source": "journal", "since": "2024-05-01T07:53:20+00:00", "error": None, "events": 2,
+                                "events_total": 2, "truncated": False, "max_events": 50, "max_bytes": 16 << 20,
+                                "bytes_read": len(fixture("oom/journal-6.1-debian12.json"))}
     first, second = facts["oom_events"]
     assert first["victim"]["comm"] == "ffmpeg" and first["invoker"]["comm"] == "systemd-journal"
     assert second["memcg"] is True and second["oom_memcg"] == "/system.slice/sensor-logger.service"
@@ -245,3 +271,95 @@ def test_since_out_of_range_negative_nan_or_bool_fails_naming_since(board, run, 
     _facts, result = run(since=value)
     assert result["failed"] and result["msg"].startswith("since: ")
     assert commands.ran == []
+
+
+class SyntheticJournal:
+    """``journalctl -o json --reverse`` output of ``blocks`` blocks of 50 kernel lines, newest
+    first, made line by line as it is read (the test holds no journal in memory): each block is
+    one OOM report (header, CPU, summary, kill, reaper: victim pid 10000 + block, a minute
+    apart) and 45 lines of noise."""
+
+    LINES_PER_BLOCK = 50
+
+    def __init__(self, blocks):
+        self.lines = self._lines(blocks)
+
+    @staticmethod
+    def _report(index):
+        pid, comm = 10000 + index, "worker %d (x)" % index
+        return [
+            "%s invoked oom-killer: gfp_mask=0x140cca(GFP_HIGHUSER_MOVABLE|__GFP_COMP), order=0, oom_score_adj=0" % comm,
+            "CPU: 3 PID: %d Comm: %s Not tainted 6.1.0-18-arm64 #1 Debian 6.1.76-1" % (pid, comm),
+            "oom-kill:constraint=CONSTRAINT_NONE,nodemask=(null),cpuset=/,mems_allowed=0,global_oom,"
+            "task_memcg=/system.slice/worker.service,task=%s,pid=%d,uid=0" % (comm, pid),
+            "Out of memory: Killed process %d (%s) total-vm:1000kB, anon-rss:500kB, file-rss:4kB, shmem-rss:0kB, "
+            "UID:0 pgtables:100kB oom_score_adj:0" % (pid, comm),
+            "oom_reaper: reaped process %d (%s), now anon-rss:0kB, file-rss:0kB, shmem-rss:0kB" % (pid, comm),
+        ]
+
+    def _lines(self, blocks):
+        entry = '{"__REALTIME_TIMESTAMP":"%d","_BOOT_ID":"6c3e1f0a9b8d4e2f8a7b6c5d4e3f2a1b","MESSAGE":%s}\n'
+        noise = [(entry % (BOOT * 1000000, json.dumps("usb 1-1: new high-speed USB device number %d using xhci-hcd" % line))).encode()
+                 for line in range(self.LINES_PER_BLOCK - 5)]
+        for index in reversed(range(blocks)):
+            yield from noise
+            start = (BOOT + 100 + index * 60) * 1000000
+            for offset, message in reversed(list(enumerate(self._report(index)))):
+                yield (entry % (start + offset * 1000, json.dumps(message))).encode()
+
+    def readline(self, _limit=-1):
+        return next(self.lines, b"")
+
+    def close(self):
+        self.lines.close()
+
+
+def run_bounded(run, commands, blocks, **args):
+    commands.answers["journalctl"] = (0, SyntheticJournal(blocks), "")
+    tracemalloc.start()
+    try:
+        facts, result = run(log_source="journal", **args)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    return facts, result, peak
+
+
+def test_a_huge_journal_gives_bounded_facts_with_the_newest_events(board, run, commands):
+    # 200k lines, about 37 MB: more than the default max_bytes (16 MiB), read newest first.
+    facts, result, peak = run_bounded(run, commands, 4000)
+    log = facts["oom_log"]
+    assert log["truncated"] is True and log["bytes_read"] <= 16 << 20 and log["bytes_read"] > (16 << 20) - 4096
+    assert log["events"] == 50 and 50 < log["events_total"] < 4000
+    pids = [event["victim"]["pid"] for event in facts["oom_events"]]
+    assert pids == list(range(10000 + 3950, 10000 + 4000))  # the newest 50, oldest first
+    newest = facts["oom_events"][-1]
+    assert newest["invoker"]["pid"] == 13999 and newest["constraint"] == "CONSTRAINT_NONE"
+    assert newest["victim"]["comm"] == "worker 3999 (x)" and newest["reaped"]["anon_rss_kb"] == 0
+    assert any("max_bytes" in warning and "the newest" in warning for warning in result["warnings"])
+    assert len(json.dumps(facts["oom_events"])) < 100000
+    assert peak < 8 << 20  # the old module held the whole output, its lines and every event: 398 MB for 99 MB
+
+
+def test_a_whole_large_journal_read_to_the_end_keeps_max_events_and_counts_all(board, run, commands):
+    facts, result, peak = run_bounded(run, commands, 1000, max_events=5, max_bytes=1 << 30)
+    log = facts["oom_log"]
+    assert (log["truncated"], log["events"], log["events_total"]) == (True, 5, 1000)
+    assert [event["victim"]["pid"] for event in facts["oom_events"]] == list(range(10995, 11000))
+    assert not any("max_bytes" in warning for warning in result["warnings"])
+    assert peak < 8 << 20
+
+
+@pytest.mark.parametrize("args, message", [
+    ({"max_events": -1}, "max_events must be between 0 and 10000, got -1"),
+    ({"max_events": 10001}, "max_events must be between 0 and 10000, got 10001"),
+    ({"max_events": True}, "max_events must be a number, got True"),
+    ({"max_bytes": 0}, "max_bytes must be between 4096 and 1073741824, got 0"),
+    ({"max_bytes": 1 << 40}, "max_bytes must be between 4096 and 1073741824, got 1099511627776"),
+    ({"max_bytes": False}, "max_bytes must be a number, got False"),
+    ({"top_n": True}, "top_n must be a number, got True"),
+])
+def test_bad_caps_fail_naming_the_option_before_reading_anything(board, run, commands, args, message):
+    journald(board)
+    _facts, result = run(**args)
+    assert result["failed"] and result["msg"] == message and commands.ran == []
