@@ -326,4 +326,3 @@ def read_boot_file(fs, kind, path):
     except UnicodeDecodeError as error:
         raise ValueError("%s is not UTF-8 text (byte 0x%02x at offset %d): fix it by hand" % (
             shown, data[error.start], error.start))
-

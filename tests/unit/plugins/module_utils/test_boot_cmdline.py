@@ -218,4 +218,3 @@ def test_read_boot_file_names_a_file_that_is_not_utf8(tmp_path):
     os.makedirs(fs.path("/etc/kernel/cmdline"))
     with pytest.raises(ValueError, match="not a regular file"):
         read_boot_file(fs, "kernel_cmdline", "/etc/kernel/cmdline")
-
