@@ -15,15 +15,31 @@ import os
 
 from ansible_collections.rock5b.oom.plugins.module_utils import selection, systemd
 from ansible_collections.rock5b.oom.plugins.module_utils.errors import ModuleError, invalid
-from ansible_collections.rock5b.oom.plugins.module_utils.procfs.processes import (
-    OOM_SCORE_ADJ_MAX, OOM_SCORE_ADJ_MIN, read_pidfile,
-)
+from ansible_collections.rock5b.oom.plugins.module_utils.procfs.processes import OOM_SCORE_ADJ_RANGE, read_pidfile
 from ansible_collections.rock5b.oom.plugins.module_utils.selection import descendants, main_processes
 
-TARGET_KEYS = ("name",) + selection.SELECTOR_KEYS + ("value", "scope", "persist", "on_no_match", "state")
+TARGET_KEYS = ("name",) + selection.SELECTOR_KEYS + ("value", "scope", "persist", "on_no_match", "state", "allow_broad")
 HEADER = systemd.header("oom_score_adj", "protect_daemons_list", what="the score")
 DROPIN_MODE = 0o644
 DROPIN_OWNER = (0, 0)  # root:root
+BROAD_HINT = ("with nothing killable left the kernel panics on the next OOM. Narrow the selectors, or, if that is "
+              "meant, set allow_broad: true on this target (protect_daemons: on the entry) or raise max_protected "
+              "(protect_daemons_max_matches)")
+
+
+def _is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def score_problem(value, option="value"):
+    """Why ``value`` cannot be an oom_score_adj (None when it can): a whole number within
+    OOM_SCORE_ADJ_RANGE; a boolean is not one (YAML's ``true`` would become 1)."""
+    low, high = OOM_SCORE_ADJ_RANGE
+    if not _is_int(value):
+        return "%s must be a whole number from %d to %d, got %r" % (option, low, high, value)
+    if not low <= value <= high:
+        return "%s %d is out of range: oom_score_adj goes from %d to %d" % (option, value, low, high)
+    return None
 
 
 def render_dropin(value):
@@ -48,6 +64,9 @@ def normalize_targets(params):
         errors.append("targets is empty: there is nothing to select")
     if not systemd.valid_dropin_name(params["dropin_name"]):
         errors.append("dropin_name must be a file name ending in .conf, got %r" % params["dropin_name"])
+    limit = selection.max_protected_problem(params.get("max_protected", selection.MAX_PROTECTED))
+    if limit:
+        errors.append(limit)
     if errors:
         raise invalid(errors)
     return targets
@@ -63,6 +82,8 @@ def _normalize_target(params, given, index, many):
     for key in ("scope", "on_no_match"):
         if target[key] is None:
             target[key] = params[key]
+    if target["allow_broad"] is None:
+        target["allow_broad"] = bool(params.get("allow_broad"))
     explicit_persist = target["persist"] is not None
     if not explicit_persist:
         target["persist"] = params["persist"]
@@ -76,9 +97,13 @@ def _normalize_target(params, given, index, many):
     if target["state"] == "present":
         if target["value"] is None:
             problems.append("value is required to set a score")
-        elif not OOM_SCORE_ADJ_MIN <= target["value"] <= OOM_SCORE_ADJ_MAX:
-            problems.append("value %d is out of range: oom_score_adj goes from %d to %d"
-                            % (target["value"], OOM_SCORE_ADJ_MIN, OOM_SCORE_ADJ_MAX))
+        elif score_problem(target["value"]):
+            # Named as the role's entries name it too when the type is wrong ("score: true").
+            problems.append(score_problem(target["value"], "value" if _is_int(target["value"]) else "value (score)"))
+        elif target["value"] < 0 and not target["allow_broad"] and target["pattern"] is not None \
+                and selection.universal_pattern(target["pattern"]):
+            problems.append("refusing the protective value %d for pattern %r, which matches every process (now and "
+                            "later, through the drop-in): %s" % (target["value"], target["pattern"], BROAD_HINT))
     if target["unit"] is None:
         if explicit_persist:
             problems.append("persist needs a unit: the drop-in is per systemd unit")
@@ -114,7 +139,7 @@ def _select(fs, table, info, target):
     pidfile_pid, reason = None, None
     if target["pidfile"]:
         try:
-            pidfile_pid = read_pidfile(fs.path(target["pidfile"]))
+            pidfile_pid = read_pidfile(fs.path(target["pidfile"]), shown=target["pidfile"])
         except ValueError as error:
             raise ModuleError("%s: %s. Nothing was changed." % (target["label"], error))
         if pidfile_pid is None:
@@ -141,6 +166,20 @@ def _select(fs, table, info, target):
     if info and not info["exists"]:
         reason += " (unit %s is not installed)" % target["unit"]
     return reason
+
+
+def broad_problems(table, targets, limit=selection.MAX_PROTECTED):
+    """Targets giving a protective (negative) score to too much (selection.broad_negative_problem),
+    unless they allow_broad: one message each, naming the target and how to override."""
+    problems = []
+    for target in targets:
+        if target["state"] != "present" or target["value"] >= 0 or target["allow_broad"]:
+            continue
+        problem = selection.broad_negative_problem(target, target["pids"], table, limit)
+        if problem:
+            problems.append("%s: refusing the protective value %d: %s; %s" % (
+                target["label"], target["value"], problem, BROAD_HINT))
+    return problems
 
 
 def no_match_warnings(no_match):

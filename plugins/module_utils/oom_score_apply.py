@@ -11,7 +11,7 @@ run or, with on_denied=warn, is skipped (``denied``).
 
 from __future__ import annotations
 
-from ansible_collections.rock5b.oom.plugins.module_utils import batch, oom_score
+from ansible_collections.rock5b.oom.plugins.module_utils import batch, oom_score, selection
 from ansible_collections.rock5b.oom.plugins.module_utils.errors import ModuleError, invalid
 from ansible_collections.rock5b.oom.plugins.module_utils.procfs.processes import (
     DENIED, ProcessGone, has_capability, list_processes, write_oom_score_adj,
@@ -189,6 +189,9 @@ def run(fs, params, check_mode):
         if target["unit"] and target["unit"] not in units:
             units[target["unit"]] = resolve_unit(fs, target["unit"])
     no_match, conflicts = oom_score.select_targets(fs, table, units, targets)
+    broad = oom_score.broad_problems(table, targets, params.get("max_protected", selection.MAX_PROTECTED))
+    if broad:
+        raise invalid(broad, what="too broad a protection")
     warnings = oom_score.no_match_warnings(no_match)
     dropins, disagreements = oom_score.plan_dropins(fs, targets, units, params["dropin_name"])
     if conflicts + disagreements:

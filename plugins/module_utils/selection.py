@@ -29,6 +29,15 @@ INIT_PID = 1
 SELF_PID = os.getpid()
 # Why a selector that matched only guarded processes selects nothing.
 GUARD_NOTE = "PID 1 and this module's own process chain are never selected"
+# The most processes one selector may give a protective (negative) score unless the caller allows
+# more: a board's daemons (sshd's listener, journald, dbus, the monitor, a broker) are one to a
+# few processes each; a selector past this is almost surely broader than meant.
+MAX_PROTECTED = 16
+# Unlike characters: a pattern that finds something in each of them (".", "\\S", "[^x]") finds
+# something in any command line.
+_PROBES = ("/", "a", "Z", "0", "-", ".", "_", "[", "@", ":")
+# systemd units of user sessions: a login's scope and a user's own service manager.
+_SESSION_UNIT = re.compile(r"^(session-[^/]+\.scope|user@[0-9]+\.service)$")
 
 
 def validate(selector):
@@ -40,7 +49,9 @@ def validate(selector):
     problems = []
     if selector.get("pid") is not None and selector.get("pidfile") is not None:
         problems.append("pid and pidfile each name one process and cannot be combined")
-    if selector.get("pid") is not None and selector["pid"] <= 0:
+    if isinstance(selector.get("pid"), bool):
+        problems.append("pid must be a number, got the boolean %s" % selector["pid"])
+    elif selector.get("pid") is not None and selector["pid"] <= 0:
         problems.append("pid must be > 0, got %d" % selector["pid"])
     if selector.get("comm") is not None and not selector["comm"]:
         problems.append("comm is empty")
@@ -107,7 +118,8 @@ def select(table, selector, unit_names=None, pidfile_pid=None, whole_chain=False
     guards every ancestor of the module up to PID 1 (see own_chain).
     """
     refused = guarded(table, whole_chain)
-    return [pid for pid in _matches(table, selector, unit_names, pidfile_pid) if pid not in refused]
+    return [pid for pid in _matches(table, selector, unit_names, pidfile_pid)
+            if pid not in refused and not table[pid].get("kernel_thread")]
 
 
 def refused(table, selector, unit_names=None, pidfile_pid=None):
@@ -121,6 +133,58 @@ def unguarded(table, pids):
     """``pids`` without the guarded ones (for a selection widened to descendants)."""
     chosen = guarded(table)
     return [pid for pid in pids if pid not in chosen]
+
+
+# --- the guard against protecting too much -------------------------------------------------------
+
+def universal_pattern(pattern):
+    """Whether the regular expression ``pattern`` (text) obviously matches every command line:
+    it matches the empty string (``.*``, ``^``, ``""``, ``x*``) or any single character (``.``,
+    ``\\S``). Such a pattern matches every process that will ever run, whatever matches now.
+    An invalid pattern is not universal (validate() reports it)."""
+    try:
+        regex = re.compile(pattern)
+    except (re.error, TypeError):
+        return False
+    return regex.search("") is not None or all(regex.search(probe) for probe in _PROBES)
+
+
+def session_unit(unit):
+    """Whether ``unit`` holds a user's session: a login (``session-3.scope``) or the user's own
+    service manager and what it runs (``user@1000.service``)."""
+    return bool(unit) and bool(_SESSION_UNIT.match(unit))
+
+
+def max_protected_problem(value, option="max_protected"):
+    """Why ``value`` cannot be a limit of protected processes per selector (None when it can)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        return "%s must be a whole number, got %r" % (option, value)
+    if value < 1:
+        return "%s must be at least 1, got %d" % (option, value)
+    return None
+
+
+def broad_negative_problem(selector, matched, table, limit=MAX_PROTECTED):
+    """Why a protective (negative) score for the pids ``matched`` by ``selector`` is refused;
+    None when it is not.
+
+    Refused: a pattern that matches everything (universal_pattern: it would reach every later
+    process too, through a drop-in or the monitor), more than ``limit`` processes, PID 1, a
+    kernel thread, or a process of a user's session (session_unit: a login shell and everything
+    run from it would become unkillable). With nothing killable left, the kernel panics on the
+    next OOM. The caller adds the entry's name and how to override.
+    """
+    if selector.get("pattern") is not None and universal_pattern(selector["pattern"]):
+        return "pattern %r matches every process" % selector["pattern"]
+    if len(matched) > limit:
+        return "it matches %d processes, more than %d" % (len(matched), limit)
+    for pid in matched:
+        process = table.get(pid, {})
+        if pid == INIT_PID or process.get("kernel_thread"):
+            return "it matches pid %d (%s), %s" % (pid, process.get("comm"), "PID 1" if pid == INIT_PID else "a kernel thread")
+        if session_unit(process.get("unit")):
+            return "it matches pid %d (%s) of the user session %s" % (pid, process.get("comm"), process["unit"])
+    return None
 
 
 # --- the process tree and matching (pure functions over a process table) -------------------------

@@ -174,10 +174,26 @@ options:
         type: str
         choices: [present, absent]
         default: present
+      allow_broad:
+        description: As O(allow_broad), for this target; defaults to the top-level O(allow_broad).
+        type: bool
   dropin_name:
     description: File name of the drop-in in C(/etc/systemd/system/<unit>.d/).
     type: str
     default: 50-oom-score-adj.conf
+  max_protected:
+    description:
+      - The most processes one target may give a negative (protective) value. A target past it
+        fails the task before anything changes, as does a negative value for a O(pattern) that
+        matches every command line (C(.*), C(^), C(.)) or for a process of a user's session
+        (C(session-*.scope), C(user@*.service)): with nothing killable left the kernel panics
+        on the next OOM. O(allow_broad) lifts all three.
+    type: int
+    default: 16
+  allow_broad:
+    description: Lift the O(max_protected) guards; the default of O(targets[].allow_broad).
+    type: bool
+    default: false
 notes:
   - Selectors given together must all match (intersection). C(unit=ssh.service) plus
     C(comm=sshd) narrows the unit to the sshd processes; for a union, give several targets.
@@ -323,6 +339,7 @@ cap_sys_resource:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.rock5b.oom.plugins.module_utils import errors, hostfs, oom_score_apply
+from ansible_collections.rock5b.oom.plugins.module_utils.selection import MAX_PROTECTED
 
 SCOPES = ["matched", "main", "tree"]
 ON_NO_MATCH = ["fail", "warn", "ignore"]
@@ -341,6 +358,7 @@ TARGET_OPTIONS = dict(
     persist=dict(type="bool"),
     on_no_match=dict(type="str", choices=ON_NO_MATCH),
     state=dict(type="str", choices=["present", "absent"], default="present"),
+    allow_broad=dict(type="bool"),
 )
 ARGUMENT_SPEC = dict(
     SELECTOR_OPTIONS,
@@ -351,6 +369,8 @@ ARGUMENT_SPEC = dict(
     state=dict(type="str", choices=["present", "query"], default="present"),
     targets=dict(type="list", elements="dict", options=TARGET_OPTIONS),
     dropin_name=dict(type="str", default="50-oom-score-adj.conf"),
+    max_protected=dict(type="int", default=MAX_PROTECTED),
+    allow_broad=dict(type="bool", default=False),
 )
 
 

@@ -9,7 +9,9 @@ read_text``), which works both in the collection and where the monitor ships the
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 
 
 def read_text(path):
@@ -42,5 +44,30 @@ def read_bytes(path, dir_fd=None):
             if not chunk:
                 return b"".join(chunks)
             chunks.append(chunk)
+    finally:
+        os.close(fd)
+
+
+def read_regular(path, limit):
+    """At most ``limit`` bytes of the regular file ``path``; None when it does not exist.
+
+    For a path an operator gives (a pidfile): a directory, FIFO or device given by mistake raises
+    OSError (EISDIR, EINVAL) before it is opened, so it cannot hang the reader (a FIFO nobody
+    writes), fill its memory (/dev/zero) or be set off by an open (/dev/watchdog). Other errors
+    (EACCES) raise too.
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return None
+    if stat.S_ISDIR(mode):
+        raise IsADirectoryError(errno.EISDIR, "is a directory", path)
+    if not stat.S_ISREG(mode):
+        raise OSError(errno.EINVAL, "not a regular file", path)
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):  # replaced since the check
+            raise OSError(errno.EINVAL, "not a regular file", path)
+        return os.read(fd, limit)
     finally:
         os.close(fd)

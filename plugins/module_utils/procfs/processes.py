@@ -14,10 +14,16 @@ import errno
 import os
 import re
 
-from .files import read_bytes, read_existing
+from .files import read_bytes, read_regular
 
 OOM_SCORE_ADJ_MIN = -1000
 OOM_SCORE_ADJ_MAX = 1000
+# The one range of oom_score_adj (and OOMScoreAdjust=) every check imports, inclusive.
+OOM_SCORE_ADJ_RANGE = (OOM_SCORE_ADJ_MIN, OOM_SCORE_ADJ_MAX)
+# The largest pid_max the kernel allows (PID_MAX_LIMIT, 4M on 64-bit): no pid is above it.
+PID_MAX_LIMIT = 4194304
+# A pidfile holds one number and a newline; more than this is not a pidfile.
+PIDFILE_MAX_BYTES = 4096
 # Lowering oom_score_adj below the value a privileged writer last set needs this capability.
 CAP_SYS_RESOURCE = 24
 # systemd needs this one to create namespaces for a unit (PrivateTmp= and friends).
@@ -70,21 +76,37 @@ def list_pids(proc_root):
     return sorted(int(name) for name in names if name.isdigit())
 
 
+class StatError(ValueError):
+    """A /proc/<pid>/stat text that is not a stat line: cut short (an exiting process) or junk."""
+
+
+def _stat_number(field):
+    """A non-negative number of a stat line: ASCII digits only (int() also reads "\u0661" and "1_0")."""
+    if not (field.isascii() and field.isdigit()):
+        raise StatError("not a number: %r" % field[:20])
+    return int(field)
+
+
 def parse_stat(text):
     """Fields of /proc/<pid>/stat: comm, state, ppid, flags, starttime.
 
-    comm sits in parentheses and may itself hold spaces and parentheses, so the fields are
-    split after the last ``)``.
+    comm sits in parentheses and may itself hold spaces, parentheses and newlines, so the
+    fields are split after the last ``)``. Raises StatError (a ValueError) for anything else,
+    never another exception.
     """
-    start, end = text.index("("), text.rindex(")")
-    fields = text[end + 2:].split()
-    # fields[0] is field 3 (state) of proc(5).
+    start, end = text.find("("), text.rfind(")")
+    if start < 0 or end < start:
+        raise StatError("no (comm) in %r" % text[:40])
+    fields = text[end + 1:].split()
+    # fields[0] is field 3 (state) of proc(5); field 22 (starttime) is fields[19].
+    if len(fields) < 20:
+        raise StatError("%d fields after (comm), fewer than 20" % len(fields))
     return {
         "comm": text[start + 1:end],
         "state": fields[0],
-        "ppid": int(fields[1]),
-        "flags": int(fields[6]),
-        "starttime": int(fields[19]),
+        "ppid": _stat_number(fields[1]),
+        "flags": _stat_number(fields[6]),
+        "starttime": _stat_number(fields[19]),
     }
 
 
@@ -285,15 +307,28 @@ def largest_resident(proc_root, count):
     return table
 
 
-def read_pidfile(path):
-    """The pid in a pidfile; None when the file does not exist. Raises ValueError on junk."""
-    text = read_existing(path)
-    if text is None:
+def read_pidfile(path, shown=None):
+    """The pid in a pidfile; None when the file does not exist.
+
+    Raises ValueError, with a message naming the file (``shown``, default ``path``), when it is
+    not a regular file (a directory, a FIFO, /dev/zero: never opened), cannot be read, is
+    larger than PIDFILE_MAX_BYTES, or does not hold one pid of ASCII digits from 1 to
+    PID_MAX_LIMIT.
+    """
+    shown = path if shown is None else shown
+    try:
+        raw = read_regular(path, PIDFILE_MAX_BYTES + 1)
+    except OSError as error:
+        raise ValueError("pidfile %s cannot be read: %s" % (shown, error.strerror or error))
+    if raw is None:
         return None
+    if len(raw) > PIDFILE_MAX_BYTES:
+        raise ValueError("pidfile %s does not hold a pid: it is larger than %d bytes" % (shown, PIDFILE_MAX_BYTES))
+    text = raw.decode("utf-8", "replace")
     token = text.strip().split("\n", 1)[0].strip()
     # ASCII digits only: str.isdigit() and int() also take other scripts' digits ("\u0661" is 1).
-    if not (token.isascii() and token.isdigit()) or int(token) <= 0:
-        raise ValueError("%s does not hold a pid (%r)" % (path, text[:40]))
+    if not (token.isascii() and token.isdigit()) or not 0 < int(token) <= PID_MAX_LIMIT:
+        raise ValueError("pidfile %s does not hold a pid from 1 to %d (%r)" % (shown, PID_MAX_LIMIT, text[:40]))
     return int(token)
 
 

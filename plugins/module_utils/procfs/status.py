@@ -23,7 +23,7 @@ def parse_status_kb(text):
     for line in (text or "").splitlines():
         name, sep, rest = line.partition(":")
         parts = rest.split()
-        if sep and len(parts) == 2 and parts[0].isdigit() and parts[1] == "kB":
+        if sep and len(parts) == 2 and parts[0].isascii() and parts[0].isdigit() and parts[1] == "kB":
             sizes[name.strip()] = int(parts[0])
     return sizes
 

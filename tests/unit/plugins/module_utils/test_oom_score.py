@@ -69,6 +69,47 @@ def test_every_problem_of_every_target_in_one_error():
         "dropin_name must be a file name ending in .conf, got 'x.conf\\n'")
 
 
+@pytest.mark.parametrize("value, problem", [
+    (-1000, None), (1000, None), (0, None),
+    (True, "value must be a whole number from -1000 to 1000, got True"),
+    (False, "value must be a whole number from -1000 to 1000, got False"),
+    ("-5", "value must be a whole number from -1000 to 1000, got '-5'"),
+    (1001, "value 1001 is out of range: oom_score_adj goes from -1000 to 1000"),
+    (-1001, "value -1001 is out of range: oom_score_adj goes from -1000 to 1000"),
+])
+def test_score_problem(value, problem):
+    assert oom_score.score_problem(value) == problem
+    assert oom_score.OOM_SCORE_ADJ_RANGE == (-1000, 1000)
+
+
+def test_a_boolean_score_is_refused_naming_the_option():
+    # YAML's `score: true` reaches the module as True, which Ansible's int type lets through as 1.
+    for given in (dict(comm="cron", value=True), dict(targets=[dict(DEFAULTS, name="t", comm="cron", value=True)])):
+        with pytest.raises(ModuleError) as caught:
+            oom_score.normalize_targets(params(**given))
+        assert "value (score) must be a whole number from -1000 to 1000, got True" in caught.value.msg
+
+
+@pytest.mark.parametrize("pattern", [".*", "^", "", "."])
+def test_a_negative_score_for_a_universal_pattern_is_refused_before_reading(pattern):
+    entry = dict(DEFAULTS, name="all", pattern=pattern, value=-1000, state="present", scope=None, on_no_match=None)
+    with pytest.raises(ModuleError) as caught:
+        oom_score.normalize_targets(params(targets=[entry]))
+    assert caught.value.msg.startswith("invalid arguments, nothing was changed: all: refusing the protective value "
+                                       "-1000 for pattern %r, which matches every process" % pattern)
+    assert "allow_broad: true" in caught.value.msg and "protect_daemons_max_matches" in caught.value.msg
+    # A positive score is no danger; allow_broad (on the target or for all) lifts the guard.
+    assert oom_score.normalize_targets(params(targets=[dict(entry, value=500)]))
+    assert oom_score.normalize_targets(params(targets=[dict(entry, allow_broad=True)]))[0]["allow_broad"] is True
+    assert oom_score.normalize_targets(params(allow_broad=True, targets=[entry]))[0]["allow_broad"] is True
+
+
+@pytest.mark.parametrize("value", [0, -1, True, None])
+def test_max_protected_must_be_a_positive_number(value):
+    with pytest.raises(ModuleError, match="max_protected must be"):
+        oom_score.normalize_targets(params(comm="cron", value=1, max_protected=value))
+
+
 # --- selection ------------------------------------------------------------------------------------
 
 def test_select_targets_guards_and_says_why(fs, table):
@@ -93,6 +134,22 @@ def test_no_match_fails_or_warns():
     assert oom_score.no_match_warnings([(target, "why")]) == ["web: why"]
     with pytest.raises(ModuleError, match="no process matched, nothing was changed: web: why. Set on_no_match"):
         oom_score.no_match_warnings([(dict(target, on_no_match="fail"), "why")])
+
+
+def test_broad_problems_name_the_target_and_the_way_out(fs, table):
+    table[910] = process(910, 412, "sshd", "session-4.scope")
+    targets = oom_score.normalize_targets(params(targets=[
+        dict(DEFAULTS, name="sshd", comm="sshd", value=-1000, state="present", scope=None, on_no_match=None),
+        dict(DEFAULTS, name="broker", unit="mosquitto", value=-900, state="present", scope=None, on_no_match=None),
+        dict(DEFAULTS, name="kiosk", comm="sshd", value=800, state="present", scope=None, on_no_match=None)]))
+    oom_score.select_targets(fs, table, {}, targets)
+    assert oom_score.broad_problems(table, targets) == [
+        "sshd: refusing the protective value -1000: it matches pid 910 (sshd) of the user session session-4.scope; "
+        + oom_score.BROAD_HINT]
+    assert oom_score.broad_problems(table, targets[1:], limit=1) == []
+    assert "it matches 2 processes, more than 1" in oom_score.broad_problems(table, [dict(targets[0], pids=[412, 700])], 1)[0]
+    targets[0]["allow_broad"] = True
+    assert oom_score.broad_problems(table, targets) == []
 
 
 # --- drop-ins -------------------------------------------------------------------------------------

@@ -128,3 +128,83 @@ def test_unguarded_filters_a_widened_selection(table):
 
 def test_the_real_self_pid_is_this_process():
     assert selection.SELF_PID == os.getpid()
+
+
+def test_validate_refuses_a_boolean_pid():
+    # YAML's true is an int to Ansible (pid 1, then guarded): name it instead of guessing.
+    assert selection.validate({"pid": True}) == ["pid must be a number, got the boolean True"]
+
+
+def test_no_selector_returns_pid_1(table):
+    assert selection.select(table, valid(pid=1)) == [] and selection.refused(table, valid(pid=1)) == [1]
+    assert selection.select(table, valid(comm="systemd")) == []
+    assert 1 not in selection.select(table, valid(pattern="init")) + selection.select(table, valid(unit="init.scope"))
+
+
+def test_no_selector_returns_a_kernel_thread_even_if_a_table_holds_one(table):
+    table[2] = dict(process(2, 0, "kthreadd", None, ""), kernel_thread=True)
+    table[30] = dict(process(30, 2, "kworker/0:1", None, ""), kernel_thread=True)
+    assert selection.select(table, valid(pid=2)) == [] and selection.select(table, valid(comm="kthreadd")) == []
+    assert 30 not in selection.select(table, valid(pattern="")) and 30 not in selection.select(table, valid(pattern="^"))
+
+
+# --- the guard against protecting too much -------------------------------------------------------------
+
+@pytest.mark.parametrize("pattern", [".*", "^", "", ".", "$", "(?:)", ".+", "^.", "\\S", "[\\s\\S]", "x*", "sshd|", "[^\\n]"])
+def test_universal_patterns(pattern):
+    assert selection.universal_pattern(pattern) is True
+
+
+@pytest.mark.parametrize("pattern", ["sshd", "^/usr/sbin/sshd", "\\w", "mosquitto$", "(unclosed", "[a-z]"])
+def test_patterns_that_are_not_universal(pattern):
+    assert selection.universal_pattern(pattern) is False
+
+
+@pytest.mark.parametrize("unit, session", [
+    ("session-3.scope", True), ("session-c1.scope", True), ("user@1000.service", True),
+    ("ssh.service", False), ("user-runtime-dir@1000.service", False), ("init.scope", False), (None, False),
+])
+def test_session_units(unit, session):
+    assert selection.session_unit(unit) is session
+
+
+@pytest.mark.parametrize("value, problem", [
+    (16, None), (1, None), (500, None),
+    (0, "max_protected must be at least 1, got 0"),
+    (-3, "max_protected must be at least 1, got -3"),
+    (True, "max_protected must be a whole number, got True"),
+    ("16", "max_protected must be a whole number, got '16'"),
+])
+def test_max_protected_problem(value, problem):
+    assert selection.max_protected_problem(value) == problem
+
+
+def test_broad_negative_problem_for_every_selector_kind(table):
+    # A daemon or two is fine, whatever selected it.
+    for selector in (valid(pid=412), valid(comm="cron"), valid(unit="ssh"), valid(pattern="^/usr/sbin/cron"),
+                     valid(pidfile="/run/cron.pid")):
+        assert selection.broad_negative_problem(selector, [412, 520], table) is None
+    # More than the limit, whatever selected it.
+    many = list(range(2000, 2017))
+    for pid in many:
+        table[pid] = process(pid, 1, "worker", "worker.service")
+    for selector in (valid(unit="worker"), valid(comm="worker"), valid(pattern="worker")):
+        assert selection.broad_negative_problem(selector, many, table) == "it matches 17 processes, more than 16"
+        assert selection.broad_negative_problem(selector, many, table, limit=17) is None
+    assert selection.MAX_PROTECTED == 16
+
+
+def test_broad_negative_problem_refuses_universal_patterns_whatever_matches_now(table):
+    assert selection.broad_negative_problem(valid(pattern=".*"), [], table) == "pattern '.*' matches every process"
+
+
+@pytest.mark.parametrize("pid, problem", [
+    (1, "it matches pid 1 (systemd), PID 1"),
+    (2, "it matches pid 2 (kthreadd), a kernel thread"),
+    (1500, "it matches pid 1500 (chromium) of the user session session-3.scope"),
+    (901, "it matches pid 901 (systemd) of the user session user@1000.service"),
+])
+def test_broad_negative_problem_refuses_pid_1_kernel_threads_and_sessions(table, pid, problem):
+    table[2] = dict(process(2, 0, "kthreadd", None, ""), kernel_thread=True)
+    table[901] = process(901, 1, "systemd", "user@1000.service", "/lib/systemd/systemd --user")
+    assert selection.broad_negative_problem(valid(pid=pid), [412, pid], table) == problem

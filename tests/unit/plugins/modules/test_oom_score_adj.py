@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 
-from ansible_collections.rock5b.oom.plugins.module_utils import hostfs, oom_score_apply, selection
+from ansible_collections.rock5b.oom.plugins.module_utils import hostfs, oom_score, oom_score_apply, selection
 from ansible_collections.rock5b.oom.plugins.module_utils.procfs import processes
 from ansible_collections.rock5b.oom.plugins.modules import oom_score_adj
 
@@ -762,3 +762,142 @@ def test_top_level_defaults_apply_to_targets_that_do_not_set_their_own(board, pr
     assert board.read("/etc/systemd/system/cron.service.d/50-oom-score-adj.conf") == dropin(100)
     assert [target["name"] for target in result["targets"]] == ["targets[0]", "targets[1]"]
     assert result["targets"][0]["persist"] is None and result["targets"][1]["persist"] is True
+
+
+# --- guards against protecting too much, and input that is not what it claims ---------------------------
+
+@pytest.mark.parametrize("pattern", [".*", "^", "", "."])
+@pytest.mark.parametrize("check_mode", [False, True])
+def test_protecting_everything_is_refused_before_any_change(board, procs, run, pattern, check_mode):
+    # protect_daemons_extra: [{name: all, pattern: ".*", score: -1000}]: nothing killable would be left.
+    before = board.snapshot()
+    result = run(check_mode=check_mode, targets=[{"name": "sshd", "unit": "ssh", "comm": "sshd", "scope": "main",
+                                                  "value": -1000, "persist": False},
+                                                 {"name": "all", "pattern": pattern, "score": -1000}])
+    assert result["failed"] and result["msg"].startswith(
+        "invalid arguments, nothing was changed: all: refusing the protective value -1000 for pattern %r, "
+        "which matches every process" % pattern)
+    assert "set allow_broad: true on this target" in result["msg"] and "max_protected" in result["msg"]
+    assert board.snapshot() == before
+
+
+def test_a_universal_pattern_with_a_positive_score_or_allowed_is_fine(board, procs, run):
+    assert ok(run(pattern=".", value=100, state="query"))["changed"] is False
+    result = ok(run(targets=[{"name": "all", "pattern": ".", "value": -1, "allow_broad": True}], on_no_match="warn"))
+    assert 412 in by_pid(result) and 1 not in by_pid(result) and 4000 not in by_pid(result)
+
+
+def test_a_boolean_score_is_refused_and_changes_nothing(board, procs, run):
+    # Ansible's int type lets YAML's true through as 1: oom_score_adj would silently become 1.
+    before = board.snapshot()
+    for args in ({"comm": "cron", "value": True}, {"targets": [{"name": "cron", "comm": "cron", "score": True}]}):
+        result = run(**args)
+        assert result["failed"] and "value (score) must be a whole number from -1000 to 1000, got True" in result["msg"]
+    for args, message in (({"pid": True, "value": 5}, "pid must be a number, got the boolean True"),
+                          ({"comm": "cron", "value": 5, "max_protected": True}, "max_protected must be a whole number"),
+                          ({"comm": "cron", "value": 5, "max_protected": 0}, "max_protected must be at least 1")):
+        result = run(**args)
+        assert result["failed"] and message in result["msg"] and "nothing was changed" in result["msg"]
+    assert board.snapshot() == before
+
+
+def workers(procs, count, unit="worker.service"):
+    return [procs.add(2000 + index, "worker", unit=unit, cmdline=["/usr/bin/worker"]) for index in range(count)]
+
+
+def test_protecting_more_processes_than_max_protected_is_refused(board, procs, run):
+    pids = workers(procs, 17)
+    before = board.snapshot()
+    for args in ({"unit": "worker"}, {"comm": "worker"}, {"pattern": "^/usr/bin/worker"}):
+        result = run(targets=[dict(args, name="workers", value=-500)])
+        assert result["failed"] and result["msg"] == (
+            "too broad a protection, nothing was changed: workers: refusing the protective value -500: it matches "
+            "17 processes, more than 16; " + oom_score.BROAD_HINT)
+    assert board.snapshot() == before
+    # Raised for the run, or allowed for the target; a positive score is never limited.
+    assert ok(run(unit="worker", value=-500, max_protected=17))["changed"] is True
+    assert ok(run(targets=[{"unit": "worker", "value": -400, "allow_broad": True}]))["changed"] is True
+    assert ok(run(unit="worker", value=300))["changed"] is True
+    assert scores(procs, *pids) == [300] * 17
+
+
+def test_the_default_protect_list_fits_the_limit(board, procs, run):
+    # sshd's listener, and a monitor with a helper: far below 16 each.
+    procs.add(3000, "rock5b-oom-moni", unit="rock5b-oom-monitor.service", cmdline=["/usr/bin/python3", "main.py"])
+    procs.add(3001, "sh", ppid=3000, unit="rock5b-oom-monitor.service", cmdline=["/bin/sh", "-c", "hook"])
+    board.write("/etc/systemd/system/rock5b-oom-monitor.service", "[Service]\nExecStart=/usr/bin/python3 main.py\n")
+    ok(run(targets=[
+        {"name": "sshd", "unit": "ssh.service", "comm": "sshd", "scope": "main", "value": -1000, "persist": False},
+        {"name": "rock5b-oom-monitor", "unit": "rock5b-oom-monitor.service", "value": -1000, "on_no_match": "ignore"}],
+        persist=True))
+    assert board.read("/etc/systemd/system/rock5b-oom-monitor.service.d/50-oom-score-adj.conf") == dropin(-1000)
+    assert scores(procs, 412, 3000, 3001, 950) == [-1000, -1000, -1000, 0]
+
+
+@pytest.mark.parametrize("args", [
+    {"comm": "bash"},                                            # another user's login shell
+    {"comm": "sshd"},                                            # ... and the sshd of that login
+    {"unit": "ssh.service", "comm": "sshd", "scope": "tree"},    # the listener and every login under it
+    {"pid": 913},                                                # the user's own service manager
+])
+def test_protecting_a_users_session_is_refused(board, procs, run, args):
+    session = "0::/user.slice/user-1001.slice/session-4.scope\n"
+    procs.add(910, "sshd", ppid=412, cgroup=session, cmdline=["sshd: ops [priv]"])
+    procs.add(911, "bash", ppid=910, cgroup=session, cmdline=["-bash"])
+    procs.add(913, "systemd", cgroup="0::/user.slice/user-1001.slice/user@1001.service/init.scope\n",
+              cmdline=["/lib/systemd/systemd", "--user"])
+    before = board.snapshot()
+    result = run(targets=[dict(args, name="logins", value=-1000)])
+    assert result["failed"] and result["msg"].startswith(
+        "too broad a protection, nothing was changed: logins: refusing the protective value -1000: it matches pid ")
+    assert "of the user session " in result["msg"] and "allow_broad" in result["msg"]
+    assert board.snapshot() == before
+
+
+def test_pid_1_is_never_selected_by_pid(board, procs, run):
+    result = run(pid=1, value=-1000)
+    assert result["failed"] and "pid=1 matches only pid 1 (systemd): " + selection.GUARD_NOTE in result["msg"]
+    assert ok(run(pid=1, value=-1000, on_no_match="warn"))["processes"] == [] and procs.score(1) == 0
+
+
+def pidfile_directory(board):
+    os.makedirs(board.path("/run/x.pid"))
+
+
+def pidfile_bytes(data):
+    def make(board):
+        with open(board.write("/run/x.pid", ""), "wb") as handle:
+            handle.write(data)
+    return make
+
+
+@pytest.mark.parametrize("make, message", [
+    (pidfile_directory, "pidfile /run/x.pid cannot be read: is a directory"),
+    (pidfile_bytes(b"\x00garbage\x1b[31m\n"), "pidfile /run/x.pid does not hold a pid from 1 to 4194304"),
+    (pidfile_bytes(b"123456789012345678901234567890\n"), "pidfile /run/x.pid does not hold a pid from 1 to 4194304"),
+    (pidfile_bytes("\u0667\u0660\u0660\n".encode()), "pidfile /run/x.pid does not hold a pid from 1 to 4194304"),
+    (pidfile_bytes(b"7" * 10000), "pidfile /run/x.pid does not hold a pid: it is larger than 4096 bytes"),
+])
+def test_a_pidfile_that_is_not_one_fails_naming_it_and_changes_nothing(board, procs, run, make, message):
+    make(board)
+    before = board.snapshot()
+    result = run(pidfile="/run/x.pid", value=-500)
+    assert result["failed"] and result["msg"].startswith("the target: " + message) and "Nothing was changed" in result["msg"]
+    assert board.snapshot() == before and procs.score(700) == 0
+
+
+def test_an_unreadable_pidfile_fails_naming_it_and_changes_nothing(board, procs, run, monkeypatch):
+    path = board.write("/run/x.pid", "700\n")
+    real_open = os.open
+
+    def refuse(name, *args, **kwargs):
+        if name == path:
+            raise PermissionError(errno.EACCES, "Permission denied", name)
+        return real_open(name, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", refuse)
+    before = board.snapshot()
+    result = run(pidfile="/run/x.pid", value=-500)
+    assert result["failed"] and result["msg"] == (
+        "the target: pidfile /run/x.pid cannot be read: Permission denied. Nothing was changed.")
+    assert board.snapshot() == before and procs.score(700) == 0

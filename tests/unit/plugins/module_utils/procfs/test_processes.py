@@ -4,6 +4,7 @@ processes these tests start themselves)."""
 from __future__ import annotations
 
 import errno
+import os
 import pathlib
 import re
 import subprocess
@@ -13,7 +14,7 @@ import time
 import pytest
 
 from ansible_collections.rock5b.oom.plugins.module_utils import selection
-from ansible_collections.rock5b.oom.plugins.module_utils.procfs import processes as p
+from ansible_collections.rock5b.oom.plugins.module_utils.procfs import files, processes as p
 
 
 def fake_process(proc, pid, comm, ppid=1, cmdline=(), cgroup="0::/\n", score=0, flags=0x400100,
@@ -138,6 +139,54 @@ def test_read_pidfile_takes_ascii_digits_only(tmp_path, digits):
     (tmp_path / "u.pid").write_text(digits, encoding="utf-8")
     with pytest.raises(ValueError, match="does not hold a pid"):
         p.read_pidfile(str(tmp_path / "u.pid"))
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda path: path.mkdir(), "pidfile {} cannot be read: is a directory"),
+    (lambda path: os.mkfifo(str(path)), "pidfile {} cannot be read: not a regular file"),
+    (lambda path: path.symlink_to("/dev/zero"), "pidfile {} cannot be read: not a regular file"),
+    (lambda path: path.write_bytes(b"\xff\xfe412\n"), "pidfile {} does not hold a pid from 1 to 4194304"),
+    (lambda path: path.write_text("99999999999999999999999\n"), "pidfile {} does not hold a pid from 1 to 4194304"),
+    (lambda path: path.write_text("4194305\n"), "pidfile {} does not hold a pid from 1 to 4194304"),
+    (lambda path: path.write_text("1" * 5000), "pidfile {} does not hold a pid: it is larger than 4096 bytes"),
+])
+def test_read_pidfile_refuses_what_is_not_a_pidfile_naming_it(tmp_path, make, message):
+    # A directory, a FIFO (would block), a device (/dev/zero would fill memory), bytes that are
+    # not text, a number no pid can be, a huge file: a ValueError naming the file, no hang.
+    path = tmp_path / "x.pid"
+    make(path)
+    with pytest.raises(ValueError) as caught:
+        p.read_pidfile(str(path), shown="/run/x.pid")
+    assert str(caught.value).startswith(message.format("/run/x.pid"))
+
+
+def test_read_pidfile_takes_the_largest_pid(tmp_path):
+    (tmp_path / "a.pid").write_text("4194304\n")
+    assert p.read_pidfile(str(tmp_path / "a.pid")) == p.PID_MAX_LIMIT
+
+
+def test_read_pidfile_refused_by_the_kernel_names_it(tmp_path, monkeypatch):
+    (tmp_path / "a.pid").write_text("412\n")
+    real_open = os.open
+
+    def refuse(path, *args, **kwargs):
+        if path == str(tmp_path / "a.pid"):
+            raise PermissionError(errno.EACCES, "Permission denied", path)
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(files.os, "open", refuse)
+    with pytest.raises(ValueError, match="^pidfile /run/a.pid cannot be read: Permission denied$"):
+        p.read_pidfile(str(tmp_path / "a.pid"), shown="/run/a.pid")
+
+
+def test_read_regular(tmp_path):
+    assert files.read_regular(str(tmp_path / "missing"), 10) is None
+    (tmp_path / "f").write_bytes(b"0123456789abc")
+    assert files.read_regular(str(tmp_path / "f"), 10) == b"0123456789"
+    with pytest.raises(IsADirectoryError):
+        files.read_regular(str(tmp_path), 10)
+    with pytest.raises(OSError, match="not a regular file"):
+        files.read_regular("/dev/null", 10)
 
 
 # --- listing and selection ---------------------------------------------------------------------------
