@@ -110,7 +110,7 @@ options:
             non-zero, the entry is not written, the entries changed before it are put back, O(service)
             is not touched and the task fails with the command's output.
           - In check mode it runs only when no entry before it changes (then it checks exactly what the
-            real run would); otherwise it is skipped (RV(files[].validate) says so). It must have no
+            real run would); otherwise it is skipped (each entry of RV(files) says so). It must have no
             side effects.
         type: str
       mode:
@@ -118,7 +118,7 @@ options:
           - Mode of files and directories. A string of octal digits (V("0644"), V("04755"); at most
             V("07777")), or a number taken as the mode bits, as M(ansible.builtin.file) does (YAML
             reads an unquoted C(0644) as 420, which is 0o644) - but only up to 0o777, because an
-            unquoted C(644) is the number 644 (0o1204, with the sticky bit): setuid, setgid and
+            unquoted C(644) is the number 644 (0o1204, with the sticky bit). Setuid, setgid and
             sticky bits must be given as a string. Negative values are refused.
         type: raw
         default: "0644"
@@ -169,6 +169,8 @@ EXAMPLES = r"""
         mode: "0755"
       - path: /etc/myapp.json
         content: "{{ myapp_config | to_nice_json }}\n"
+        # checked by the program written above; refused -> nothing changed, the task fails
+        validate: /usr/bin/python3 /usr/lib/myapp/myapp.py --check-config %s
       - path: /usr/local/bin/myapp
         state: link
         src: /usr/lib/myapp/myapp.py
@@ -206,9 +208,9 @@ changed_paths:
 files:
   description:
     - Per entry, its path, state and whether it changed.
-    - For an entry with O(files[].validate), C(validate) - V(passed), V(unchanged) (not run: neither the
-      entry nor one before it changes), V(skipped) (check mode: an entry before it changes) or
-      V(not run) (check mode never reached it).
+    - For an entry with O(files[].validate), C(validate) - V(passed); V(unchanged) (not run, as neither
+      the entry nor one before it changes); V(skipped) (check mode, where an entry before it changes);
+      or V(not run) (check mode did not reach it).
   returned: always
   type: list
   elements: dict
