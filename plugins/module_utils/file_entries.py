@@ -196,7 +196,7 @@ def check_content(entry, run):
     """Run ``entry``'s validate command through ``run(argv) -> (rc, out, err)`` on a temporary copy
     (mode 0600, in the system's temp directory) of the content to write; ModuleError naming the
     command and with the program's own words when it exits non-zero or cannot run."""
-    handle, temp = tempfile.mkstemp(prefix="file_set.", suffix="." + os.path.basename(entry["path"]))
+    handle, temp = tempfile.mkstemp(prefix="file_set.", suffix="." + os.path.basename(entry["path"])[-64:])
     try:
         with os.fdopen(handle, "w") as stream:
             stream.write(entry["content"])
