@@ -31,6 +31,11 @@ def create_cgroup(path):
     os.mkdir(path, 0o755)
 
 
+def remove_cgroup(path):
+    """rmdir in a cgroup file system: the kernel removes an empty cgroup with its control files."""
+    os.rmdir(path)
+
+
 def check(params):
     """Problems of a raw target's options (path, selectors); normalizes the selector keys."""
     problems = []
@@ -288,13 +293,18 @@ def apply(plan):
     if plan.state == "absent":
         if plan.exists:
             try:
-                os.rmdir(plan.directory)
+                remove_cgroup(plan.directory)
             except OSError as error:
                 raise ModuleError("removing cgroup %s failed: %s" % (plan.directory, error.strerror or error))
             applied["removed"] = True
         return
-    _create(plan)
-    _write_limits(plan)
+    try:
+        _create(plan)
+        _write_limits(plan)
+    except ModuleError:
+        # The limits are restored already; the cgroups created for them go too.
+        _remove_created(plan)
+        raise
     for pid in plan.to_move:
         try:
             memory.write_control(plan.directory, "cgroup.procs", str(pid))
@@ -307,16 +317,21 @@ def apply(plan):
         applied["moved"].append(pid)
 
 
+def _remove_created(plan):
+    """Remove the cgroups this run created, newest first, unless processes were moved in."""
+    if not plan.applied["moved"]:
+        for path in reversed(plan.applied["created"]):
+            try:
+                remove_cgroup(path)
+            except OSError:
+                pass
+
+
 def undo(plan):
     """Put the limits written back and remove the cgroups created (when they are empty again).
     Processes moved in stay there: ModuleError says so."""
     problem = _restore(plan, "")
-    for path in reversed(plan.applied["created"]):
-        if not plan.applied["moved"]:
-            try:
-                os.rmdir(path)
-            except OSError:
-                pass
+    _remove_created(plan)
     if plan.applied["moved"]:
         problem += "; pids %s stay in %s" % (", ".join(str(pid) for pid in plan.applied["moved"]), plan.directory)
     if problem:
