@@ -1,9 +1,10 @@
 """rock5b.oom.self_heal end to end, on a board of its own (self-contained: starts it, removes it).
 
-Installs the pull timer with playbooks/self_heal.yml (pull source: a bundle of this
-repo's current branch, unpacked into a bare repo on the board - no server), then drifts the
-sysctl drop-in, starts rock5b-oom-pull.service and checks the journal and the file show the
-drift corrected, and that a second install reports changed=0.
+Installs the pull timer with playbooks/self_heal.yml (pull source: a bundle of a clone of this
+repo's current branch with one SSH-signed commit on top, unpacked into a bare repo on the board -
+no server; the board trusts the signing key, self_heal_signing_keys), then drifts the sysctl
+drop-in, starts rock5b-oom-pull.service and checks the journal and the file show the drift
+corrected, that a second install reports changed=0, and that an unsigned commit is not run.
 
     source tools/env.sh && python -m pytest tests/integration/test_self_heal.py -v -s
 
@@ -44,8 +45,30 @@ def ssh(cmd, check=True):
     return p
 
 
+def git(repo, *args, sign_with=None):
+    config = ["-c", "user.name=rock5b.oom self-heal test", "-c", "user.email=self-heal-test@rock5b.invalid",
+              "-c", "commit.gpgSign=false"]
+    if sign_with:
+        config += ["-c", "gpg.format=ssh", "-c", "user.signingKey=%s" % sign_with]
+    subprocess.run(["git", "-C", str(repo)] + config + list(args), check=True, capture_output=True)
+
+
 @pytest.fixture(scope="module")
-def board(tmp_path_factory):
+def signed_source(tmp_path_factory):
+    """(clone of this repo's branch with a signed commit on top, the signing public key, the branch)."""
+    keys = tmp_path_factory.mktemp("signing")
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "self-heal-test", "-f", str(keys / "id")],
+                   check=True, capture_output=True)
+    branch = subprocess.run(["git", "-C", str(ROOT), "branch", "--show-current"],
+                            capture_output=True, text=True, check=True).stdout.strip()
+    repo = tmp_path_factory.mktemp("source") / "rock5b-oom"
+    subprocess.run(["git", "clone", "--quiet", "--branch", branch, str(ROOT), str(repo)], check=True, capture_output=True)
+    git(repo, "commit", "--quiet", "--allow-empty", "-S", "-m", "Signed by the self-heal test", sign_with=keys / "id")
+    return repo, (keys / "id.pub").read_text().strip(), branch
+
+
+@pytest.fixture(scope="module")
+def board(tmp_path_factory, signed_source):
     subprocess.run(["podman", "rm", "-f", NAME], capture_output=True, check=False)
     subprocess.run(["podman", "run", "-d", "--name", NAME, "--hostname", NAME, "--label", LABEL,
                     "--systemd=always", "--stop-signal=39", "--stop-timeout=20",
@@ -60,16 +83,17 @@ def board(tmp_path_factory):
         gv = inv / "group_vars" / "rock5b"
         gv.mkdir(parents=True)
         (gv / "lab.yml").symlink_to(ROOT / "inventory/lab/group_vars/rock5b.yml")
-        branch = subprocess.run(["git", "-C", str(ROOT), "branch", "--show-current"],
-                                capture_output=True, text=True, check=True).stdout.strip()
+        repo, public_key, branch = signed_source
         (gv / "self_heal.yml").write_text(
             "---\n"
             "sysctl_profile_overcommit_check: false\n"
             "self_heal_bundle_source: %s\n"
             "self_heal_branch: %s\n"
+            "self_heal_signing_keys:\n"
+            "  - %s\n"
             "self_heal_inventory_vars:\n"
             "  protect_daemons_on_denied: warn\n"
-            "  sysctl_profile_overcommit_check: false\n" % (ROOT, branch))
+            "  sysctl_profile_overcommit_check: false\n" % (repo, branch, public_key))
         (inv / "hosts.yml").write_text(
             "---\nrock5b:\n  hosts:\n    %s:\n      ansible_port: %d\n" % (NAME, PORT))
         yield inv
@@ -95,6 +119,10 @@ def test_install_runs_the_first_pull(board):
     assert re.search(r"^OnUnitActiveSec=\S+", timer, re.M)
     version = ssh("/opt/rock5b-oom-pull/venv/bin/ansible --version").stdout
     assert "core 2.19.14" in version
+    service = ssh("systemctl cat rock5b-oom-pull.service").stdout
+    assert '"verify_commit": true' in service
+    assert "self-heal-test" not in ssh("cat /var/lib/rock5b-oom-pull/allowed_signers").stdout  # comment dropped
+    assert "ssh-ed25519 " in ssh("cat /var/lib/rock5b-oom-pull/allowed_signers").stdout
     # The first pull converged the board.
     assert "vm.overcommit_ratio = 80" in ssh("cat %s" % DROPIN).stdout
 
@@ -126,3 +154,17 @@ def test_pull_corrects_drift(board):
 def test_second_install_changes_nothing(board):
     out = install(board)
     assert re.search(r"%s\s+: ok=\d+\s+changed=0\s" % NAME, out), out[-3000:]
+
+
+def test_an_unsigned_commit_is_not_run(board, signed_source):
+    """A commit not signed by a trusted key fails the git step: the playbook does not run."""
+    git(signed_source[0], "commit", "--quiet", "--allow-empty", "-m", "Not signed")
+    install(board)  # the bundle of the new commit reaches the board's bare repo
+    ssh("sed -i 's/^vm.overcommit_ratio = 80$/vm.overcommit_ratio = 50/' %s" % DROPIN)
+    since = ssh("date '+%Y-%m-%d %H:%M:%S'").stdout.strip()
+    assert ssh("systemctl start rock5b-oom-pull.service", check=False).returncode != 0
+    journal = ssh("journalctl -u rock5b-oom-pull.service --no-pager --since '%s'" % since).stdout
+    print(journal[-3000:])
+    assert "Failed to verify GPG signature" in journal
+    assert not re.search(r"ansible-playbook\[\d+\]", journal)
+    assert "vm.overcommit_ratio = 50" in ssh("cat %s" % DROPIN).stdout
