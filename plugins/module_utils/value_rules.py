@@ -34,7 +34,7 @@ import math
 import os
 import re
 
-from ansible_collections.rock5b.oom.plugins.module_utils import monitor_settings, selection, systemd, vm_profile
+from ansible_collections.rock5b.oom.plugins.module_utils import monitor_settings, selection, sysctl, systemd, vm_profile
 from ansible_collections.rock5b.oom.plugins.module_utils.procfs import processes, sizes
 
 
@@ -155,6 +155,12 @@ def vm_profile_settings(value, name):
     return ["%s: %s" % (name, problem) for problem in problems]
 
 
+def sysctl_path(value, name):
+    """A sysctl.d file systemd-sysctl reads at boot: ``sysctl.conf_path_problem``."""
+    problem = sysctl.conf_path_problem(value) if value is not None else None
+    return ["%s: %s" % (name, problem)] if problem else []
+
+
 RULES = {
     "integer": integer,
     "number": number,
@@ -167,6 +173,7 @@ RULES = {
     "absolute_path": absolute_path,
     "oom_score": oom_score,
     "vm_profile": vm_profile_settings,
+    "sysctl_path": sysctl_path,
 }
 
 

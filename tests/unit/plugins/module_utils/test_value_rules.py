@@ -36,6 +36,8 @@ from ansible_collections.rock5b.oom.plugins.module_utils import value_rules
     ("oom_score", True, {}),
     ("vm_profile", {"vm.overcommit_memory": 5}, {}),
     ("vm_profile", {"kernel.panic": 1}, {}),
+    ("sysctl_path", "/etc/sysctl.d/../../tmp/x.conf", {}),
+    ("sysctl_path", "/etc/sysctl.d/", {}),
 ])
 def test_rule_refuses_and_names_the_variable(rule, value, options):
     problems = value_rules.RULES[rule](value, "the_variable", **options)
@@ -56,6 +58,7 @@ def test_rule_refuses_and_names_the_variable(rule, value, options):
     ("absolute_path", "/usr/local/lib/rock5b-oom", {}),
     ("oom_score", -1000, {}),
     ("vm_profile", {"vm.min_free_kbytes": "auto", "vm/overcommit_memory": 2}, {}),
+    ("sysctl_path", "/etc/sysctl.d/99-oom-rock5b.conf", {}),
 ])
 def test_rule_accepts_good_values(rule, value, options):
     assert value_rules.RULES[rule](value, "the_variable", **options) == []
