@@ -98,8 +98,10 @@ def cgroup_file(cgroup_dir, resource):
 def read_psi(path):
     """Read and parse one PSI file; raise PsiUnavailable saying why it gives no numbers."""
     try:
-        with open(path) as handle:
+        with open(path, encoding="utf-8") as handle:
             text = handle.read()
+    except UnicodeDecodeError as error:
+        raise PsiUnavailable("malformed", path, "not UTF-8 text: %s" % error)
     except FileNotFoundError:
         raise PsiUnavailable("missing", path)
     except OSError as error:

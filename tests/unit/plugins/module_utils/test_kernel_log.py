@@ -225,3 +225,14 @@ def test_parse_since_range_ends_are_accepted():
     assert kernel_log.parse_since("@0") == 0.0
     assert kernel_log.parse_since("@%d" % kernel_log.MAX_SINCE) == float(kernel_log.MAX_SINCE)
     assert kernel_log.iso_time(kernel_log.MAX_SINCE) == "9999-12-31T23:59:59+00:00"
+
+
+def test_cpu_line_after_a_summary_without_header_is_not_an_invoker():
+    # The header is rate limited; the summary starts the report's context, which has no invoker.
+    records = [(100.0, "oom-kill:constraint=CONSTRAINT_NONE,nodemask=(null),cpuset=/,mems_allowed=0,global_oom,"
+                       "task_memcg=/,task=a,pid=9,uid=0"),
+               (100.1, "CPU: 2 PID: 9 Comm: a Not tainted 6.1.0-18-arm64 #1"),
+               (100.2, "Out of memory: Killed process 9 (a) total-vm:1kB, anon-rss:1kB, file-rss:0kB, shmem-rss:0kB, "
+                       "UID:0 pgtables:1kB oom_score_adj:0")]
+    event, = kernel_log.parse_oom_events(records)
+    assert event["invoker"] is None and event["constraint"] == "CONSTRAINT_NONE" and event["victim"]["pid"] == 9
