@@ -102,8 +102,8 @@ def _normalize_target(params, given, index, many):
             problems.append(score_problem(target["value"], "value" if _is_int(target["value"]) else "value (score)"))
         elif target["value"] < 0 and not target["allow_broad"] and target["pattern"] is not None \
                 and selection.universal_pattern(target["pattern"]):
-            problems.append("refusing the protective value %d for pattern %r, which matches every process (now and "
-                            "later, through the drop-in): %s" % (target["value"], target["pattern"], BROAD_HINT))
+            problems.append("refusing the protective value %d for pattern %r, which matches every process, now and "
+                            "later (the monitor protects what it matches too): %s" % (target["value"], target["pattern"], BROAD_HINT))
     if target["unit"] is None:
         if explicit_persist:
             problems.append("persist needs a unit: the drop-in is per systemd unit")

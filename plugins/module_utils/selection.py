@@ -168,8 +168,8 @@ def broad_negative_problem(selector, matched, table, limit=MAX_PROTECTED):
     """Why a protective (negative) score for the pids ``matched`` by ``selector`` is refused;
     None when it is not.
 
-    Refused: a pattern that matches everything (universal_pattern: it would reach every later
-    process too, through a drop-in or the monitor), more than ``limit`` processes, PID 1, a
+    Refused: a pattern that matches everything (universal_pattern: every later process too, and
+    the monitor protects what an entry's pattern matches), more than ``limit`` processes, PID 1, a
     kernel thread, or a process of a user's session (session_unit: a login shell and everything
     run from it would become unkillable). With nothing killable left, the kernel panics on the
     next OOM. The caller adds the entry's name and how to override.
