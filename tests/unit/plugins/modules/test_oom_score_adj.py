@@ -839,6 +839,7 @@ def test_the_default_protect_list_fits_the_limit(board, procs, run):
     {"comm": "sshd"},                                            # ... and the sshd of that login
     {"unit": "ssh.service", "comm": "sshd", "scope": "tree"},    # the listener and every login under it
     {"pid": 913},                                                # the user's own service manager
+    {"pidfile": "/run/x.pid"},                                   # a pidfile naming the login shell
 ])
 def test_protecting_a_users_session_is_refused(board, procs, run, args):
     session = "0::/user.slice/user-1001.slice/session-4.scope\n"
@@ -846,6 +847,7 @@ def test_protecting_a_users_session_is_refused(board, procs, run, args):
     procs.add(911, "bash", ppid=910, cgroup=session, cmdline=["-bash"])
     procs.add(913, "systemd", cgroup="0::/user.slice/user-1001.slice/user@1001.service/init.scope\n",
               cmdline=["/lib/systemd/systemd", "--user"])
+    board.write("/run/x.pid", "911\n")
     before = board.snapshot()
     result = run(targets=[dict(args, name="logins", value=-1000)])
     assert result["failed"] and result["msg"].startswith(
