@@ -30,42 +30,34 @@ program's config it fills, and the program's own validation checks them together
 
 from __future__ import annotations
 
-import math
+import collections
 import os
 import re
 
-from ansible_collections.rock5b.oom.plugins.module_utils import monitor_settings, selection, sysctl, systemd, vm_profile
+from ansible_collections.rock5b.oom.plugins.module_utils import (
+    memory_targets, monitor_settings, numbers, selection, sysctl, systemd, vm_profile)
+from ansible_collections.rock5b.oom.plugins.module_utils.errors import ModuleError
 from ansible_collections.rock5b.oom.plugins.module_utils.procfs import processes, sizes
 
 
-def _is_number(value):
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+def _number_rule(convert, value, name, minimum, maximum):
+    if value is None:
+        return []
+    try:
+        convert(value, name, minimum, maximum)
+    except ModuleError as error:
+        return [error.msg]
+    return []
 
 
 def integer(value, name, minimum=None, maximum=None):
-    """A whole number (not a boolean, not NaN) within [min, max]."""
-    if value is None:
-        return []
-    if not isinstance(value, int) or isinstance(value, bool):
-        return ["%s: %r is not a whole number" % (name, value)]
-    return _in_range(value, name, minimum, maximum)
+    """A whole number (not a boolean, not NaN) within [minimum, maximum]: ``numbers.whole_number``."""
+    return _number_rule(numbers.whole_number, value, name, minimum, maximum)
 
 
 def number(value, name, minimum=None, maximum=None):
-    """A finite number (not a boolean, NaN or infinity) within [min, max]."""
-    if value is None:
-        return []
-    if not _is_number(value) or not math.isfinite(value):
-        return ["%s: %r is not a finite number" % (name, value)]
-    return _in_range(value, name, minimum, maximum)
-
-
-def _in_range(value, name, low, high):
-    if low is not None and value < low:
-        return ["%s: %r is below the minimum %r" % (name, value, low)]
-    if high is not None and value > high:
-        return ["%s: %r is above the maximum %r" % (name, value, high)]
-    return []
+    """A finite number (not a boolean, NaN or infinity) within [minimum, maximum]: ``numbers.finite_number``."""
+    return _number_rule(numbers.finite_number, value, name, minimum, maximum)
 
 
 def size(value, name, allow_max=True):
@@ -161,6 +153,23 @@ def sysctl_path(value, name):
     return ["%s: %s" % (name, problem)] if problem else []
 
 
+def cgroup_target(value, name):
+    """One entry of cgroup_limits_units/_raw as cgroup_memory checks it before reading the board
+    (sizes and their bound and floor, their order, the unit or raw path, the selectors):
+    ``memory_targets.check``."""
+    if not isinstance(value, dict):
+        return []
+    params = collections.defaultdict(lambda: None, value)
+    params["state"] = params["state"] or "present"
+    params["pids"] = params["pids"] or []
+    # The role's drop-in name has a rule of its own; a valid stand-in keeps this to the entry.
+    params["dropin_name"] = "60-rock5b-memory.conf"
+    problems = memory_targets.check(params)
+    if selection.INIT_PID in params["pids"]:
+        problems.append("pids: %d is init, which is never moved (%s)" % (selection.INIT_PID, selection.GUARD_NOTE))
+    return ["%s: %s" % (name, problem) for problem in problems]
+
+
 RULES = {
     "integer": integer,
     "number": number,
@@ -174,6 +183,7 @@ RULES = {
     "oom_score": oom_score,
     "vm_profile": vm_profile_settings,
     "sysctl_path": sysctl_path,
+    "cgroup_target": cgroup_target,
 }
 
 

@@ -104,11 +104,11 @@ def test_every_role_has_a_main_entry_point(role):
     ("monitor", {"monitor_memory_max": "1180591620717411303424"}, "monitor_memory_max"),
     ("monitor", {"monitor_protect_patterns": ["("]}, "monitor_protect_patterns"),
     ("cgroup_limits", {"cgroup_limits_units": [{"unit": "-Hevil.service", "memory_max": "64M"}]},
-     "cgroup_limits_units[0].unit"),
+     "cgroup_limits_units[0]"),
     ("cgroup_limits", {"cgroup_limits_units": [{"unit": "a.service", "memory_max": "512MB"}]},
-     "cgroup_limits_units[0].memory_max"),
+     "cgroup_limits_units[0]: memory_max"),
     ("cgroup_limits", {"cgroup_limits_raw": [{"path": "x", "memory_max": "64M", "pids": [1]}]},
-     "cgroup_limits_raw[0].pids[0]"),
+     "cgroup_limits_raw[0]"),
     ("protect_daemons", {"protect_daemons_extra": [{"name": "x", "comm": "sshd", "score": -2000}]},
      "protect_daemons_extra[0].score"),
     ("protect_daemons", {"protect_daemons_dropin_name": "../x.conf"}, "protect_daemons_dropin_name"),
@@ -145,4 +145,5 @@ def test_value_rules_name_real_variables_and_known_rules(role):
         for key, sub_rule in (rule.get("each") or {variable: rule}).items():
             if "each" in rule:
                 assert key in options[variable]["options"], "%s: %s has no suboption %s" % (role, variable, key)
+                sub_rule = rule["each"][key]
             assert sub_rule["rule"] in value_rules.RULES or sub_rule["rule"] == "monitor_config", sub_rule

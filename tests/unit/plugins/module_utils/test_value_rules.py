@@ -38,6 +38,11 @@ from ansible_collections.rock5b.oom.plugins.module_utils import value_rules
     ("vm_profile", {"kernel.panic": 1}, {}),
     ("sysctl_path", "/etc/sysctl.d/../../tmp/x.conf", {}),
     ("sysctl_path", "/etc/sysctl.d/", {}),
+    ("cgroup_target", {"unit": "a.service", "memory_max": 0}, {}),
+    ("cgroup_target", {"unit": "a.service", "memory_high": "2G", "memory_max": "1G"}, {}),
+    ("cgroup_target", {"unit": "-Hevil.service", "memory_max": "64M"}, {}),
+    ("cgroup_target", {"path": "x", "memory_max": "64M", "pids": [True]}, {}),
+    ("cgroup_target", {"path": "../..", "memory_max": "64M"}, {}),
 ])
 def test_rule_refuses_and_names_the_variable(rule, value, options):
     problems = value_rules.RULES[rule](value, "the_variable", **options)
@@ -59,6 +64,9 @@ def test_rule_refuses_and_names_the_variable(rule, value, options):
     ("oom_score", -1000, {}),
     ("vm_profile", {"vm.min_free_kbytes": "auto", "vm/overcommit_memory": 2}, {}),
     ("sysctl_path", "/etc/sysctl.d/99-oom-rock5b.conf", {}),
+    ("cgroup_target", {"unit": "demo-app.service", "memory_max": "512M", "memory_high": "384M",
+                       "slice": "rock5b-untrusted.slice"}, {}),
+    ("cgroup_target", {"path": "apps/camera", "memory_max": "256M", "comm": "ffmpeg"}, {}),
 ])
 def test_rule_accepts_good_values(rule, value, options):
     assert value_rules.RULES[rule](value, "the_variable", **options) == []
