@@ -72,6 +72,17 @@ def normalize_targets(params):
     return targets
 
 
+def entry_problems(given, allow_broad=False):
+    """Problems of one target (``score`` or ``value``) as this module would find them, reading
+    nothing: the check validate_role_arguments runs on protect_daemons' entries on the controller."""
+    params = {"state": "present", "scope": "matched", "on_no_match": "fail", "persist": True, "allow_broad": allow_broad}
+    given = dict(given)
+    if given.get("value") is None and "score" in given:
+        given["value"] = given["score"]
+    _target, problems = _normalize_target(params, given, 0, True)
+    return problems
+
+
 def _normalize_target(params, given, index, many):
     target = dict((key, given.get(key)) for key in TARGET_KEYS)
     target["index"] = index

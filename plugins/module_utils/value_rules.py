@@ -35,7 +35,7 @@ import os
 import re
 
 from ansible_collections.rock5b.oom.plugins.module_utils import (
-    memory_targets, monitor_settings, numbers, selection, sysctl, systemd, vm_profile)
+    memory_targets, monitor_settings, numbers, oom_score, selection, sysctl, systemd, vm_profile)
 from ansible_collections.rock5b.oom.plugins.module_utils.errors import ModuleError
 from ansible_collections.rock5b.oom.plugins.module_utils.procfs import processes, sizes
 
@@ -132,7 +132,7 @@ def absolute_path(value, name):
     return []
 
 
-def oom_score(value, name):
+def oom_score_value(value, name):
     """An oom_score_adj value: a whole number from -1000 to 1000 (the kernel's range)."""
     return integer(value, name, processes.OOM_SCORE_ADJ_MIN, processes.OOM_SCORE_ADJ_MAX)
 
@@ -170,6 +170,16 @@ def cgroup_target(value, name):
     return ["%s: %s" % (name, problem) for problem in problems]
 
 
+def protect_entry(value, name):
+    """One entry of protect_daemons_list/_extra as oom_score_adj checks it before reading the
+    board (selectors, the score and its range, a protective score for a pattern that matches
+    every process): ``oom_score.entry_problems``."""
+    if not isinstance(value, dict):
+        return []
+    return ["%s (%s): %s" % (name, value.get("name"), problem)
+            for problem in oom_score.entry_problems(value, allow_broad=bool(value.get("allow_broad")))]
+
+
 RULES = {
     "integer": integer,
     "number": number,
@@ -180,10 +190,11 @@ RULES = {
     "unit": unit,
     "dropin_name": dropin_name,
     "absolute_path": absolute_path,
-    "oom_score": oom_score,
+    "oom_score": oom_score_value,
     "vm_profile": vm_profile_settings,
     "sysctl_path": sysctl_path,
     "cgroup_target": cgroup_target,
+    "protect_entry": protect_entry,
 }
 
 

@@ -43,6 +43,10 @@ from ansible_collections.rock5b.oom.plugins.module_utils import value_rules
     ("cgroup_target", {"unit": "-Hevil.service", "memory_max": "64M"}, {}),
     ("cgroup_target", {"path": "x", "memory_max": "64M", "pids": [True]}, {}),
     ("cgroup_target", {"path": "../..", "memory_max": "64M"}, {}),
+    ("protect_entry", {"name": "all", "pattern": ".*", "score": -1000}, {}),
+    ("protect_entry", {"name": "x", "comm": "sshd", "score": True}, {}),
+    ("protect_entry", {"name": "x", "score": 100}, {}),
+    ("protect_entry", {"name": "x", "pidfile": "run/sshd.pid", "score": -500}, {}),
 ])
 def test_rule_refuses_and_names_the_variable(rule, value, options):
     problems = value_rules.RULES[rule](value, "the_variable", **options)
@@ -67,6 +71,9 @@ def test_rule_refuses_and_names_the_variable(rule, value, options):
     ("cgroup_target", {"unit": "demo-app.service", "memory_max": "512M", "memory_high": "384M",
                        "slice": "rock5b-untrusted.slice"}, {}),
     ("cgroup_target", {"path": "apps/camera", "memory_max": "256M", "comm": "ffmpeg"}, {}),
+    ("protect_entry", {"name": "sshd", "unit": "ssh", "comm": "sshd", "score": -1000, "scope": "main"}, {}),
+    ("protect_entry", {"name": "all", "pattern": ".*", "score": -1000, "allow_broad": True}, {}),
+    ("protect_entry", {"name": "app", "unit": "demo-app.service", "score": 500}, {}),
 ])
 def test_rule_accepts_good_values(rule, value, options):
     assert value_rules.RULES[rule](value, "the_variable", **options) == []
