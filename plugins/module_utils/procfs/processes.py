@@ -41,7 +41,7 @@ UNIT_SUFFIXES = (
 PROCESS_UNIT_SUFFIXES = (".service", ".scope", ".socket", ".mount", ".swap")
 # systemd's unit name rules (unit_name_is_valid): these characters, at most 255 bytes,
 # "prefix@instance.suffix" for templates.
-UNIT_NAME_RE = re.compile(r"^[A-Za-z0-9:_.\\-]+(@[A-Za-z0-9:_.\\-]*)?\.(%s)$"
+UNIT_NAME_RE = re.compile(r"\A[A-Za-z0-9:_.\\-]+(@[A-Za-z0-9:_.\\-]*)?\.(%s)\Z"
                           % "|".join(suffix[1:] for suffix in UNIT_SUFFIXES))
 
 # Errors meaning "the process is gone": its /proc directory vanished (ENOENT) or the task

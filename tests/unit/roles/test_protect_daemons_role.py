@@ -55,8 +55,8 @@ def test_the_limit_is_the_modules_default():
 
 
 @pytest.mark.parametrize("value, problem", [
-    (0, "protect_daemons_max_matches: 0 is below the minimum 1"),
-    (True, "protect_daemons_max_matches: True is not a whole number"),
+    (0, "protect_daemons_max_matches must be >= 1, got 0"),
+    (True, "protect_daemons_max_matches must be a number, got True"),
 ])
 def test_the_controller_refuses_a_limit_the_module_refuses(value, problem):
     rules = load("meta", "value_rules.yml")["value_rules"]

@@ -382,3 +382,11 @@ def test_largest_resident_reads_the_largest_only(proc):
         {"pid": 1, "comm": "systemd", "rss_kb": 3000 * p.page_kb(), "oom_score_adj": 0}]
     (pathlib.Path(proc) / "302" / "comm").unlink()  # exited between the statm and comm reads: left out
     assert [entry["pid"] for entry in p.largest_resident(proc, 2)] == [1]
+
+
+def test_a_unit_name_with_a_trailing_newline_is_not_valid():
+    # `$` would match before a final newline; a drop-in path or a systemctl argument built from
+    # such a name carries the newline.
+    assert p.valid_unit("ssh.service")
+    assert not p.valid_unit("ssh.service\n")
+    assert not p.valid_unit("ssh.service\nx")
