@@ -63,7 +63,9 @@ class ActionModule(ValidateArgumentSpec):
             return list(validated.error_messages)
         rules, path = self._value_rules(role)
         try:
-            return value_rules.check(rules, validated.validated_parameters, owner=path)
+            # The values as typed (templated, not converted): what the role hands its modules
+            # and templates. The spec's int turns "٥" into 5; the monitor's config would not.
+            return value_rules.check(rules, provided, owner=path)
         except ValueError as error:
             raise AnsibleActionFail(str(error))
 

@@ -32,7 +32,8 @@ def finite_number(value, name, minimum=None, maximum=None):
     """``value`` as a float: an int, a float or a numeric string, finite, not a boolean, within
     [minimum, maximum] (either may be None). Raises ModuleError whose message starts with ``name``.
     """
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)) or (isinstance(value, str) and not value.isascii()):
+        # float() reads "٥" (Arabic-Indic five) as 5: digits other than 0-9 are a typo, not a number.
         raise ModuleError("%s must be a number, got %r" % (name, value))
     try:
         number = float(value)

@@ -49,6 +49,9 @@ def check(params):
     selector = {"comm": params["comm"], "pattern": params["pattern"]}
     problems += selection.validate(selector)
     params["regex"] = selector["regex"]
+    if params["pattern"] is not None and selection.universal_pattern(params["pattern"]):
+        problems.append("pattern %r matches every process, now and later: moving them all into one limited cgroup "
+                        "would cap the whole board; select the processes to limit" % params["pattern"])
     if params["state"] == "absent" and (params["pids"] or params["comm"] or params["pattern"]):
         problems.append("state=absent removes the cgroup; it moves no processes (pids, comm, pattern)")
     return problems

@@ -64,7 +64,7 @@ def validate(selector):
     if selector.get("unit") is not None:
         given = selector["unit"]
         selector["unit"] = processes.normalize_unit(given)
-        if not processes.valid_unit(selector["unit"]):
+        if not processes.valid_unit(selector["unit"]) or selector["unit"].startswith("-"):
             problems.append("unit %r is not a valid systemd unit name" % given)
     if selector.get("pidfile") is not None and not os.path.isabs(selector["pidfile"]):
         problems.append("pidfile must be an absolute path, got %s" % selector["pidfile"])

@@ -153,6 +153,14 @@ def sysctl_path(value, name):
     return ["%s: %s" % (name, problem)] if problem else []
 
 
+def _as_typed_int(value):
+    """``"100"`` (an entry typed on the command line) as the module's int would read it; anything
+    else as it is, so the layer's own check judges it (``"١٠٠"`` stays text and is refused)."""
+    if isinstance(value, str) and re.match(r"\A[+-]?[0-9]+\Z", value.strip()):
+        return int(value.strip())
+    return value
+
+
 def cgroup_target(value, name):
     """One entry of cgroup_limits_units/_raw as cgroup_memory checks it before reading the board
     (sizes and their bound and floor, their order, the unit or raw path, the selectors):
@@ -161,7 +169,11 @@ def cgroup_target(value, name):
         return []
     params = collections.defaultdict(lambda: None, value)
     params["state"] = params["state"] or "present"
-    params["pids"] = params["pids"] or []
+    pids = params["pids"] or []
+    bad = [pid for pid in pids if not isinstance(_as_typed_int(pid), int)]
+    if bad:
+        return ["%s: pids: %r is not a list of process ids" % (name, pids)]
+    params["pids"] = [_as_typed_int(pid) for pid in pids]
     # The role's drop-in name has a rule of its own; a valid stand-in keeps this to the entry.
     params["dropin_name"] = "60-rock5b-memory.conf"
     problems = memory_targets.check(params)
@@ -176,8 +188,12 @@ def protect_entry(value, name):
     every process): ``oom_score.entry_problems``."""
     if not isinstance(value, dict):
         return []
+    entry = dict(value)
+    for key in ("score", "value", "pid"):
+        if key in entry:
+            entry[key] = _as_typed_int(entry[key])
     return ["%s (%s): %s" % (name, value.get("name"), problem)
-            for problem in oom_score.entry_problems(value, allow_broad=bool(value.get("allow_broad")))]
+            for problem in oom_score.entry_problems(entry, allow_broad=bool(value.get("allow_broad")))]
 
 
 RULES = {

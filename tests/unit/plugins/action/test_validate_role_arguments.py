@@ -116,6 +116,10 @@ def test_every_role_has_a_main_entry_point(role):
     ("protect_daemons", {"protect_daemons_dropin_name": "../x.conf"}, "protect_daemons_dropin_name"),
     ("sysctl_profile", {"sysctl_profile_settings": {"vm.overcommit_memory": 5}}, "vm.overcommit_memory"),
     ("psi_boot", {"psi_boot_reboot_timeout": -1}, "psi_boot_reboot_timeout"),
+    # The spec's int reads "٥" as 5; the values the role hands on are checked as typed.
+    ("monitor", {"monitor_log_top": "٥"}, "monitor_log_top"),
+    ("protect_daemons", {"protect_daemons_extra": [{"name": "x", "comm": "sshd", "score": "١٠٠"}]},
+     "protect_daemons_extra[0] (x)"),
 ])
 def test_value_rules_refuse_what_the_spec_lets_through(tmp_path, role, extra_vars, named):
     rc, result = run_play(tmp_path, [role], import_roles=True, extra_vars=extra_vars)

@@ -62,3 +62,12 @@ def test_large_bounds_are_written_whole():
         whole_number(0, "max_bytes", 4096, 1 << 30)
     with pytest.raises(ModuleError, match=r"^x must be between 0.5 and 2.5, got 3$"):
         finite_number(3, "x", 0.5, 2.5)
+
+
+@pytest.mark.parametrize("value", ["٥", "١٠٠", "５", "²"])
+def test_digits_other_than_ascii_are_refused(value):
+    # float("٥") is 5.0: a number typed in another script is a typo, not a number.
+    with pytest.raises(ModuleError, match="^x must be a number"):
+        finite_number(value, "x")
+    with pytest.raises(ModuleError, match="^x must be a number"):
+        whole_number(value, "x")

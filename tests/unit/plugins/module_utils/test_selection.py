@@ -208,3 +208,8 @@ def test_broad_negative_problem_refuses_pid_1_kernel_threads_and_sessions(table,
     table[2] = dict(process(2, 0, "kthreadd", None, ""), kernel_thread=True)
     table[901] = process(901, 1, "systemd", "user@1000.service", "/lib/systemd/systemd --user")
     assert selection.broad_negative_problem(valid(pid=pid), [412, pid], table) == problem
+
+
+def test_a_unit_that_reads_as_an_option_is_refused():
+    problems = selection.validate({"unit": "-Hevil.service"})
+    assert problems and "not a valid systemd unit name" in problems[0]

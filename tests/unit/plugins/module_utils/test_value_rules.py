@@ -47,6 +47,11 @@ from ansible_collections.rock5b.oom.plugins.module_utils import value_rules
     ("protect_entry", {"name": "x", "comm": "sshd", "score": True}, {}),
     ("protect_entry", {"name": "x", "score": 100}, {}),
     ("protect_entry", {"name": "x", "pidfile": "run/sshd.pid", "score": -500}, {}),
+    ("protect_entry", {"name": "x", "comm": "sshd", "score": "١٠٠"}, {}),
+    ("protect_entry", {"name": "x", "unit": "-Hevil.service", "score": 100}, {}),
+    ("cgroup_target", {"path": "x", "memory_max": "64M", "pattern": "^"}, {}),
+    ("cgroup_target", {"path": "x", "memory_max": "64M", "pids": ["١"]}, {}),
+    ("integer", "٥", {}),
 ])
 def test_rule_refuses_and_names_the_variable(rule, value, options):
     problems = value_rules.RULES[rule](value, "the_variable", **options)
@@ -74,6 +79,8 @@ def test_rule_refuses_and_names_the_variable(rule, value, options):
     ("protect_entry", {"name": "sshd", "unit": "ssh", "comm": "sshd", "score": -1000, "scope": "main"}, {}),
     ("protect_entry", {"name": "all", "pattern": ".*", "score": -1000, "allow_broad": True}, {}),
     ("protect_entry", {"name": "app", "unit": "demo-app.service", "score": 500}, {}),
+    ("protect_entry", {"name": "app", "unit": "demo-app.service", "score": "500"}, {}),
+    ("cgroup_target", {"path": "x", "memory_max": "64M", "pids": ["1234"]}, {}),
 ])
 def test_rule_accepts_good_values(rule, value, options):
     assert value_rules.RULES[rule](value, "the_variable", **options) == []
@@ -106,3 +113,6 @@ def test_monitor_config_rules_use_the_programs_validation_and_name_the_variables
     too_fast = value_rules.check(rules, {"monitor_warn": "200M", "monitor_critical": "100M", "monitor_poll_min_ms": 0})
     assert len(too_fast) == 1 and too_fast[0].startswith("monitor_poll_min_ms: poll.min_ms")
     assert value_rules.check(rules, {"monitor_warn": "200M", "monitor_critical": "100M", "monitor_poll_min_ms": 100}) == []
+    # The value as the role's template hands it to the program: "٥" is text there, not 5.
+    unicode_digit = value_rules.check(rules, {"monitor_warn": "200M", "monitor_critical": "100M", "monitor_poll_min_ms": "٥"})
+    assert len(unicode_digit) == 1 and unicode_digit[0].startswith("monitor_poll_min_ms")

@@ -889,7 +889,9 @@ def test_a_pattern_never_moves_pid_1_or_the_modules_own_chain(run_module, v2, fa
     add_process(fake_host, 303, "python3", session, "v2", ppid=302)  # the module itself
     add_process(fake_host, 400, "myapp", session, "v2")
     monkeypatch.setattr(selection, "SELF_PID", 303)
-    result = run_module(cgroup_memory, {"path": "app", "memory_max": "256M", "pattern": "^"})
+    # Matches every process of the table (a universal pattern such as ^ is refused outright:
+    # test_a_pattern_matching_every_process_is_refused_before_any_change).
+    result = run_module(cgroup_memory, {"path": "app", "memory_max": "256M", "pattern": "(systemd|sshd|sh|python3|myapp)"})
     assert result.get("failed") is None, result
     assert 400 in result["moved"]
     assert not {1, 300, 301, 302, 303} & set(result["moved"])
@@ -897,6 +899,15 @@ def test_a_pattern_never_moves_pid_1_or_the_modules_own_chain(run_module, v2, fa
     given = run_module(cgroup_memory, {"path": "app2", "pids": [1, 303]})
     assert given["moved"] == [] and memcg.read_procs(v2.path("app2")) == []
     assert any("are not moved" in warning and selection.GUARD_NOTE in warning for warning in given["warnings"])
+
+
+@pytest.mark.parametrize("pattern", ["^", ".*", "", "."])
+def test_a_pattern_matching_every_process_is_refused_before_any_change(run_module, v2, fake_host, pattern):
+    add_process(fake_host, 1, "systemd", "/init.scope", "v2", ppid=0)
+    add_process(fake_host, 400, "myapp", "/system.slice/myapp.service", "v2")
+    result = run_module(cgroup_memory, {"path": "app", "memory_max": "256M", "pattern": pattern})
+    assert result["failed"] and "matches every process" in result["msg"] and "nothing was changed" in result["msg"]
+    assert not os.path.exists(v2.path("app"))
 
 
 def test_entries_plan_each_target_once(run_module, systemd, v2, monkeypatch):
