@@ -56,8 +56,10 @@ class ProcessGone(Exception):
 
 
 def normalize_unit(unit):
-    """``ssh`` -> ``ssh.service`` (as systemctl does); other names unchanged."""
-    unit = unit.strip()
+    """``ssh`` -> ``ssh.service`` (as systemctl does); other names unchanged.
+
+    Whitespace is kept, so valid_unit() refuses it: ``demo-app.service\n`` is a typo to report,
+    not a name to repair (the repaired name would change a unit the operator did not name)."""
     if unit and not unit.endswith(UNIT_SUFFIXES):
         unit += ".service"
     return unit

@@ -52,6 +52,7 @@ from ansible_collections.rock5b.oom.plugins.module_utils import value_rules
     ("cgroup_target", {"path": "x", "memory_max": "64M", "pattern": "^"}, {}),
     ("cgroup_target", {"path": "x", "memory_max": "64M", "pids": ["١"]}, {}),
     ("integer", "٥", {}),
+    ("cgroup_target", {"unit": "demo-app.service\n", "memory_max": "64M"}, {}),
 ])
 def test_rule_refuses_and_names_the_variable(rule, value, options):
     problems = value_rules.RULES[rule](value, "the_variable", **options)

@@ -963,3 +963,10 @@ def test_entries_a_second_entry_failing_to_apply_undoes_the_first(run_module, sy
     # the second entry's limit written before the refusal is restored, and the cgroup the run
     # created for it is removed again (it used to stay behind, empty, with memory.max back at max)
     assert not os.path.exists(v2.path("second"))
+
+
+@pytest.mark.parametrize("unit", ["demo-app.service\n", " demo-app.service", "demo-app.service\t"])
+def test_a_unit_name_with_whitespace_is_refused_not_repaired(run_module, systemd, v2, unit):
+    # Found by the bad-input corpus: the name was stripped and the limit applied to demo-app.
+    result = run_module(cgroup_memory, {"unit": unit, "memory_max": "64M"})
+    assert result["failed"] and "not a valid" in result["msg"] and "nothing was changed" in result["msg"]
