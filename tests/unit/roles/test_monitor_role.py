@@ -22,8 +22,36 @@ from ansible_collections.rock5b.oom.plugins.modules import file_set
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 ROLE = os.path.join(REPO, "roles", "monitor")
 CONFIG = "/etc/rock5b-oom/monitor.json"
+
+
+def _config_rules():
+    with open(os.path.join(ROLE, "meta", "value_rules.yml"), encoding="utf-8") as handle:
+        rules = yaml.safe_load(handle)["value_rules"]
+    return dict((variable, rule["key"]) for variable, rule in rules.items() if rule["rule"] == "monitor_config")
+
+
+def _sentinels():
+    """A value of the default's type for every variable meta/value_rules.yml maps to a config key,
+    each different from the default and from the others."""
+    with open(os.path.join(ROLE, "defaults", "main.yml"), encoding="utf-8") as handle:
+        defaults = yaml.safe_load(handle)
+    values = {}
+    for index, variable in enumerate(sorted(_config_rules())):
+        default = defaults[variable]
+        if isinstance(default, bool):
+            values[variable] = not default
+        elif isinstance(default, (int, float)):
+            values[variable] = 7000 + index if isinstance(default, int) else 0.25 + index / 1000.0
+        elif isinstance(default, list):
+            values[variable] = ["/sentinel/%d" % index]
+        else:
+            values[variable] = "/sentinel/%d.prom" % index
+    return values
+
+
 # The variants rendered: name -> variables set on top of the role's defaults.
 VARIANTS = {
+    "sentinels": _sentinels(),
     "defaults": {},
     # refused by the program only (an argument spec cannot say it): the window is too short
     "bad_trigger": {"monitor_psi_triggers": ["some 150000 100"]},
@@ -99,3 +127,15 @@ def test_a_config_the_program_refuses_leaves_the_old_program_config_and_service(
     assert "(exit 78): config error: " in result["msg"] and "the window must be 500000 to 10000000 us" in result["msg"]
     assert host_fs.snapshot() == before
     assert all(args[0] != "systemctl" for args in calls) and len(calls) == 1
+
+
+def test_the_controller_checks_the_config_keys_the_template_fills(rendered):
+    """meta/value_rules.yml maps each variable to the config key the template fills; the controller
+    builds the monitor's config from that map, so the map and the template must agree."""
+    config = by_path(rendered["sentinels"], CONFIG)["json"]
+    sentinels = _sentinels()
+    for variable, key in sorted(_config_rules().items()):
+        node = config
+        for part in key.split("."):
+            node = node[part]
+        assert node == sentinels[variable], "%s should fill %s" % (variable, key)
