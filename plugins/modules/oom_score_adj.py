@@ -186,7 +186,7 @@ options:
       - The most processes one target may give a negative (protective) value. A target past it
         fails the task before anything changes, as does a negative value for a O(pattern) that
         matches every command line (C(.*), C(^), C(.)) or for a process of a user's session
-        (C(session-*.scope), C(user@*.service)): with nothing killable left the kernel panics
+        (C(session-*.scope), C(user@*.service)), since with nothing killable left the kernel panics
         on the next OOM. O(allow_broad) lifts all three.
     type: int
     default: 16

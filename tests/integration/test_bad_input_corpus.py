@@ -38,8 +38,9 @@ find $paths \( -type f -o -type l -o -type d \) 2>/dev/null | sort | while read 
     elif [ -f "$f" ]; then echo "file $f $(stat -c '%a %U:%G' "$f") $(sha256sum < "$f" | cut -c1-16)";
     else echo "dir $f $(stat -c '%a %U:%G' "$f")"; fi
 done
+props=ActiveState,SubState,MainPID,NRestarts,MemoryMax,MemoryHigh,MemorySwapMax,OOMScoreAdjust,ManagedOOMPreference
 for u in rock5b-oom-monitor.service demo-app.service ssh.service rock5b-untrusted.slice; do
-    echo "unit $u $(systemctl show -p ActiveState,SubState,MainPID,NRestarts,MemoryMax,MemoryHigh,MemorySwapMax,OOMScoreAdjust,ManagedOOMPreference --value -- "$u" | tr '\n' ' ')"
+    echo "unit $u $(systemctl show -p "$props" --value -- "$u" | tr '\n' ' ')"
 done
 for p in /proc/[0-9]*; do
     cg=$(cat "$p/cgroup" 2>/dev/null | grep -E 'system.slice|rock5b|init.scope' | head -1)

@@ -81,9 +81,9 @@ def test_junk_is_a_size_error_or_a_size_in_range(value):
     try:
         result = parse_size(value, "memory_max")
     except SizeError as error:
-        assert type(error) is SizeError and str(error).startswith("memory_max: ")
+        assert error.__class__ is SizeError and str(error).startswith("memory_max: ")
         return
-    assert result == MAX or (type(result) is int and 0 <= result <= LARGEST)
+    assert result == MAX or (isinstance(result, int) and not isinstance(result, bool) and 0 <= result <= LARGEST)
 
 
 @given(JUNK)
@@ -91,6 +91,6 @@ def test_junk_thresholds_are_a_size_error_or_an_amount_in_range(value):
     try:
         amount, percent = sizes.parse_size_or_percent(value, "warn", unit=1024)
     except SizeError as error:
-        assert type(error) is SizeError and str(error).startswith("warn: ")
+        assert error.__class__ is SizeError and str(error).startswith("warn: ")
         return
     assert (amount is None and 0 < percent < 100) or (percent is None and 0 < amount <= LARGEST // 1024)
