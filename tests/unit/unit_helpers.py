@@ -44,3 +44,20 @@ def refuse_open(monkeypatch, module, path, error):
         return real_open(name, *args, **kwargs)
 
     monkeypatch.setattr(module, "open", fake_open, raising=False)
+
+
+class FakeProcess:
+    """A process as ``subprocess.Popen`` returns it, for code that streams a command's output
+    (kernel_log_source.POPEN): ``stdout`` is a binary file-like object; ``kill`` makes it exit -9."""
+
+    def __init__(self, rc, stdout):
+        self.rc, self.stdout, self.killed = rc, stdout, False
+
+    def poll(self):
+        return None if self.killed else self.rc
+
+    def kill(self):
+        self.killed = True
+
+    def wait(self):
+        return -9 if self.killed else self.rc

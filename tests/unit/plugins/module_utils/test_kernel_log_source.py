@@ -11,30 +11,10 @@ import pytest
 from ansible_collections.rock5b.oom.plugins.module_utils import kernel_log_source as source
 from ansible_collections.rock5b.oom.plugins.module_utils.errors import ModuleError
 from ansible_collections.rock5b.oom.plugins.module_utils.hostfs import HostFS
-from unit_helpers import fixture_reader
+from unit_helpers import FakeProcess, fixture_reader
 
 fixture = fixture_reader("oom")
 BOOT = 1714550000.0
-
-
-class FakeProcess:
-    """What kernel_log_source.POPEN starts: ``answer`` is (rc, stdout text or a file-like object
-    with readline, stderr text)."""
-
-    def __init__(self, answer, stderr):
-        self.rc, out, err = answer
-        self.stdout = io.BytesIO(out.encode()) if isinstance(out, str) else out
-        stderr.write(err.encode())
-        self.killed = False
-
-    def poll(self):
-        return None if self.killed else self.rc
-
-    def kill(self):
-        self.killed = True
-
-    def wait(self):
-        return -9 if self.killed else self.rc
 
 
 class FakeModule:
@@ -61,7 +41,8 @@ class FakeModule:
         rc, out, err = self.answers["journalctl" if words[0] == "journalctl" else " ".join(words)]
         if "--reverse" in args and isinstance(out, str):
             out = "".join(reversed(out.splitlines(True)))
-        self.processes.append(FakeProcess((rc, out, err), stderr))
+        stderr.write(err.encode())
+        self.processes.append(FakeProcess(rc, io.BytesIO(out.encode()) if isinstance(out, str) else out))
         return self.processes[-1]
 
 

@@ -12,7 +12,7 @@ import pytest
 from ansible.module_utils import basic
 from ansible_collections.rock5b.oom.plugins.module_utils import kernel_log_source
 from ansible_collections.rock5b.oom.plugins.modules import oom_facts
-from unit_helpers import fixture_reader, write
+from unit_helpers import FakeProcess, fixture_reader, write
 
 fixture = fixture_reader("")
 BOOT = 1714550000  # btime of the fake board: the boot of the 6.1 journal sample
@@ -105,20 +105,6 @@ class Commands:
             out = io.BytesIO("".join(reversed(lines) if "--reverse" in args else lines).encode())
         stderr.write(err.encode())
         return FakeProcess(rc, out)
-
-
-class FakeProcess:
-    def __init__(self, rc, stdout):
-        self.rc, self.stdout, self.killed = rc, stdout, False
-
-    def poll(self):
-        return None if self.killed else self.rc
-
-    def kill(self):
-        self.killed = True
-
-    def wait(self):
-        return -9 if self.killed else self.rc
 
 
 @pytest.fixture
