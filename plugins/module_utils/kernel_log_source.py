@@ -19,7 +19,7 @@ import os
 import subprocess
 import tempfile
 
-from ansible_collections.rock5b.oom.plugins.module_utils import kernel_log
+from ansible_collections.rock5b.oom.plugins.module_utils import kernel_log, log_since
 from ansible_collections.rock5b.oom.plugins.module_utils.errors import ModuleError
 
 JOURNAL_DIR = "/run/systemd/journal"
@@ -136,7 +136,7 @@ def oom_log(module, fs, source, since_text, boot_time, max_events=DEFAULT_MAX_EV
     ``since_text`` from ``source`` (auto, journal, dmesg or none), reading at most ``max_bytes``
     of log. Raises ModuleError for a bad ``since`` and for source=journal without journalctl."""
     try:
-        since = kernel_log.parse_since(since_text, boot_time=boot_time)
+        since = log_since.parse_since(since_text, boot_time=boot_time)
     except ValueError as error:
         raise ModuleError("since: %s" % error)
     facts = {"source": "none", "since": kernel_log.iso_time(since), "error": None, "events": 0,

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from ansible_collections.rock5b.oom.plugins.module_utils import kernel_log
+from ansible_collections.rock5b.oom.plugins.module_utils import kernel_log, log_since
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "fixtures", "oom")
 BOOT_5_10 = 1700000000.0  # btime the 5.10 sample's raw dmesg times are added to
@@ -114,7 +114,7 @@ def test_6_12_group_kill_and_new_formats():
 
 
 def test_6_12_since_filter_with_offsets():
-    since = kernel_log.parse_since("2025-09-14T12:00:00+02:00")
+    since = log_since.parse_since("2025-09-14T12:00:00+02:00")
     assert [event["victim"]["pid"] for event in events_6_12(since)] == [5388]
 
 
@@ -198,18 +198,18 @@ def test_syslog_lines_are_understood():
     (None, None),
 ])
 def test_parse_since(value, expected):
-    assert kernel_log.parse_since(value, now=100000.0, boot_time=1000.0) == expected
+    assert log_since.parse_since(value, now=100000.0, boot_time=1000.0) == expected
 
 
 def test_parse_since_local_time_without_offset():
     local = datetime.datetime(2024, 5, 1, 10, 0).timestamp()
-    assert kernel_log.parse_since("2024-05-01 10:00") == local
+    assert log_since.parse_since("2024-05-01 10:00") == local
 
 
 @pytest.mark.parametrize("value", ["yesterday-ish", "-5 fortnights", "2024-13-01"])
 def test_parse_since_rejects_junk(value):
     with pytest.raises(ValueError, match="since"):
-        kernel_log.parse_since(value, now=0, boot_time=0)
+        log_since.parse_since(value, now=0, boot_time=0)
 
 
 @pytest.mark.parametrize("value", [
@@ -218,13 +218,13 @@ def test_parse_since_rejects_junk(value):
 ])
 def test_parse_since_refuses_out_of_range_negative_nan_and_bool_with_valueerror(value):
     with pytest.raises(ValueError, match="^since "):
-        kernel_log.parse_since(value, now=1714557600.0, boot_time=1714550000.0)
+        log_since.parse_since(value, now=1714557600.0, boot_time=1714550000.0)
 
 
 def test_parse_since_range_ends_are_accepted():
-    assert kernel_log.parse_since("@0") == 0.0
-    assert kernel_log.parse_since("@%d" % kernel_log.MAX_SINCE) == float(kernel_log.MAX_SINCE)
-    assert kernel_log.iso_time(kernel_log.MAX_SINCE) == "9999-12-31T23:59:59+00:00"
+    assert log_since.parse_since("@0") == 0.0
+    assert log_since.parse_since("@%d" % log_since.MAX_SINCE) == float(log_since.MAX_SINCE)
+    assert kernel_log.iso_time(log_since.MAX_SINCE) == "9999-12-31T23:59:59+00:00"
 
 
 def test_cpu_line_after_a_summary_without_header_is_not_an_invoker():
