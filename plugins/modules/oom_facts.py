@@ -23,6 +23,8 @@ description:
   - OOM kill events from the kernel log since a given time, read from journald
     (C(journalctl -o json)) when it runs, else from C(dmesg), with the victim, invoking task, constraint,
     memory cgroups, RSS at the kill, and whether it was a memory cgroup (memcg) OOM.
+  - Which userspace OOM killers run (this collection's monitor, systemd-oomd, earlyoom, nohang)
+    and the state of C(rock5b-oom-monitor.service) with its level and resolved thresholds.
   - Changes nothing.
 author:
   - rock5b.oom contributors (!UNKNOWN)
@@ -70,6 +72,13 @@ options:
       - Bounds the time and memory the module takes on a board with a huge journal.
     type: int
     default: 16777216
+  monitor_config:
+    description:
+      - The config file of the rock5b.oom.monitor role's program (its C(monitor_config_path)); its
+        C(metrics.path) names the textfile the thresholds and action counters of
+        RV(ansible_facts.rock5b_oom.monitor) are read from.
+    type: path
+    default: /etc/rock5b-oom/monitor.json
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.facts
@@ -233,11 +242,36 @@ ansible_facts:
           sample: {"source": "journal", "since": "2024-05-01T07:53:20+00:00", "error": null, "events": 1,
                    "events_total": 1, "truncated": false, "bytes_read": 13821, "max_events": 50,
                    "max_bytes": 16777216}
+        killers:
+          description:
+            - The userspace OOM killers running, by process name or systemd unit, out of
+              C(rock5b-oom-monitor), C(systemd-oomd), C(earlyoom) and C(nohang).
+          type: list
+          elements: str
+          returned: always
+          version_added: 0.2.0
+          sample: ["rock5b-oom-monitor"]
+        monitor:
+          description:
+            - C(rock5b-oom-monitor.service). C(state) is C(active), C(inactive), C(failed) or
+              C(absent) (no such unit); C(status) its last systemd status text; C(level) (C(ok),
+              C(warn), C(critical)) is known only while it is active; C(last_action) is its
+              status and the actions it counted since it started, or null.
+            - C(warn_bytes) and C(critical_bytes) are its resolved thresholds and C(metrics_path)
+              its textfile (from O(monitor_config)), null when unknown.
+          type: dict
+          returned: always
+          version_added: 0.2.0
+          sample: {"unit": "rock5b-oom-monitor.service", "state": "active", "level": "ok",
+                   "status": "ok: 2.9 GiB available, PSI trigger armed",
+                   "last_action": "ok: 2.9 GiB available, PSI trigger armed; actions since start: drop_caches ok 1",
+                   "warn_bytes": 209715200, "critical_bytes": 104857600,
+                   "metrics_path": "/var/lib/prometheus/node-exporter/rock5b_oom_monitor.prom"}
 """
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.rock5b.oom.plugins.module_utils.cgroupfs import hierarchy as cgroup_hierarchy
-from ansible_collections.rock5b.oom.plugins.module_utils import errors, hostfs, kernel_log_source, numbers
+from ansible_collections.rock5b.oom.plugins.module_utils import errors, hostfs, kernel_log_source, numbers, oom_killers
 from ansible_collections.rock5b.oom.plugins.module_utils.procfs import pressure, status, vmstat, zram
 from ansible_collections.rock5b.oom.plugins.module_utils.procfs.meminfo import read_meminfo, read_swaps
 from ansible_collections.rock5b.oom.plugins.module_utils.procfs.processes import list_processes
@@ -265,12 +299,12 @@ def psi_facts(fs):
     }
 
 
-def top_processes(fs, count):
-    """The ``count`` processes with the highest oom_score, highest first."""
+def top_processes(fs, count, processes=None):
+    """The ``count`` processes with the highest oom_score, highest first (of ``processes``, else all)."""
     if count <= 0:
         return []
     rows = []
-    for pid, process in list_processes(fs.proc).items():
+    for pid, process in (list_processes(fs.proc) if processes is None else processes).items():
         score = hostfs.read_text(fs.proc_path(pid, "oom_score"))
         if score is None or not score.strip().lstrip("-").isdigit():
             continue  # exited meanwhile
@@ -291,6 +325,7 @@ def gather(module, fs):
                                      kernel_log_source.MAX_MAX_BYTES)
 
     swaps = read_swaps(fs.proc)
+    processes = list_processes(fs.proc)
     events, log_facts, warnings = kernel_log_source.oom_log(
         module, fs, params["log_source"], params["since"].strip(), vmstat.boot_time(fs.proc), max_events, max_bytes)
     facts = {
@@ -301,9 +336,11 @@ def gather(module, fs):
         "cgroup": cgroup_hierarchy.detect(fs),
         "psi": psi_facts(fs),
         "vmstat": {"oom_kill": vmstat.oom_kills(fs.proc)},
-        "top_processes": top_processes(fs, top_n),
+        "top_processes": top_processes(fs, top_n, processes),
         "oom_events": events,
         "oom_log": log_facts,
+        "killers": oom_killers.running_killers(processes),
+        "monitor": oom_killers.monitor_facts(module, fs, processes, params["monitor_config"]),
     }
     return facts, warnings
 
@@ -316,6 +353,7 @@ def main():
             since=dict(type="str", default="boot"),
             max_events=dict(type="int", default=kernel_log_source.DEFAULT_MAX_EVENTS),
             max_bytes=dict(type="int", default=kernel_log_source.DEFAULT_MAX_BYTES),
+            monitor_config=dict(type="path", default=oom_killers.DEFAULT_MONITOR_CONFIG),
         ),
         supports_check_mode=True,
     )

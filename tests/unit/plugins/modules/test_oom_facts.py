@@ -349,3 +349,81 @@ def test_bad_caps_fail_naming_the_option_before_reading_anything(board, run, com
     journald(board)
     _facts, result = run(**args)
     assert result["failed"] and result["msg"] == message and commands.ran == []
+
+
+METRICS = """\
+# HELP rock5b_oom_monitor_threshold_bytes The resolved thresholds.
+# TYPE rock5b_oom_monitor_threshold_bytes gauge
+rock5b_oom_monitor_threshold_bytes{level="warn"} 209715200
+rock5b_oom_monitor_threshold_bytes{level="critical"} 104857600
+rock5b_oom_monitor_threshold_bytes{level="kill"} 104857600
+rock5b_oom_monitor_level 1
+rock5b_oom_monitor_actions_total{action="drop_caches",result="ok"} 3
+rock5b_oom_monitor_actions_total{action="drop_caches",result="failed"} 0
+"""
+
+
+def monitor_board(board, metrics_path="/run/rock5b.prom"):
+    """The monitor (python3 in its unit), earlyoom, its config naming ``metrics_path`` and the textfile."""
+    add_process(board.proc, 900, "python3", 0, -1000, 9000, "rock5b-oom-monitor.service", False)
+    add_process(board.proc, 901, "earlyoom", 0, -100, 2000, "earlyoom.service", False)
+    board.write("/etc/rock5b-oom/monitor.json", json.dumps({"warn": "200M", "metrics": {"path": metrics_path}}))
+    board.write(metrics_path, METRICS)
+
+
+def systemctl_answers(monkeypatch, commands, show):
+    """systemctl installed; ``systemctl show`` answers ``show`` (rc, out)."""
+    commands.bins["systemctl"] = "/usr/bin/systemctl"
+    ran = []
+
+    def run_command(module, args, **kwargs):
+        ran.append(list(args))
+        assert args[:2] == ["systemctl", "show"] and args[-2:] == ["--", "rock5b-oom-monitor.service"]
+        return show[0], show[1], "" if show[0] == 0 else "Failed to connect to bus"
+
+    monkeypatch.setattr(basic.AnsibleModule, "run_command", run_command)
+    return ran
+
+
+def test_no_userspace_killer_and_no_monitor(board, run):
+    facts, _result = run(log_source="none")
+    assert facts["killers"] == []
+    assert facts["monitor"] == {"unit": "rock5b-oom-monitor.service", "state": "absent", "level": None, "status": None,
+                                "last_action": None, "warn_bytes": None, "critical_bytes": None, "metrics_path": None}
+
+
+def test_active_monitor_level_thresholds_and_killers(board, run, commands, monkeypatch):
+    monitor_board(board)
+    ran = systemctl_answers(monkeypatch, commands, (0, "LoadState=loaded\nActiveState=active\n"
+                                                       "StatusText=warn: 180.0 MiB available, PSI trigger armed\n"))
+    facts, _result = run(log_source="none")
+    assert len(ran) == 1
+    assert facts["killers"] == ["rock5b-oom-monitor", "earlyoom"]
+    monitor = facts["monitor"]
+    assert (monitor["state"], monitor["level"]) == ("active", "warn")
+    assert (monitor["warn_bytes"], monitor["critical_bytes"]) == (209715200, 104857600)
+    assert monitor["metrics_path"] == "/run/rock5b.prom"
+    assert monitor["last_action"] == "warn: 180.0 MiB available, PSI trigger armed; actions since start: drop_caches ok 3"
+
+
+def test_failed_monitor_has_no_level_but_its_thresholds(board, run, commands, monkeypatch):
+    monitor_board(board)
+    systemctl_answers(monkeypatch, commands, (0, "LoadState=loaded\nActiveState=failed\nStatusText=\n"))
+    facts, _result = run(log_source="none", monitor_config="/etc/rock5b-oom/monitor.json")
+    assert facts["monitor"]["state"] == "failed" and facts["monitor"]["level"] is None
+    assert facts["monitor"]["warn_bytes"] == 209715200
+
+
+def test_without_systemd_the_monitor_state_comes_from_proc(board, run, commands, monkeypatch):
+    monitor_board(board)
+    systemctl_answers(monkeypatch, commands, (1, ""))
+    facts, _result = run(log_source="none")
+    # systemctl failed: the unit's process runs, so it is active; the level is the textfile's.
+    assert facts["monitor"]["state"] == "active" and facts["monitor"]["level"] == "warn"
+    assert facts["monitor"]["status"] is None
+
+
+def test_monitor_installed_but_stopped_without_systemctl(board, run):
+    board.write("/etc/systemd/system/rock5b-oom-monitor.service", "[Service]\nExecStart=/bin/true\n")
+    facts, _result = run(log_source="none", monitor_config="/nonexistent/monitor.json")
+    assert facts["monitor"]["state"] == "inactive" and facts["monitor"]["metrics_path"] is None
