@@ -234,10 +234,10 @@ def _summary(report):
 
 def _headroom_svg(boards):
     """MemAvailable as a share of RAM per board, with its warn (dashed) and critical (solid) lines."""
-    left, width, row_h, top = 190, 760, 20, 24
+    left, width, row_h, top = 190, 700, 20, 24
     height = top + row_h * len(boards) + 24
     parts = ['<svg role="img" aria-labelledby="headroom-title" width="%d" height="%d" viewBox="0 0 %d %d">' % (
-        left + width + 200, height, left + width + 200, height),
+        left + width + 270, height, left + width + 270, height),
         '<title id="headroom-title">MemAvailable per board against its warn and critical thresholds</title>']
     for pct in (0, 25, 50, 75, 100):
         x = left + width * pct / 100
