@@ -36,12 +36,13 @@ _SAMPLE = re.compile(r'^rock5b_oom_monitor_(?P<name>\w+)(?:\{(?P<labels>[^}]*)\}
 _LABEL = re.compile(r'(\w+)="([^"]*)"')
 
 
-def running_killers(processes):
-    """The names of the KILLERS with a process running (by comm or unit), in KILLERS order."""
+def running_killers(processes, monitor_active=False):
+    """The names of the KILLERS with a process running (by comm or unit), in KILLERS order; the
+    monitor also when systemd says its unit is active (``monitor_active``)."""
     comms = set(p.get("comm") for p in processes.values())
     units = set(p.get("unit") for p in processes.values())
     return [name for name, names, unit_names in KILLERS
-            if comms.intersection(names) or units.intersection(unit_names)]
+            if comms.intersection(names) or units.intersection(unit_names) or (name == MONITOR and monitor_active)]
 
 
 def parse_metrics(text):

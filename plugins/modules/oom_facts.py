@@ -339,9 +339,9 @@ def gather(module, fs):
         "top_processes": top_processes(fs, top_n, processes),
         "oom_events": events,
         "oom_log": log_facts,
-        "killers": oom_killers.running_killers(processes),
-        "monitor": oom_killers.monitor_facts(module, fs, processes, params["monitor_config"]),
     }
+    facts["monitor"] = oom_killers.monitor_facts(module, fs, processes, params["monitor_config"])
+    facts["killers"] = oom_killers.running_killers(processes, facts["monitor"]["state"] == "active")
     return facts, warnings
 
 

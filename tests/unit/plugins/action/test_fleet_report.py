@@ -268,3 +268,17 @@ def test_a_renderer_failure_writes_neither_file(fleet_report, tmp_path, monkeypa
     with pytest.raises(ValueError):
         fleet_report.write_report(str(tmp_path), build(fleet_report))
     assert os.listdir(tmp_path) == []
+
+
+def test_the_real_renderer_takes_the_report(tmp_path):
+    """The contract both sides keep: report_page.render accepts what build_report makes, for
+    every kind of board (clean, drifted with kills, unreachable, failed)."""
+    from ansible_collections.rock5b.oom.plugins.action import fleet_report
+    from ansible_collections.rock5b.oom.plugins.module_utils import report_page
+    assert fleet_report.report_page is report_page
+    json_path, html_path = fleet_report.write_report(str(tmp_path), build(fleet_report))
+    page = open(html_path).read()
+    assert page.lstrip().lower().startswith("<!doctype html")
+    for name in ("board-clean", "board-down", "board-drifted", "board-failed"):
+        assert name in page
+    assert json.load(open(json_path))["summary"]["boards"] == 4

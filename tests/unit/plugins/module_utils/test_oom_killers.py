@@ -38,3 +38,9 @@ def test_unit_state_and_status_level():
     assert oom_killers.unit_state({"LoadState": "loaded", "ActiveState": "failed"}) == "failed"
     assert oom_killers.status_level("critical: 80.0 MiB available, polling (no PSI trigger)") == "critical"
     assert oom_killers.status_level("stopping") is None and oom_killers.status_level(None) is None
+
+
+def test_an_active_monitor_unit_counts_even_when_its_processes_are_not_seen_in_it():
+    processes = {10: {"comm": "python3", "unit": None}}
+    assert oom_killers.running_killers(processes, monitor_active=True) == ["rock5b-oom-monitor"]
+    assert oom_killers.running_killers(processes, monitor_active=False) == []

@@ -1,0 +1,108 @@
+"""playbooks/report.yml on the lab: one run writes one page and its JSON for a fleet with a
+drifted board, a board that is down and a clean one (issue #17).
+
+Needs the lab (`tools/lab.sh up`): boards lab-board-1..3, converged. lab-board-1 gets a
+drifted sysctl drop-in, lab-board-2 is stopped (unreachable), lab-board-3 stays as it is.
+Afterwards lab-board-2 is started again (and waited for, over SSH, as tools/lab.sh does) and
+lab-board-1 is converged again with site.yml, so the lab is left as it was found.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+DRIFTED, DOWN, CLEAN = "lab-board-1", "lab-board-2", "lab-board-3"
+SYSCTL_FILE = "/etc/sysctl.d/99-oom-rock5b.conf"
+DRIFT = "sed -i 's/^vm.panic_on_oom = 0$/vm.panic_on_oom = 1/' %s && grep -q '^vm.panic_on_oom = 1$' %s" % (SYSCTL_FILE, SYSCTL_FILE)
+SSH_PORTS = {"lab-board-1": 2221, "lab-board-2": 2222, "lab-board-3": 2223}  # inventory/lab/hosts.yml
+
+
+def playbook(name, *extra):
+    return subprocess.run(check=False, args=["ansible-playbook", "-i", "inventory/lab", "playbooks/%s" % name, *extra],
+                          cwd=REPO, capture_output=True, text=True, timeout=1800)
+
+
+def podman(*args):
+    done = subprocess.run(check=False, args=["podman", *args], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, "podman %s failed: %s" % (" ".join(args), done.stderr)
+    return done.stdout
+
+
+def wait_for_ssh(board, timeout_s=180):
+    """As tools/lab.sh's wait_for_ssh: until `ssh root@127.0.0.1 -p <port> true` succeeds."""
+    key = os.path.join(os.environ.get("ROCK5B_CACHE", os.path.join(REPO, ".cache")), "ssh", "id_ed25519")
+    deadline = time.monotonic() + timeout_s
+    while True:
+        done = subprocess.run(check=False, capture_output=True, args=[
+            "ssh", "-q", "-o", "BatchMode=yes", "-o", "ConnectTimeout=5", "-o", "StrictHostKeyChecking=no",
+            "-o", "UserKnownHostsFile=/dev/null", "-i", key, "-p", str(SSH_PORTS[board]), "root@127.0.0.1", "true"])
+        if done.returncode == 0:
+            return
+        assert time.monotonic() < deadline, "%s: no SSH %d s after podman start" % (board, timeout_s)
+        time.sleep(2)
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    """Drift board 1, stop board 2, run report.yml; restore both afterwards, whatever happened."""
+    out = tmp_path_factory.mktemp("report") / "fleet"
+    podman("exec", DRIFTED, "sh", "-ec", DRIFT)
+    try:
+        podman("stop", DOWN)
+        try:
+            run = playbook("report.yml", "-e", "rock5b_oom_report_dir=%s" % out)
+            data = json.loads((out / "report.json").read_text()) if (out / "report.json").exists() else None
+            yield run, out, data
+        finally:
+            podman("start", DOWN)
+            wait_for_ssh(DOWN)
+    finally:
+        restore = playbook("site.yml", "--limit", DRIFTED)
+        assert restore.returncode == 0, "re-converging %s failed:\n%s" % (DRIFTED, restore.stdout[-3000:])
+
+
+def test_one_run_writes_the_page_and_its_json(report):
+    run, out, data = report
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
+    assert data is not None, "no report.json in %s:\n%s" % (out, run.stdout[-4000:])
+    assert str(out / "index.html") in run.stdout  # the last task says where the page is
+    page = (out / "index.html").read_text()
+    assert page.lstrip().lower().startswith("<!doctype html")
+    assert all(board in page for board in SSH_PORTS)
+    assert data["inventory"] and data["collection_version"] and data["generated"].endswith("+00:00")
+
+
+def test_boards_drifted_unreachable_and_clean(report):
+    _run, _out, data = report
+    boards = dict((board["name"], board) for board in data["boards"])
+    assert [board["name"] for board in data["boards"]] == [DRIFTED, DOWN, CLEAN]
+
+    drifted = boards[DRIFTED]
+    assert drifted["reachable"] is True and drifted["reason"] is None
+    assert any(SYSCTL_FILE in finding for finding in drifted["drift"]), drifted["drift"]
+
+    down = boards[DOWN]
+    assert down["reachable"] is False and down["reason"], down
+    assert down["ram_bytes"] is None and down["drift"] == []
+
+    clean = boards[CLEAN]
+    assert clean["reachable"] is True and clean["reason"] is None and clean["drift"] == []
+    assert clean["ram_bytes"] > 0 and 0 <= clean["mem_available_percent"] <= 100
+    assert clean["monitor"]["state"] == "active" and clean["monitor"]["level"] in ("ok", "warn", "critical")
+    assert "rock5b-oom-monitor" in clean["killers"]
+    assert clean["warn_bytes"] > clean["critical_bytes"] > 0
+    assert clean["oom_kills_since_boot"] is not None
+
+
+def test_summary_counts(report):
+    _run, _out, data = report
+    summary = data["summary"]
+    assert (summary["boards"], summary["drifted"], summary["unreachable"]) == (3, 1, 1), summary
+    assert summary["killers"].get("rock5b-oom-monitor") == 2, summary
+    assert summary["oom_kills_7d"] >= summary["oom_kills_24h"] >= 0
