@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Prepares this machine (Debian 12, as root) for the rock5b.oom test bed. Idempotent and
 # fast when nothing changed: every step checks before it acts.
-#   1. Debian packages (podman, qemu-user/-system, mmdebstrap, ...)
+#   1. Debian packages (podman, qemu-user/-system, mmdebstrap, promtool, chromium, ...); the
+#      prometheus server Debian's package would start is kept stopped and disabled
 #   2. binfmt_misc with the qemu-aarch64 handler (F flag, so it works inside containers)
 #   3. .venv with requirements-dev.txt (reinstalled only when that file changes)
 #   4. containers.podman, ansible.posix, community.general taken from PyPI's `ansible`
@@ -30,6 +31,9 @@ pkgs=(
     qemu-system-arm qemu-utils e2fsprogs kmod cpio
     openssh-client rsync zstd xz-utils git make ca-certificates shellcheck
     python3 python3-venv
+    # promtool (tests/unit/test_prometheus_rules.py) comes with Debian's prometheus package;
+    # chromium renders the fleet report page in its browser test.
+    prometheus chromium
 )
 missing=()
 for pkg in "${pkgs[@]}"; do
@@ -45,6 +49,16 @@ if [ "${#missing[@]}" -gt 0 ]; then
     if ! compgen -G '/var/lib/apt/lists/*_Packages*' >/dev/null; then
         run_apt apt-get update
     fi
+    # Only promtool is wanted from `prometheus`: a test host runs no Prometheus server. Its
+    # postinst starts the service through invoke-rc.d, which asks policy-rc.d first; without a
+    # policy of the host's own, a temporary one refuses that start (and only that one).
+    policy=/usr/sbin/policy-rc.d
+    if [[ " ${missing[*]} " == *" prometheus "* && ! -e "$policy" ]]; then
+        # shellcheck disable=SC2016  # $1 is policy-rc.d's argument, written as is
+        printf '#!/bin/sh\n# tools/setup.sh: no prometheus server on a test host\n[ "$1" = prometheus ] && exit 101\nexit 0\n' >"$policy"
+        chmod 0755 "$policy"
+        trap 'rm -f "$policy"' EXIT
+    fi
     if ! run_apt apt-get install -y --no-install-recommends "${missing[@]}"; then
         log "install failed on stale package lists? updating them and retrying"
         aptlog=$(mktemp)
@@ -52,6 +66,22 @@ if [ "${#missing[@]}" -gt 0 ]; then
         run_apt apt-get install -y --no-install-recommends "${missing[@]}"
     fi
     rm -f "$aptlog"
+    if grep -q '^# tools/setup.sh: no prometheus' "$policy" 2>/dev/null; then
+        rm -f "$policy"; trap - EXIT
+    fi
+    # The postinst also enables the unit for the next boot: undo that (and stop it, should a
+    # policy of the host's own have let it start), only for the package installed just now, so a
+    # server someone set up on purpose is left alone.
+    if [[ " ${missing[*]} " == *" prometheus "* ]] && command -v systemctl >/dev/null; then
+        log "disabling the prometheus server service (only promtool is used)"
+        if [ -d /run/systemd/system ]; then
+            systemctl disable --now prometheus.service >/dev/null 2>&1 ||
+                log "WARNING: could not stop and disable prometheus.service"
+        else
+            systemctl disable prometheus.service >/dev/null 2>&1 ||
+                log "WARNING: could not disable prometheus.service"
+        fi
+    fi
 fi
 
 # --- 2. binfmt_misc + qemu-aarch64 ---------------------------------------------------------
