@@ -144,8 +144,8 @@ def test_what_makes_a_problem():
     assert labels(mem_available_bytes=base["critical_bytes"] - 1) == ["CRITICAL", "PRESSURE"]
     assert labels(mem_available_bytes=base["warn_bytes"] - 1) == ["PRESSURE"]
     assert labels(psi=dict(base["psi"], some_avg10=10.0)) == ["PRESSURE"]
-    assert labels(psi=dict(base["psi"], full_avg10=1.0)) == ["PRESSURE"]
-    assert labels(psi=dict(base["psi"], some_avg10=9.99, full_avg10=0.99)) == []
+    assert labels(psi=dict(base["psi"], some_avg10=9.99, full_avg10=50.0)) == []
+    assert labels(mem_available_bytes=base["warn_bytes"]) == []  # below, as the monitor decides
     assert labels(oom_kills_24h=1) == ["OOM 24h"]
     assert labels(reachable=False) == ["UNREACHABLE"]
 
