@@ -298,10 +298,10 @@ class ActionModule(ActionBase):
         if boolean(args.get("validate_only", False), strict=True):
             return result
         hosts = args.get("hosts")
-        if not isinstance(hosts, list):
+        if not isinstance(hosts, (list, tuple)):
             raise AnsibleActionFail("hosts must be a list of inventory host names")
         sources = task_vars.get("ansible_inventory_sources") or []
-        inventory = ", ".join(to_text(s) for s in (sources if isinstance(sources, list) else [sources]))
+        inventory = ", ".join(to_text(s) for s in (sources if isinstance(sources, (list, tuple)) else [sources]))
         report = build_report(hosts, task_vars.get("hostvars") or {}, datetime.datetime.now(datetime.timezone.utc).timestamp(),
                               inventory, collection_version())
         json_path, html_path = write_report(directory, report)

@@ -243,7 +243,7 @@ def run_action(module, args, task_vars):
 def test_the_action_writes_json_and_the_rendered_page(fleet_report, tmp_path):
     dest = tmp_path / "out" / "report"
     result = run_action(fleet_report, {"dest": str(dest), "hosts": list(fleet())},
-                        {"hostvars": fleet(), "ansible_inventory_sources": ["/inv/a.yml", "/inv/b.yml"]})
+                        {"hostvars": fleet(), "ansible_inventory_sources": ("/inv/a.yml", "/inv/b.yml")})  # a tuple, as Ansible gives it
     assert result["changed"] is True and result["report_dir"] == str(dest)
     written = json.loads((dest / "report.json").read_text())
     assert written == fleet_report.stub.reports[0]
