@@ -38,7 +38,7 @@ counted back from ``generated`` on the controller's clock, from each kill's time
 
 ``summary``: ``drifted`` boards with findings; ``unreachable`` boards not reachable;
 ``under_pressure`` collected boards whose monitor is at warn or critical, or whose available
-memory is at or below the monitor's warn threshold, or whose PSI some avg10 is at least
+memory is below the monitor's warn threshold (as the monitor decides), or whose PSI some avg10 is at least
 UNDER_PRESSURE_PSI_SOME_AVG10 percent; the OOM kill counts are sums over the boards that know
 theirs; ``without_psi`` collected boards without PSI; ``killers`` how many boards run each.
 """
@@ -203,7 +203,7 @@ def under_pressure(board):
     if board["monitor"]["level"] in ("warn", "critical"):
         return True
     if board["warn_bytes"] is not None and board["mem_available_bytes"] is not None \
-            and board["mem_available_bytes"] <= board["warn_bytes"]:
+            and board["mem_available_bytes"] < board["warn_bytes"]:
         return True
     return board["psi"] is not None and board["psi"]["some_avg10"] >= UNDER_PRESSURE_PSI_SOME_AVG10
 

@@ -187,6 +187,8 @@ def test_under_pressure_by_level_threshold_or_psi(fleet_report):
     calm = facts(monitor={"state": "absent", "level": None})
     summary = build(fleet_report, {"low": low, "psi": psi, "calm": calm})["summary"]
     assert summary["under_pressure"] == 2 and summary["without_psi"] == 0
+    at_warn = facts(monitor={"state": "active", "level": "ok", "warn_bytes": 3000000 * 1024, "critical_bytes": 1 << 20})
+    assert build(fleet_report, {"at": at_warn})["summary"]["under_pressure"] == 0  # at the threshold is not below it
 
 
 def test_an_unreadable_kernel_log_leaves_the_window_counts_unknown(fleet_report):
