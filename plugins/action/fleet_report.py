@@ -39,8 +39,8 @@ counted back from ``generated`` on the controller's clock, from each kill's time
 ``summary``: ``drifted`` boards with findings; ``unreachable`` boards not reachable;
 ``under_pressure`` collected boards whose monitor is at warn or critical, or whose available
 memory is below the monitor's warn threshold (as the monitor decides), or whose PSI some avg10 is at least
-UNDER_PRESSURE_PSI_SOME_AVG10 percent; the OOM kill counts are sums over the boards that know
-theirs; ``without_psi`` collected boards without PSI; ``killers`` how many boards run each.
+report_page.PSI_SOME_AVG10_PRESSURE percent (report_page.board_problems decides); the OOM
+kill counts are sums over the boards that know theirs; ``without_psi`` collected boards without PSI; ``killers`` how many boards run each.
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ COLLECTION_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspat
 DAY_S = 86400
 WEEK_S = 7 * DAY_S
 MAX_VICTIMS = 5
-UNDER_PRESSURE_PSI_SOME_AVG10 = 10.0
+PRESSURE = {report_page.CRITICAL, report_page.PRESSURE}
 REPORT_JSON = "report.json"
 REPORT_HTML = "index.html"
 REACH_VAR, FACTS_VAR, DRIFT_VAR = "rock5b_oom_report_reach", "audit_oom_facts", "audit_findings"
@@ -197,17 +197,6 @@ def board_entry(name, host_vars, now):
     return board
 
 
-def under_pressure(board):
-    if board["reason"] is not None:
-        return False
-    if board["monitor"]["level"] in ("warn", "critical"):
-        return True
-    if board["warn_bytes"] is not None and board["mem_available_bytes"] is not None \
-            and board["mem_available_bytes"] < board["warn_bytes"]:
-        return True
-    return board["psi"] is not None and board["psi"]["some_avg10"] >= UNDER_PRESSURE_PSI_SOME_AVG10
-
-
 def summarize(boards):
     killers = {}
     for board in boards:
@@ -217,7 +206,8 @@ def summarize(boards):
         "boards": len(boards),
         "drifted": sum(1 for b in boards if b["drift"]),
         "unreachable": sum(1 for b in boards if not b["reachable"]),
-        "under_pressure": sum(1 for b in boards if under_pressure(b)),
+        # The page's one rule of a board in trouble (report_page.board_problems) decides it here too.
+        "under_pressure": sum(1 for b in boards if b["reason"] is None and set(report_page.board_problems(b)) & PRESSURE),
         "oom_kills_24h": sum(b["oom_kills_24h"] or 0 for b in boards),
         "oom_kills_7d": sum(b["oom_kills_7d"] or 0 for b in boards),
         "without_psi": sum(1 for b in boards if b["reason"] is None and b["psi"] is None),

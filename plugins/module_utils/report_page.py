@@ -32,6 +32,8 @@ TIMELINE_BUCKET_HOURS = 6
 
 # (rank, row class, text marker): the rank is the default sort order, lowest first.
 UNREACHABLE = (0, "p-unreachable", "UNREACHABLE")
+# Answered, but its facts could not be collected (``reason`` says why): nothing else is known.
+NOT_COLLECTED = (0, "p-unreachable", "NOT COLLECTED")
 DRIFT = (1, "p-drift", "DRIFT")
 CRITICAL = (2, "p-critical", "CRITICAL")
 PRESSURE = (3, "p-pressure", "PRESSURE")
@@ -56,6 +58,8 @@ def board_problems(board):
     """The problems of one board, most serious first: [(rank, row class, marker)]; [] when fine."""
     if not board.get("reachable"):
         return [UNREACHABLE]
+    if board.get("reason"):
+        return [NOT_COLLECTED]
     found = []
     monitor = board.get("monitor") or {}
     if board.get("drift") or monitor.get("state") in ("inactive", "failed", "absent"):

@@ -194,3 +194,10 @@ def test_a_25_board_page_is_well_under_1_mb():
     size = len(render(synthetic_report(boards=25)).encode("utf-8"))
     print("\nreport page, 25 boards: %d bytes (%.0f KiB)" % (size, size / 1024.0))
     assert size < 1024 * 1024
+
+
+def test_a_board_whose_facts_were_not_collected_is_marked_so_not_as_drifted():
+    # Reachable, but the audit failed on it: the schema fills monitor.state "absent" (unknown).
+    board = {"name": "b", "reachable": True, "reason": "the audit failed: ...", "drift": [],
+             "monitor": {"state": "absent", "level": None, "last_action": None}}
+    assert report_page.board_problems(board) == [report_page.NOT_COLLECTED]
