@@ -39,11 +39,11 @@ unit: setup
 molecule: image
 	$(ENV) molecule test -s default
 
-# The drift test and the bad-input corpus on the lab. A lab this target started is removed afterwards (pass or fail), so
+# The drift test, the bad-input corpus and the fleet report (in a headless browser) on the lab. A lab this target started is removed afterwards (pass or fail), so
 # `make test` leaves no emulated boards running; one that was already up (make lab) is kept.
 integration: image
 	$(ENV) was_up=$$(podman ps -q --filter label=rock5b-oom-lab=1); \
-	bash tools/lab.sh up && python -m pytest -s tests/integration/test_fleet_drift.py tests/integration/test_bad_input_corpus.py; rc=$$?; \
+	bash tools/lab.sh up && python -m pytest -s tests/integration/test_fleet_drift.py tests/integration/test_bad_input_corpus.py tests/integration/test_report.py tests/integration/test_report_page_browser.py; rc=$$?; \
 	[ -n "$$was_up" ] || bash tools/lab.sh down; exit $$rc
 
 test: lint sanity unit molecule integration

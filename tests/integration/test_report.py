@@ -12,11 +12,17 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import time
 
 import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import browser  # noqa: E402  pylint: disable=wrong-import-position
+
+# The lab page's screenshot, made by every run; docs/report.png is a copy of one (README picture).
+SCREENSHOT = os.path.join(REPO, "tests", "output", "report-lab.png")
 DRIFTED, DOWN, CLEAN = "lab-board-1", "lab-board-2", "lab-board-3"
 SYSCTL_FILE = "/etc/sysctl.d/99-oom-rock5b.conf"
 DRIFT = "sed -i 's/^vm.panic_on_oom = 0$/vm.panic_on_oom = 1/' %s && grep -q '^vm.panic_on_oom = 1$' %s" % (SYSCTL_FILE, SYSCTL_FILE)
@@ -106,3 +112,34 @@ def test_summary_counts(report):
     assert (summary["boards"], summary["drifted"], summary["unreachable"]) == (3, 1, 1), summary
     assert summary["killers"].get("rock5b-oom-monitor") == 2, summary
     assert summary["oom_kills_7d"] >= summary["oom_kills_24h"] >= 0
+
+
+def test_the_lab_page_in_a_browser(report):
+    """The page as a person sees it (Debian's chromium, headless): no console errors, 3 rows, the
+    drifted and the unreachable board marked, sorting by a column works; writes the screenshot."""
+    _run, out, _data = report
+    if not browser.chromium_path():
+        pytest.fail("chromium is not installed: tools/setup.sh installs it (apt-get install chromium)")
+    rows = "Array.from(document.querySelectorAll('#boards tbody tr'))"
+    names = "%s.filter(r => !r.hidden).map(r => r.querySelector('[data-c=name]').textContent)" % rows
+    with browser.Browser() as page:
+        page.open("file://%s" % (out / "index.html"))
+        assert page.errors() == []
+        assert page.evaluate("%s.length" % rows) == 3
+        classes = page.evaluate("Object.fromEntries(%s.map(r => [r.querySelector('[data-c=name]').textContent, r.className]))" % rows)
+        assert "p-drift" in classes[DRIFTED] and "p-unreachable" in classes[DOWN], classes
+        assert "problem" not in classes[CLEAN].split(), classes
+        default = page.evaluate(names)
+        assert default[:2] == [DOWN, DRIFTED], default  # problems first: unreachable, then drifted
+        page.click("th[data-c=name] button")
+        assert page.evaluate(names) == [DRIFTED, DOWN, CLEAN]
+        page.click("th[data-c=name] button")
+        assert page.evaluate(names) == [CLEAN, DOWN, DRIFTED]
+        page.click("th[data-c=status] button")
+        assert page.evaluate(names) == default
+        png = page.screenshot()
+    os.makedirs(os.path.dirname(SCREENSHOT), exist_ok=True)
+    with open(SCREENSHOT, "wb") as handle:
+        handle.write(png)
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    print("\nlab report page: screenshot %s (%d bytes); copy it to docs/report.png for the README" % (SCREENSHOT, len(png)))
