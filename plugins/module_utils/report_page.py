@@ -294,7 +294,7 @@ def _oom_svg(report):
     start, buckets = _buckets(report)
     left, width, height, top = 50, 1100, 180, 16
     peak = max(buckets) or 1
-    bar = width / len(buckets)
+    bucket_width = width / len(buckets)
     parts = ['<svg role="img" aria-labelledby="oom-title" width="%d" height="%d" viewBox="0 0 %d %d">' % (
         left + width + 20, height + top + 36, left + width + 20, height + top + 36),
         '<title id="oom-title">OOM kills across the fleet per %d h, last %d days: %d in all</title>' % (
@@ -303,13 +303,13 @@ def _oom_svg(report):
         '<text x="%d" y="%d" text-anchor="end">%d</text><text x="%d" y="%d" text-anchor="end">0</text>' % (
             left - 6, top + 10, peak, left - 6, top + height)]
     for i, n in enumerate(buckets):
-        x = left + i * bar
+        x = left + i * bucket_width
         if n:
             h = height * n / peak
             when = (start + datetime.timedelta(hours=TIMELINE_BUCKET_HOURS * i)).strftime("%Y-%m-%d %H:%M") if start else ""
             parts.append('<rect class="bar-oom" x="%.1f" y="%.1f" width="%.1f" height="%.1f"><title>%s UTC +%d h: %d kills</title></rect>' % (
-                x + 1, top + height - h, bar - 2, h, when, TIMELINE_BUCKET_HOURS, n))
-            parts.append('<text x="%.1f" y="%.1f" text-anchor="middle">%d</text>' % (x + bar / 2, top + height - h - 3, n))
+                x + 1, top + height - h, bucket_width - 2, h, when, TIMELINE_BUCKET_HOURS, n))
+            parts.append('<text x="%.1f" y="%.1f" text-anchor="middle">%d</text>' % (x + bucket_width / 2, top + height - h - 3, n))
         if start and (i * TIMELINE_BUCKET_HOURS) % 24 == 0:
             day = start + datetime.timedelta(hours=TIMELINE_BUCKET_HOURS * i)
             parts.append('<line class="axis" x1="%.1f" y1="%d" x2="%.1f" y2="%d"/><text x="%.1f" y="%d">%s</text>' % (

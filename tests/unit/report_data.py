@@ -42,7 +42,7 @@ def _reachable_board(rng, index, name):
            "full_avg10": round(rng.uniform(1, 9) if stalled else 0.0, 2),
            "full_avg60": round(rng.uniform(0.5, 4) if stalled else 0.0, 2)} if has_psi else None
     kills = sorted(GENERATED - datetime.timedelta(minutes=rng.randint(1, 7 * 24 * 60 - 1))
-                   for _ in range(rng.choice([0, 0, 0, 1, 3, 8, 20]) + (12 if kind == 0 else 0)))
+                   for _kill in range(rng.choice([0, 0, 0, 1, 3, 8, 20]) + (12 if kind == 0 else 0)))
     victims = []
     for moment in kills[-10:]:
         comm, cgroup = rng.choice(COMMS)
