@@ -81,20 +81,9 @@ def _unreachable(name, reason):
 
 
 def summarize(boards):
-    """The report's summary, as the action plugin counts it."""
-    from ansible_collections.rock5b.oom.plugins.module_utils.report_page import board_problems
-    killers = {}
-    for board in boards:
-        for killer in board["killers"]:
-            killers[killer] = killers.get(killer, 0) + 1
-    reachable = [b for b in boards if b["reachable"]]
-    labels = [[label for _r, _c, label in board_problems(b)] for b in reachable]
-    return {"boards": len(boards), "drifted": sum(1 for b in reachable if b["drift"]),
-            "unreachable": len(boards) - len(reachable),
-            "under_pressure": sum(1 for found in labels if "PRESSURE" in found or "CRITICAL" in found),
-            "oom_kills_24h": sum(b["oom_kills_24h"] for b in reachable),
-            "oom_kills_7d": sum(b["oom_kills_7d"] for b in reachable),
-            "without_psi": sum(1 for b in reachable if b["psi"] is None), "killers": killers}
+    """The report's summary, counted by the action plugin itself."""
+    from ansible_collections.rock5b.oom.plugins.action.fleet_report import summarize as counted
+    return counted(boards)
 
 
 def synthetic_report(boards=25, seed=17, names=None):
