@@ -83,3 +83,21 @@ def test_file_live_and_boot_drift_are_all_named(audit):
     assert findings["both"] == ["sysctl file /etc/sysctl.d/99-oom-rock5b.conf differs from the profile",
                                 "live vm.panic_on_oom = 1, profile says 0"] + OVERRIDDEN["boot_drift"]
     assert "fatal: [both]" in output
+
+
+@pytest.mark.parametrize("value, fails", [("maybe", True), ("flase", True), (False, False), ("true", False)])
+def test_a_typo_in_fail_on_drift_is_refused_naming_it(tmp_path, value, fails):
+    """A typo must not silently turn the drift failure off: audit.yml's own assert refuses it."""
+    with open(AUDIT, encoding="utf-8") as handle:
+        report_play = yaml.safe_load(handle)[1]
+    guard = [task for task in report_play["tasks"] if "rock5b_oom_audit_fail_on_drift" in task.get("name", "")]
+    assert len(guard) == 1, "audit.yml lost its check of rock5b_oom_audit_fail_on_drift"
+    play = [{"hosts": "all", "gather_facts": False, "connection": "local", "tasks": guard}]
+    path = tmp_path / "guard.yml"
+    path.write_text(yaml.safe_dump(play))
+    cmd = ["ansible-playbook", "-i", "board,", "-e", "ansible_python_interpreter=" + sys.executable,
+           "-e", json.dumps({"rock5b_oom_audit_fail_on_drift": value}), str(path)]
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120, check=False)
+    assert (proc.returncode != 0) == fails, proc.stdout
+    if fails:
+        assert "rock5b_oom_audit_fail_on_drift must be true or false" in proc.stdout
