@@ -66,7 +66,7 @@ def test_loads_without_errors_under_2_s_and_1_mb(page):
 def test_problem_rows_are_marked_and_first(page):
     marked = page.evaluate("%s.map(r => [r.classList.contains('problem'), r.querySelector('.mark').textContent])" % VISIBLE)
     flags = [flag for flag, _text in marked]
-    assert True in flags and False in flags
+    assert any(flags) and not all(flags)  # the synthetic fleet has problem rows and fine rows
     assert flags == sorted(flags, reverse=True)  # every problem row before every other row
     assert all(text.startswith("\u26a0") for flag, text in marked if flag)
     assert all(text == "\u2713 ok" for flag, text in marked if not flag)

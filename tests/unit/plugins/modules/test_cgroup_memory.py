@@ -120,6 +120,14 @@ class FakeKernel:
             raise OSError(errno.EBUSY, "Device or resource busy")
         shutil.rmtree(path)
 
+    def refuse(self, monkeypatch, control, code):
+        """From now on the kernel refuses every write to ``control`` with errno ``code``."""
+        def write_control(directory, name, text):
+            if name == control:
+                raise memcg.CgroupError("writing %s failed: %s" % (name, os.strerror(code)), OSError(code, os.strerror(code)))
+            self.write_control(directory, name, text)
+        monkeypatch.setattr(memcg, "write_control", write_control)
+
     def install(self, monkeypatch):
         monkeypatch.setattr(memcg, "write_control", self.write_control)
         monkeypatch.setattr(raw_cgroup, "create_cgroup", self.create)
@@ -462,28 +470,14 @@ def test_v1_moves_in_the_memory_hierarchy(run_module, v1, fake_host):
 
 def test_kernel_refusal_restores_what_was_written(run_module, v1, monkeypatch):
     run_module(cgroup_memory, {"path": "myapp", "memory_max": "256M"})
-    real = v1.write_control
-
-    def refuse_soft(directory, name, text):
-        if name == "memory.soft_limit_in_bytes":
-            raise memcg.CgroupError("writing %s failed: Device or resource busy" % name, OSError(errno.EBUSY, "busy"))
-        real(directory, name, text)
-
-    monkeypatch.setattr(memcg, "write_control", refuse_soft)
+    v1.refuse(monkeypatch, "memory.soft_limit_in_bytes", errno.EBUSY)
     result = run_module(cgroup_memory, {"path": "myapp", "memory_max": "512M", "memory_high": "128M"})
     assert result["failed"] and "restored" in result["msg"]
     assert read(v1.path("myapp") + "/memory.limit_in_bytes") == "268435456\n"
 
 
 def test_kernel_refusal_removes_the_cgroups_created_in_the_run(run_module, v2, fake_host, monkeypatch):
-    real = v2.write_control
-
-    def refuse_max(directory, name, text):
-        if name == "memory.max":
-            raise memcg.CgroupError("writing %s failed: Invalid argument" % name, OSError(errno.EINVAL, "Invalid"))
-        real(directory, name, text)
-
-    monkeypatch.setattr(memcg, "write_control", refuse_max)
+    v2.refuse(monkeypatch, "memory.max", errno.EINVAL)
     result = run_module(cgroup_memory, {"path": "rock5b/app", "memory_max": "512M"})
     assert result["failed"] and "memory.max" in result["msg"]
     assert not os.path.exists(v2.path("rock5b"))
@@ -941,14 +935,7 @@ def test_entries_a_second_entry_failing_to_plan_changes_nothing(run_module, syst
 
 
 def test_entries_a_second_entry_failing_to_apply_undoes_the_first(run_module, systemd, fake_host, v2, monkeypatch):
-    real = v2.write_control
-
-    def refuse_high(directory, name, text):
-        if name == "memory.high":
-            raise memcg.CgroupError("writing %s failed: Device or resource busy" % name, OSError(errno.EBUSY, "busy"))
-        real(directory, name, text)
-
-    monkeypatch.setattr(memcg, "write_control", refuse_high)
+    v2.refuse(monkeypatch, "memory.high", errno.EBUSY)
     unit_cgroup = v2.path("/system.slice/myapp.service")
     result = run_module(cgroup_memory, {"entries": [
         {"unit": "myapp.service", "memory_max": "512M"},
