@@ -43,7 +43,7 @@ molecule: image
 # `make test` leaves no emulated boards running; one that was already up (make lab) is kept.
 integration: image
 	$(ENV) was_up=$$(podman ps -q --filter label=rock5b-oom-lab=1); \
-	bash tools/lab.sh up && python -m pytest -s tests/integration/test_fleet_drift.py tests/integration/test_bad_input_corpus.py tests/integration/test_report.py tests/integration/test_report_page_browser.py; rc=$$?; \
+	bash tools/lab.sh up && python -m pytest -s tests/integration/test_fleet_drift.py tests/integration/test_bad_input_corpus.py tests/integration/test_report.py tests/integration/test_report_page_browser.py tests/integration/test_lab_recovery.py; rc=$$?; \
 	[ -n "$$was_up" ] || bash tools/lab.sh down; exit $$rc
 
 test: lint sanity unit molecule integration

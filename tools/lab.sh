@@ -18,7 +18,10 @@ log() { printf '[lab] %s\n' "$*" >&2; }
 
 start_board() { # $1 = board number
     local name=lab-board-$1 port=$((2220 + $1))
-    if [ "$(podman container inspect -f '{{.State.Running}}' "$name" 2>/dev/null)" = true ]; then
+    # podman's record says "running" for a board whose processes are gone (the session or the
+    # machine that started it ended, /run survived): only a command run inside proves it is up.
+    if [ "$(podman container inspect -f '{{.State.Running}}' "$name" 2>/dev/null)" = true ] &&
+        timeout 30 podman exec "$name" true >/dev/null 2>&1; then
         return
     fi
     podman rm -f "$name" >/dev/null 2>&1 || true

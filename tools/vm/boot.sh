@@ -31,8 +31,9 @@ command -v qemu-system-aarch64 >/dev/null || vm_die "qemu-system-aarch64 not fou
 
 img=$(vm_image_dir)
 rundir="$VM_RUN/$inst"
-if [[ -f $rundir/qemu.pid ]] && kill -0 "$(cat "$rundir/qemu.pid")" 2>/dev/null; then
-    vm_die "instance $inst is already running (pid $(cat "$rundir/qemu.pid")); tools/vm/stop.sh $inst first"
+running=$(vm_live_pid "$inst")
+if [[ -n $running ]]; then
+    vm_die "instance $inst is already running (pid $running); tools/vm/stop.sh $inst first"
 fi
 rm -rf "$rundir"
 mkdir -p "$rundir"

@@ -19,6 +19,18 @@ VM_MIRRORS=(
     "deb http://deb.debian.org/debian-security bookworm-security main"
 )
 
+# The pid of instance $1's qemu, or nothing: a pidfile left by a machine or session that
+# ended may name a pid the kernel has since given to another process, which stop.sh must
+# never signal. Ours is the process whose command line names the instance's run directory.
+vm_live_pid() {
+    local pidfile="$VM_RUN/$1/qemu.pid" pid
+    [[ -f $pidfile ]] || return 0
+    pid=$(cat "$pidfile")
+    [[ $pid =~ ^[0-9]+$ ]] || return 0
+    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "$VM_RUN/$1/" && printf '%s\n' "$pid"
+    return 0
+}
+
 vm_log() { printf '[vm %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 vm_die() { vm_log "ERROR: $*"; exit 1; }
 

@@ -8,8 +8,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 stop_one() {
     local inst=$1 rundir="$VM_RUN/$1" pid=""
     [[ -d $rundir ]] || { vm_log "$inst: not running"; return 0; }
-    [[ -f $rundir/qemu.pid ]] && pid=$(cat "$rundir/qemu.pid")
-    if [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null; then
+    pid=$(vm_live_pid "$inst")
+    if [[ -n $pid ]]; then
         timeout 10 bash -c "source '$VM_DIR_TOOLS/lib.sh'; vm_ssh '$inst' 'systemctl poweroff --no-block'" >/dev/null 2>&1 || true
         for _ in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
         if kill -0 "$pid" 2>/dev/null; then
