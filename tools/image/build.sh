@@ -54,16 +54,8 @@ if [ "${ROCK5B_IMAGE_FORCE:-0}" != 1 ] && podman image exists "$tag"; then
 fi
 
 # --- apt mirrors: whatever this host uses ----------------------------------------------
-find_uri() { # $1 = last path component of the archive (debian | debian-security)
-    local f
-    for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
-        [ -f "$f" ] && grep -v '^\s*#' "$f"
-    done | grep -oE "https?://[^ ]+/$1/?( |\$)" | head -n1 | tr -d ' ' | sed 's:/$::' || true
-}
-mirror=${ROCK5B_APT_MIRROR:-$(find_uri debian)}
-mirror=${mirror:-http://deb.debian.org/debian}
-security=${ROCK5B_APT_SECURITY_MIRROR:-$(find_uri debian-security)}
-security=${security:-http://deb.debian.org/debian-security}
+# shellcheck source=tools/apt_mirrors.sh
+source "$here/../apt_mirrors.sh"
 log "building $tag from $mirror, $security"
 
 # --- qemu-user for a foreign architecture -----------------------------------------------
