@@ -14,9 +14,9 @@ short_description: The problems of P(rock5b.oom.self_heal#role)'s settings, each
 description:
   - Checks a dictionary of P(rock5b.oom.self_heal#role)'s variables (their names as keys; absent
     keys are not checked) and returns one message per problem, each naming the variable, in order.
-  - "The rules: exactly one pull source; O(self_heal_repo_url) is C(https://), C(ssh://), C(user@host:path),
+  - "The rules: exactly one pull source; O(rock5b.oom.self_heal#role:main:self_heal_repo_url) is C(https://), C(ssh://), C(user@host:path),
     an absolute path or C(file:///path) - never C(http://), C(git://) or a git remote helper - and carries
-    no credentials; O(self_heal_deploy_key) needs an ssh URL; the branch is a git branch name; board paths
+    no credentials; O(rock5b.oom.self_heal#role:main:self_heal_deploy_key) needs an ssh URL; the branch is a git branch name; board paths
     are absolute and plain; time spans are systemd time spans; signing keys are OpenSSH public keys;
     no value holds a control character."
   - The role asserts that the list is empty before it changes anything on a board.

@@ -10,7 +10,7 @@ DOCUMENTATION = r"""
 ---
 module: fleet_report
 short_description: Write the fleet report (JSON and a static HTML page) from what report.yml collected
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - Builds one report of every board of the run from the variables C(playbooks/report.yml)
     leaves in C(hostvars) (its reach check C(rock5b_oom_report_reach), the audit's

@@ -249,7 +249,6 @@ ansible_facts:
           type: list
           elements: str
           returned: always
-          version_added: 0.2.0
           sample: ["rock5b-oom-monitor"]
         monitor:
           description:
@@ -261,7 +260,6 @@ ansible_facts:
               its textfile (from O(monitor_config)), null when unknown.
           type: dict
           returned: always
-          version_added: 0.2.0
           sample: {"unit": "rock5b-oom-monitor.service", "state": "active", "level": "ok",
                    "status": "ok: 2.9 GiB available, PSI trigger armed",
                    "last_action": "ok: 2.9 GiB available, PSI trigger armed; actions since start: drop_caches ok 1",

@@ -10,7 +10,7 @@ DOCUMENTATION = r"""
 ---
 module: validate_role_arguments
 short_description: Validate the arguments of several rock5b.oom roles in one task
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - Validates the variables of each named role of this collection against the C(main) entry
     point of that role's own C(meta/argument_specs.yml), with the same validator
