@@ -49,9 +49,18 @@ def guides(repo):
 
 
 def assets(repo):
-    """Files of docs/ that are not guides (images such as report.png): copied next to the pages."""
+    """Files below docs/ that are not guides (report.png, awx/rollout-survey.json, ...), as paths
+    relative to docs/: they go next to the pages, so the guides' links to them work on the site."""
     docs = os.path.join(repo, "docs")
-    return sorted(f for f in os.listdir(docs) if not f.endswith(".md") and not f.endswith(".tmp") and os.path.isfile(os.path.join(docs, f)))
+    found = []
+    for folder, subdirs, files in os.walk(docs):
+        if folder == docs:
+            subdirs[:] = [d for d in subdirs if d != "docsite"]
+        for name in files:
+            rel = os.path.relpath(os.path.join(folder, name), docs)
+            if not (folder == docs and name.endswith(".md")) and not name.endswith(".tmp"):
+                found.append(rel)
+    return sorted(found)
 
 
 def title(md_text, name):
@@ -139,9 +148,9 @@ def rewrite_links(text, names, asset_names):
             return match.group(0)
         path, sep, anchor = target.partition("#")
         resolved = os.path.normpath(os.path.join("docs", path))
-        folder, base = os.path.split(resolved)
-        if folder == "docs" and ((base.endswith(".md") and base[:-3] in names) or base in asset_names):
-            return "%s[%s](%s%s%s)" % (bang, label, base, sep, anchor)
+        rel = os.path.relpath(resolved, "docs")
+        if (rel.endswith(".md") and rel[:-3] in names) or rel in asset_names:
+            return "%s[%s](%s%s%s)" % (bang, label, rel, sep, anchor)
         if bang:
             raise ValueError("image %s is not in docs/" % target)
         return "%s (`%s` in the repository)" % (label, resolved)
@@ -179,6 +188,7 @@ def place(repo, docsite):
         with open(os.path.join(docsite, name + ".md"), "w", encoding="utf-8") as f:
             f.write("(%s%s)=\n\n" % (LABEL_PREFIX, name) + text_fences(rewrite_links(text, names, asset_names)))
     for asset in asset_names:
+        os.makedirs(os.path.dirname(os.path.join(docsite, asset)), exist_ok=True)
         shutil.copyfile(os.path.join(repo, "docs", asset), os.path.join(docsite, asset))
 
 
