@@ -18,6 +18,11 @@
 # Everything else runs; any finding fails the script.
 #
 # Usage: tools/sanity.sh [extra ansible-test sanity args, e.g. --test pylint]
+# Env (defaults: ansible-core 2.19 of .venv, Python 3.11, .cache/sanity; tools/core_matrix.sh
+# sets them for another ansible-core):
+#   ROCK5B_SANITY_VENV     controller venv whose ansible-galaxy/ansible-test are used
+#   ROCK5B_SANITY_PYTHONS  Python versions to test, space-separated (one ansible-test run each)
+#   ROCK5B_SANITY_WORK     where the collection is built and installed
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -26,7 +31,16 @@ cd "$repo"
 
 SKIP=(pslint)
 
-work=$repo/.cache/sanity
+if [ -n "${ROCK5B_SANITY_VENV:-}" ]; then
+    [ -x "$ROCK5B_SANITY_VENV/bin/ansible-test" ] || {
+        echo "tools/sanity.sh: no ansible-test in ROCK5B_SANITY_VENV=$ROCK5B_SANITY_VENV" >&2; exit 1; }
+    export VIRTUAL_ENV=$ROCK5B_SANITY_VENV
+    export PATH=$VIRTUAL_ENV/bin:$PATH
+fi
+read -r -a pythons <<<"${ROCK5B_SANITY_PYTHONS:-3.11}"
+[ "${#pythons[@]}" -gt 0 ] || { echo "tools/sanity.sh: ROCK5B_SANITY_PYTHONS is empty" >&2; exit 1; }
+
+work=${ROCK5B_SANITY_WORK:-$repo/.cache/sanity}
 dest=$work/ansible_collections/rock5b/oom
 log() { printf '[sanity] %s\n' "$*" >&2; }
 
@@ -41,16 +55,22 @@ log "built and installed $(basename "$tarball") into ${dest#"$repo"/}"
 # ansible-galaxy's install metadata is not part of the source tree ansible-test checks.
 rm -f "$dest/FILES.json"
 # ansible-test lists files with git when it is inside a work tree; .cache/ is ignored by the
-# repo's .gitignore, so the copy gets a work tree of its own (index only, no commit).
-git -C "$dest" init -q && git -C "$dest" add -A
+# repo's .gitignore, so the copy gets a work tree of its own (index only, no commit). Its
+# ignore list is the copy's own: galaxy.yml may keep .gitignore out of the artifact, and
+# ansible-test's output (tests/output) must not be taken for content.
+git -C "$dest" init -q
+printf '%s\n' '/tests/output/' >>"$dest/.git/info/exclude"
+git -C "$dest" add -A
 
 # --- local stand-in for ansible-test's get-pip.py -------------------------------------------
 export HOME=$ROCK5B_CACHE/ansible-test-home
 export PIP_CACHE_DIR=$ROCK5B_CACHE/pip-cache
-pip_version=$(python - <<'EOF'
-import types
+# One pip version per tested Python (ansible-test's get_venv_packages), so one stand-in each.
+for pyver in "${pythons[@]}"; do
+pip_version=$(python - "$pyver" <<'EOF'
+import sys, types
 from ansible_test._internal.python_requirements import get_venv_packages
-print(get_venv_packages(types.SimpleNamespace(version="3.11"))["pip"])
+print(get_venv_packages(types.SimpleNamespace(version=sys.argv[1]))["pip"])
 EOF
 )
 wheels=$ROCK5B_CACHE/pypi
@@ -73,10 +93,14 @@ sys.argv = ["pip", "install", "--no-index", "--find-links", os.path.dirname(WHEE
 runpy.run_module("pip", run_name="__main__", alter_sys=True)
 EOF
 mv "$get_pip.tmp" "$get_pip"
+done
 
 # --- run -------------------------------------------------------------------------------------
 skip_args=()
 for t in "${SKIP[@]}"; do skip_args+=(--skip-test "$t"); done
 cd "$dest"
-log "ansible-test sanity --venv --python 3.11 (skipping: ${SKIP[*]})"
-ansible-test sanity --venv --python 3.11 --color no "${skip_args[@]}" "$@"
+core=$(ansible-test --version | awk '{print $NF}')
+for pyver in "${pythons[@]}"; do
+    log "ansible-test $core sanity --venv --python $pyver (skipping: ${SKIP[*]})"
+    ansible-test sanity --venv --python "$pyver" --color no "${skip_args[@]}" "$@"
+done
