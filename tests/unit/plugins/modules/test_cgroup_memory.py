@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+import sys
 
 import pytest
 
@@ -294,10 +295,27 @@ def test_path_must_stay_inside_and_not_be_the_root(run_module, v2, path):
     ("rock5b/" + "x" * 256, "longer than 255 bytes"),  # ENAMETOOLONG after rock5b is created
 ])
 def test_path_with_a_name_the_kernel_refuses_fails_before_any_change(run_module, v2, fake_host, path, fragment):
+    # The module's own refusal, on every Python: with no_target_syslog (which reaches the module as
+    # _ansible_no_log) ansible-core does not log the invocation, so it cannot refuse a NUL first
+    # (see the next test).
     before = fake_host.snapshot()
-    result = run_module(cgroup_memory, {"path": path, "memory_max": "512M"})
+    result = run_module(cgroup_memory, {"path": path, "memory_max": "512M", "_ansible_no_log": True})
     assert result["failed"] and "path: " in result["msg"] and fragment in result["msg"], result
     assert "nothing was changed" in result["msg"]
+    assert fake_host.snapshot() == before and v2.writes == []
+
+
+def test_path_with_a_nul_fails_before_any_change_with_target_syslog_on(run_module, v2, fake_host):
+    # With syslog logging on (the default), AnsibleModule logs the invocation before main() checks
+    # anything. Python 3.12+ refuses a NUL in syslog.syslog() (ValueError), so ansible-core fails
+    # the task itself; older Pythons cut the message at the NUL and the module refuses the path.
+    before = fake_host.snapshot()
+    result = run_module(cgroup_memory, {"path": "rock5b/a\x00b", "memory_max": "512M"})
+    assert result["failed"], result
+    if sys.version_info >= (3, 12):
+        assert "Failed to log to syslog (embedded null character)" in result["msg"], result
+    else:
+        assert "path: " in result["msg"] and "control character" in result["msg"], result
     assert fake_host.snapshot() == before and v2.writes == []
 
 
