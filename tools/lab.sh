@@ -16,6 +16,18 @@ label=rock5b-oom-lab
 
 log() { printf '[lab] %s\n' "$*" >&2; }
 
+remove_board() { # $1 = container name; a board whose processes died behind podman's back can
+    # take podman a moment to clean up, so removal is retried before it counts as failed.
+    local try
+    for try in 1 2 3 4 5; do
+        podman container exists "$1" || return 0
+        podman rm -f -t 5 "$1" >/dev/null 2>"$repo/.cache/lab-rm.err" && return 0
+        log "removing $1 failed (try $try): $(tr '\n' ' ' <"$repo/.cache/lab-rm.err")"
+        sleep 2
+    done
+    return 1
+}
+
 start_board() { # $1 = board number
     local name=lab-board-$1 port=$((2220 + $1))
     # podman's record says "running" for a board whose processes are gone (the session or the
@@ -24,7 +36,7 @@ start_board() { # $1 = board number
         timeout 30 podman exec "$name" true >/dev/null 2>&1; then
         return
     fi
-    podman rm -f "$name" >/dev/null 2>&1 || true
+    remove_board "$name"
     # Never --privileged: /proc/sys must stay read-only so nothing here changes the host's vm.*.
     podman run -d --name "$name" --hostname "$name" --label "$label=1" \
         --systemd=always --stop-signal=39 --stop-timeout=20 \
