@@ -4,7 +4,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 ENV := source tools/env.sh &&
 
-.PHONY: help setup image lab lab-down test lint sanity unit molecule integration vm-image vm-test bench bench-count bench-monitor self-heal-test clean
+.PHONY: help setup image lab lab-down test lint sanity unit molecule integration vm-image vm-test bench bench-count bench-monitor self-heal-test ee docs core-matrix clean
 
 help:
 	@echo "make lab       - bring up the local arm64 board lab and converge playbooks/site.yml on it"
@@ -14,6 +14,9 @@ help:
 	@echo "make bench     - fleet benchmark: site.yml vs naive, ssh/pipelining/mitogen, 1-25 boards (prints a table)"
 	@echo "make bench-monitor - rock5b-oom-monitor vs the seed's bash loop vs earlyoom in the arm64 VM (prints a table)"
 	@echo "make self-heal-test - the pull timer corrects drift on a board by itself (amd64 board)"
+	@echo "make core-matrix - ansible-test sanity + unit tests on ansible-core 2.21 (Python 3.13); make test covers 2.19"
+	@echo "make docs      - build the docs site (antsibull-docs + Sphinx) into .cache/docsite/build/html and check it"
+	@echo "make ee        - build the execution environment (AWX) and converge the lab from inside it, twice"
 
 setup:
 	bash tools/setup.sh
@@ -65,6 +68,24 @@ bench-monitor: vm-image
 
 self-heal-test: image
 	$(ENV) bash bench/build_amd64_image.sh >/dev/null && SELF_HEAL_TEST_ARCH=amd64 python -m pytest tests/integration/test_self_heal.py -v
+
+# The execution environment AWX runs jobs in (execution-environment.yml, docs/awx.md): built
+# with ansible-builder, then the main job run from inside it on the lab, twice (changed=0 on
+# the second pass). A lab this target started is removed afterwards, as in `integration`.
+ee: image
+	$(ENV) was_up=$$(podman ps -q --filter label=rock5b-oom-lab=1); \
+	bash tools/ee/build.sh && bash tools/lab.sh up && bash tools/ee/run.sh; rc=$$?; \
+	[ -n "$$was_up" ] || bash tools/lab.sh down; exit $$rc
+
+# meta/runtime.yml allows ansible-core 2.19-2.21: `make test` runs sanity and unit tests on
+# 2.19 (Python 3.11), this on 2.21 (Python 3.13 from pyenv; fails if it is missing).
+core-matrix: setup
+	$(ENV) bash tools/core_matrix.sh 2.21
+
+# The docs site: modules, roles, filters and the guides in docs/ (tools/docs.sh build), checked
+# page by page and link by link.
+docs: setup
+	$(ENV) python -m pytest -s tests/docs/test_docsite_build.py
 
 clean:
 	rm -rf .cache tests/output rock5b-oom-*.tar.gz

@@ -11,6 +11,12 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 rm -rf .cache/ansible/collections/ansible_collections/rock5b
 ansible-lint --offline --profile production
 yamllint -s -c .yamllint .
+# The changelog: fragments and changelogs/changelog.yaml (CHANGELOG.md is generated from them;
+# tests/unit/test_changelog.py checks it is up to date).
+antsibull-changelog lint
+antsibull-changelog lint-changelog-yaml changelogs/changelog.yaml
+# The docs site: module/role/filter docs and the guides' stubs (tools/docs.sh).
+bash tools/docs.sh lint
 # Shell scripts of the test bed (warnings and errors; SC2034 "unused" is noise for the
 # sourced libraries).
 mapfile -t scripts < <(git ls-files -- '*.sh' .ci/run)

@@ -26,7 +26,7 @@ def fixture_site():
     index = proc.stdout.strip().splitlines()[-1]
     html = os.path.dirname(index)
     assert index == os.path.join(REPO, ".cache", "docsite", "build", "html", "index.html")
-    size = sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(html) for f in files)
+    size = sum(os.path.getsize(os.path.join(d, f)) for d, _dirs, files in os.walk(html) for f in files)
     print("\ndocsite build: %.1f s, %.1f MiB in %s" % (seconds, size / 2 ** 20, html))
     return html
 
@@ -70,7 +70,7 @@ def test_guides_are_the_markdown_rendered(site):
 def test_every_local_link_and_image_of_the_site_resolves(site):
     checked = 0
     ids_cache = {}
-    for folder, _, files in os.walk(site):
+    for folder, _dirs, files in os.walk(site):
         for name in files:
             if not name.endswith(".html"):
                 continue
