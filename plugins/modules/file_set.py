@@ -69,8 +69,9 @@ options:
         description:
           - Variants of O(files[].content) chosen on the host by a board fact, so the controller
             need not read the board first. The first variant whose O(files[].content_if[].fact)
-            has the value O(files[].content_if[].value) is written instead of O(files[].content);
-            without a match O(files[].content) is.
+            has the value O(files[].content_if[].value) (and each of whose
+            O(files[].content_if[].also) facts has its value) is written instead of
+            O(files[].content); without a match O(files[].content) is.
           - The facts are read once per module execution, before anything is written; when one
             cannot be read the task fails and nothing is changed. The result's RV(board_facts)
             holds the values read.
@@ -83,13 +84,31 @@ options:
                 C(CAP_SYS_ADMIN) (bit 21 of C(CapEff) in C(/proc/1/status)), which it needs to
                 create namespaces (C(PrivateTmp=) and friends) for a unit; false in an
                 unprivileged container.
+              - V(psi_trigger_unprivileged) - whether the running kernel (C(/proc/sys/kernel/osrelease))
+                is Linux 6.5 or later, which lets a process without C(CAP_SYS_RESOURCE) arm PSI
+                triggers whose window is a multiple of 2 s; false too when the release cannot be
+                read or parsed.
             type: str
             required: true
-            choices: [pid1_cap_sys_admin]
+            choices: [pid1_cap_sys_admin, psi_trigger_unprivileged]
           value:
             description: The value of the fact for which this variant applies.
             type: bool
             default: true
+          also:
+            description: Further facts that must all have their value too for this variant to apply.
+            type: list
+            elements: dict
+            suboptions:
+              fact:
+                description: The board fact, as O(files[].content_if[].fact).
+                type: str
+                required: true
+                choices: [pid1_cap_sys_admin, psi_trigger_unprivileged]
+              value:
+                description: Its value for which this variant applies.
+                type: bool
+                default: true
           content:
             description: The file's exact text when the variant applies.
             type: str
@@ -237,25 +256,20 @@ import pwd
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.rock5b.oom.plugins.module_utils import hostfs
 from ansible_collections.rock5b.oom.plugins.module_utils.batch import apply_changes, validate_items
-from ansible_collections.rock5b.oom.plugins.module_utils.errors import ModuleError, failing_on
+from ansible_collections.rock5b.oom.plugins.module_utils.board_facts import FACT_OPTIONS, choose, facts_needed, read_facts
+from ansible_collections.rock5b.oom.plugins.module_utils.errors import failing_on
 from ansible_collections.rock5b.oom.plugins.module_utils.file_entries import check_without_changes, entry_checker, mode_bits, plan_all, to_json
-from ansible_collections.rock5b.oom.plugins.module_utils.procfs.processes import CAP_SYS_ADMIN, has_capability
 from ansible_collections.rock5b.oom.plugins.module_utils.systemd import SYSTEMCTL, Systemctl, under_config_dirs
 
-# The board facts content_if can choose by: name -> (what is read, how).
-BOARD_FACTS = {
-    "pid1_cap_sys_admin": ("CapEff of PID 1 (/proc/1/status)",
-                           lambda fs: has_capability(fs.proc, CAP_SYS_ADMIN, pid=1)),
-}
 FILE_OPTIONS = dict(
     path=dict(type="path", required=True),
     state=dict(type="str", default="file", choices=["file", "directory", "link", "absent"]),
     content=dict(type="str"),
     json=dict(type="raw"),
     content_if=dict(type="list", elements="dict", options=dict(
-        fact=dict(type="str", required=True, choices=sorted(BOARD_FACTS)),
-        value=dict(type="bool", default=True),
         content=dict(type="str", required=True),
+        also=dict(type="list", elements="dict", options=FACT_OPTIONS),
+        **FACT_OPTIONS
     )),
     src=dict(type="str"),
     validate=dict(type="str"),
@@ -274,29 +288,17 @@ def entry_label(entry, index):
     return "files[%d] (%s)" % (index, entry.get("path") if isinstance(entry, dict) else entry)
 
 
-def read_facts(fs, names):
-    """The board facts ``names``, read once; ModuleError when one cannot be read."""
-    facts = {}
-    for name in names:
-        what, reader = BOARD_FACTS[name]
-        facts[name] = reader(fs)
-        if facts[name] is None:
-            raise ModuleError("cannot read %s (board fact %s), nothing was changed" % (what, name))
-    return facts
-
-
 def resolve(fs, entries):
     """Give each entry the content to write (from json or content_if) and its owner ids; the
     board facts read (None when no entry asked for one)."""
-    names = sorted(set(variant["fact"] for entry in entries for variant in entry["content_if"] or []))
+    names = facts_needed(entries)
     facts = read_facts(fs, names) if names else None
     for entry in entries:
         if entry["json"] is not None:
             entry["content"] = to_json(entry["json"])
-        for variant in entry["content_if"] or []:
-            if facts[variant["fact"]] == variant["value"]:
-                entry["content"] = variant["content"]
-                break
+        chosen = choose(entry["content_if"], facts) if entry["content_if"] else None
+        if chosen is not None:
+            entry["content"] = chosen
         entry["mode_bits"] = mode_bits(entry["mode"])
         if entry["state"] in ("file", "directory"):
             entry["ids"] = (pwd.getpwnam(entry["owner"]).pw_uid, grp.getgrnam(entry["group"]).gr_gid)

@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from ansible_collections.rock5b.oom.plugins.modules import file_set
+from unit_helpers import write
 
 FILES = [
     {"path": "/usr/lib/app", "state": "directory", "mode": "0755"},
@@ -283,6 +284,60 @@ def test_content_if_without_content_is_refused(root, run_module):
     set_pid1_caps(root, CAP_WITH_SYS_ADMIN)
     result = run(run_module, files=[{"path": "/x", "state": "directory", "content_if": without_namespaces("b\n")}])
     assert result["failed"] and "content_if goes with content (state=file)" in result["msg"]
+
+
+def set_release(root, release):
+    write(os.path.join(root.proc, "sys", "kernel", "osrelease"), release)
+
+
+@pytest.mark.parametrize("release, expected", [
+    ("6.1.0-28-arm64\n", "with cap\n"), ("5.10.160-rockchip\n", "with cap\n"), ("6.4.16\n", "with cap\n"),
+    ("6.5.0-rc1\n", "without\n"), ("6.12.12+deb13-arm64\n", "without\n"),
+    ("junk\n", "with cap\n"), ("", "with cap\n"),
+])
+def test_content_variant_follows_the_kernel_release(root, run_module, release, expected):
+    set_release(root, release)
+    files = [{"path": UNIT, "content": "with cap\n",
+              "content_if": [{"fact": "psi_trigger_unprivileged", "content": "without\n"}]}]
+    result = run(run_module, files=files)
+    assert not result.get("failed"), result.get("msg")
+    assert root.read(UNIT) == expected
+    assert result["board_facts"] == {"psi_trigger_unprivileged": expected == "without\n"}
+
+
+def test_no_kernel_release_keeps_the_default_content(root, run_module):
+    # an unknown kernel is not known to allow unprivileged PSI triggers: the default, not a failure
+    files = [{"path": UNIT, "content": "with cap\n",
+              "content_if": [{"fact": "psi_trigger_unprivileged", "content": "without\n"}]}]
+    result = run(run_module, files=files)
+    assert root.read(UNIT) == "with cap\n" and result["board_facts"] == {"psi_trigger_unprivileged": False}
+
+
+@pytest.mark.parametrize("cap_eff, release, expected", [
+    (CAP_WITH_SYS_ADMIN, "6.1.0-28-arm64\n", "ns cap\n"),
+    (CAP_WITHOUT_SYS_ADMIN, "6.1.0-28-arm64\n", "plain cap\n"),
+    (CAP_WITH_SYS_ADMIN, "6.12.12+deb13-arm64\n", "ns\n"),
+    (CAP_WITHOUT_SYS_ADMIN, "6.12.12+deb13-arm64\n", "plain\n"),
+])
+def test_a_variant_with_also_applies_only_when_every_fact_has_its_value(root, run_module, cap_eff, release, expected):
+    set_pid1_caps(root, cap_eff)
+    set_release(root, release)
+    files = [{"path": UNIT, "content": "ns cap\n", "content_if": [
+        {"fact": "pid1_cap_sys_admin", "value": False, "also": [{"fact": "psi_trigger_unprivileged"}], "content": "plain\n"},
+        {"fact": "pid1_cap_sys_admin", "value": False, "content": "plain cap\n"},
+        {"fact": "psi_trigger_unprivileged", "content": "ns\n"}]}]
+    result = run(run_module, files=files)
+    assert root.read(UNIT) == expected
+    assert result["board_facts"] == {"pid1_cap_sys_admin": cap_eff == CAP_WITH_SYS_ADMIN,
+                                     "psi_trigger_unprivileged": release.startswith("6.12")}
+
+
+def test_an_unknown_fact_in_also_is_refused_before_anything(root, run_module):
+    before = root.snapshot()
+    result = run(run_module, files=[{"path": UNIT, "content": "a\n", "content_if": [
+        {"fact": "pid1_cap_sys_admin", "also": [{"fact": "kernel_is_new"}], "content": "b\n"}]}])
+    assert result["failed"] and "kernel_is_new" in result["msg"]
+    assert root.snapshot() == before
 
 
 def test_all_problems_of_all_entries_are_listed(root, run_module):
