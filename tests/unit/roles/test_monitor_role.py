@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from ansible_collections.rock5b.oom.plugins.modules import file_set
+from unit_helpers import write
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 ROLE = os.path.join(REPO, "roles", "monitor")
@@ -49,6 +50,7 @@ def _sentinels():
     return values
 
 
+TRIGGERS_2S = ["some 300000 2000000", "full 100000 4000000"]
 # The variants rendered: name -> variables set on top of the role's defaults.
 VARIANTS = {
     "sentinels": _sentinels(),
@@ -56,6 +58,13 @@ VARIANTS = {
     # refused by the program only (an argument spec cannot say it): the window is too short
     "bad_trigger": {"monitor_psi_triggers": ["some 150000 100"]},
     "spaced": {"monitor_install_dir": "/opt/rock 5b/lib", "monitor_python": "/opt/py 3/bin/python3"},
+    # windows that are multiples of 2 s: Linux 6.5+ arms them without CAP_SYS_RESOURCE
+    "psi_2s": {"monitor_psi_triggers": TRIGGERS_2S},
+    "psi_2s_always": {"monitor_psi_triggers": TRIGGERS_2S, "monitor_sandbox_namespaces": "always"},
+    "psi_2s_never": {"monitor_psi_triggers": TRIGGERS_2S, "monitor_sandbox_namespaces": "never"},
+    "psi_mixed": {"monitor_psi_triggers": ["some 300000 2000000", "full 50000 1000000"]},
+    "psi_off": {"monitor_psi": False, "monitor_psi_triggers": TRIGGERS_2S},
+    "never": {"monitor_sandbox_namespaces": "never"},
 }
 
 
@@ -139,3 +148,96 @@ def test_the_controller_checks_the_config_keys_the_template_fills(rendered):
         for part in key.split("."):
             node = node[part]
         assert node == sentinels[variable], "%s should fill %s" % (variable, key)
+
+
+UNIT = "/etc/systemd/system/rock5b-oom-monitor.service"
+CAP_WITH_SYS_ADMIN, CAP_WITHOUT_SYS_ADMIN = "000001ffffffffff", "00000000a80425fb"
+
+
+def directive(unit_text, name):
+    """The values of ``name=`` in a unit's text, in order."""
+    return [line.split("=", 1)[1] for line in unit_text.splitlines() if line.startswith(name + "=")]
+
+
+def unit_on_board(host_fs, run_module, files, cap_eff, release):
+    """The unit file_set writes from the rendered list on a board whose PID 1 has ``cap_eff``
+    and whose kernel is ``release`` (None: no osrelease to read); and the facts it read."""
+    write(os.path.join(host_fs.proc, "1", "status"), "Name:\tsystemd\nCapEff:\t%s\n" % cap_eff)
+    if release is not None:
+        write(os.path.join(host_fs.proc, "sys", "kernel", "osrelease"), release)
+    result = run_module(file_set, {"files": [by_path(files, UNIT)]})
+    assert not result.get("failed"), result.get("msg")
+    return host_fs.read(UNIT), result["board_facts"]
+
+
+BOOKWORM, TRIXIE, BSP = "6.1.0-28-arm64\n", "6.12.12+deb13-arm64\n", "5.10.160-rockchip\n"
+
+
+@pytest.mark.parametrize("cap_eff, release, namespaces, cap_sys_resource", [
+    (CAP_WITH_SYS_ADMIN, TRIXIE, True, False),
+    (CAP_WITHOUT_SYS_ADMIN, TRIXIE, False, False),
+    (CAP_WITH_SYS_ADMIN, BOOKWORM, True, True),
+    (CAP_WITHOUT_SYS_ADMIN, BOOKWORM, False, True),
+    (CAP_WITH_SYS_ADMIN, BSP, True, True),
+    (CAP_WITH_SYS_ADMIN, "6.5.0-rc1\n", True, False),
+    (CAP_WITH_SYS_ADMIN, "6.4.16\n", True, True),
+    # the kernel cannot be told: today's unit (the capability kept), not a failed task
+    (CAP_WITH_SYS_ADMIN, "junk\n", True, True),
+    (CAP_WITHOUT_SYS_ADMIN, None, False, True),
+])
+def test_cap_sys_resource_is_left_out_only_where_the_kernel_arms_2s_triggers_without_it(
+        host_fs, run_module, rendered, cap_eff, release, namespaces, cap_sys_resource):
+    unit, facts = unit_on_board(host_fs, run_module, rendered["psi_2s"], cap_eff, release)
+    capabilities = directive(unit, "CapabilityBoundingSet")
+    # the other capabilities are the actions' (the defaults: kill off, mlock on) on every kernel
+    assert len(capabilities) == 1 and set(capabilities[0].split()) == (
+        {"CAP_IPC_LOCK"} | ({"CAP_SYS_RESOURCE"} if cap_sys_resource else set()))
+    assert directive(unit, "AmbientCapabilities") == [""]
+    assert directive(unit, "PrivateTmp") == (["yes"] if namespaces else [])
+    assert facts == {"pid1_cap_sys_admin": cap_eff == CAP_WITH_SYS_ADMIN, "psi_trigger_unprivileged": not cap_sys_resource}
+    if cap_sys_resource:
+        assert "CAP_SYS_RESOURCE (writing a trigger needs it before Linux 6.5" in unit
+    else:
+        assert "no CAP_SYS_RESOURCE (Linux 6.5+ arms triggers of 2 s windows without it)" in unit
+
+
+@pytest.mark.parametrize("variant, release, namespaces, cap_sys_resource", [
+    ("psi_2s_always", TRIXIE, True, False),
+    ("psi_2s_always", BOOKWORM, True, True),
+    ("psi_2s_never", TRIXIE, False, False),
+    ("psi_2s_never", BOOKWORM, False, True),
+])
+def test_a_fixed_sandbox_choice_still_follows_the_kernel(host_fs, run_module, rendered, variant, release, namespaces, cap_sys_resource):
+    # PID 1 without CAP_SYS_ADMIN: always/never do not ask, so the fact is not read
+    unit, facts = unit_on_board(host_fs, run_module, rendered[variant], CAP_WITHOUT_SYS_ADMIN, release)
+    assert ("CAP_SYS_RESOURCE" in directive(unit, "CapabilityBoundingSet")[0].split()) is cap_sys_resource
+    assert directive(unit, "PrivateTmp") == (["yes"] if namespaces else [])
+    assert facts == {"psi_trigger_unprivileged": not cap_sys_resource}
+
+
+@pytest.mark.parametrize("variant", ["defaults", "psi_mixed"])
+def test_a_window_that_is_not_a_multiple_of_2s_keeps_cap_sys_resource_on_every_kernel(host_fs, run_module, rendered, variant):
+    # Linux 6.5+ refuses such a trigger without the capability (EINVAL); the defaults are 1 s.
+    entry = by_path(rendered[variant], UNIT)
+    assert all(item["fact"] == "pid1_cap_sys_admin" and not item.get("also") for item in entry["content_if"])
+    unit, facts = unit_on_board(host_fs, run_module, rendered[variant], CAP_WITH_SYS_ADMIN, TRIXIE)
+    assert "CAP_SYS_RESOURCE" in directive(unit, "CapabilityBoundingSet")[0].split()
+    assert facts == {"pid1_cap_sys_admin": True}
+
+
+def test_the_defaults_the_capability_test_relies_on():
+    with open(os.path.join(ROLE, "defaults", "main.yml"), encoding="utf-8") as handle:
+        defaults = yaml.safe_load(handle)
+    assert (defaults["monitor_psi"], defaults["monitor_kill"], defaults["monitor_mlock"]) == (True, False, True)
+
+
+def test_no_psi_no_cap_sys_resource_and_no_kernel_variant(rendered):
+    entry = by_path(rendered["psi_off"], UNIT)
+    assert "CAP_SYS_RESOURCE" not in directive(entry["content"], "CapabilityBoundingSet")[0].split()
+    assert [item["fact"] for item in entry["content_if"]] == ["pid1_cap_sys_admin"]
+
+
+def test_never_with_the_default_triggers_is_one_unit_for_every_board(rendered):
+    entry = by_path(rendered["never"], UNIT)
+    assert "content_if" not in entry and directive(entry["content"], "PrivateTmp") == []
+    assert "CAP_SYS_RESOURCE" in directive(entry["content"], "CapabilityBoundingSet")[0].split()
