@@ -24,18 +24,21 @@ class PsiTrigger:
     def __init__(self, path, triggers):
         self.path = path
         self.fds = []
+        self.armed = []  # the triggers as the kernel took them (a widened window shows)
         self.error = None
         for text in triggers:
             kind, stall, window = parse_trigger(text)
             fd, error = self._open(kind, stall, window)
             if fd is None and error in (errno.EPERM, errno.EACCES, errno.EINVAL) and window % 2000000:
                 widened = max(2000000, (window + 1999999) // 2000000 * 2000000)
-                fd, error = self._open(kind, stall * widened // window, widened)
+                stall, window = stall * widened // window, widened
+                fd, error = self._open(kind, stall, window)
             if fd is None:
                 self.close()
                 self.error = error
                 return
             self.fds.append(fd)
+            self.armed.append("%s %d %d" % (kind, stall, window))
 
     def _open(self, kind, stall, window):
         fd = None
@@ -89,5 +92,8 @@ def psi_status(proc_root, fs_root, enabled, triggers, open_trigger=PsiTrigger):
             hint = "the kernel refused the trigger"
         return "polling", None, "PSI triggers on %s refused (%s): %s; adaptive MemAvailable polling only" % (
             path, reason, hint)
-    return "trigger", trigger, "PSI triggers armed on %s (%s) with adaptive MemAvailable polling" % (
-        path, ", ".join(triggers))
+    armed = getattr(trigger, "armed", None) or list(triggers)
+    widened = "" if armed == list(triggers) else (
+        "; widened to 2 s windows: without CAP_SYS_RESOURCE the kernel (Linux 6.5+) takes no other")
+    return "trigger", trigger, "PSI triggers armed on %s (%s) with adaptive MemAvailable polling%s" % (
+        path, ", ".join(armed), widened)
