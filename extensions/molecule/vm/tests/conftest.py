@@ -13,6 +13,12 @@ drills, the reboot and the cgroup limit tests, which it would only repeat at v2'
 Markers ``needs_monitor`` and ``needs_protect_daemons`` mark tests that need roles which
 site.yml may not apply yet. They are deselected (neither run nor counted as skipped)
 unless named in $VM_TEST_ENABLE, e.g. ``VM_TEST_ENABLE=needs_protect_daemons``.
+
+Marker ``feature("OOM drill")`` names what a test proves in the feature x platform table of
+tools/vm/README.md: vm_results.py (registered here) records each test's outcome on each VM,
+with the VM's own facts (os-release, uname -r, cgroup file system, PSI), into
+$VM_RESULTS_JSON (default ${ROCK5B_CACHE}/vm/logs/results-<timestamp>.json) and
+tools/vm/feature_table.py writes the table from it.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ import time
 import pytest
 import testinfra
 import yaml
+import vm_results
 
 CACHE = pathlib.Path(os.environ.get("ROCK5B_CACHE", "/var/cache/rock5b-oom")) / "vm"
 REPO = pathlib.Path(__file__).resolve().parents[4]
@@ -45,6 +52,8 @@ def pytest_configure(config):
     config.addinivalue_line(
         "markers", "vm_modes(*modes): run only on the VMs booted in these modes (v2, v1, nopsi)"
     )
+    vm_results.register(config)
+    vm_results.set_platforms(config, [(n, _instance_mode(n)) for n in _instance_names()])
 
 
 def _enabled_markers() -> set[str]:
@@ -57,6 +66,8 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         missing = [m for m in OPTIONAL_MARKERS if item.get_closest_marker(m) and m not in enabled]
         (drop if missing else keep).append(item)
+        if missing:
+            vm_results.deselect_reason(item, f"{', '.join(missing)} not in VM_TEST_ENABLE")
         off.update(missing)
     if drop:
         config.hook.pytest_deselected(items=drop)
@@ -222,6 +233,11 @@ def pytest_generate_tests(metafunc):
         # stays in, so its fixture fails.
         marker = metafunc.definition.get_closest_marker("vm_modes")
         if marker is not None:
+            for name in names:
+                mode = _instance_mode(name)
+                if mode not in (None, *marker.args):
+                    vm_results.not_applicable(metafunc.config, metafunc.definition, name,
+                                              f"runs on {', '.join(marker.args)} VMs only, this one boots {mode}")
             names = [n for n in names if _instance_mode(n) in (None, *marker.args)]
             # none of those modes booted: one case that fails, never an empty (skipped) set
             names = names or [f"no-{'-or-'.join(marker.args)}-vm-running"]
@@ -238,7 +254,17 @@ def vm(request) -> VM:
     name = request.param
     if name not in _VMS:
         _VMS[name] = VM(name)
+        vm_results.describe_platform(request.config, name, _VMS[name].mode, _platform_facts(_VMS[name]))
     return _VMS[name]
+
+
+def _platform_facts(v: VM) -> dict[str, str]:
+    """What the VM says it runs (the feature table's column names); {} when it cannot say."""
+    try:
+        res = v.host.run(vm_results.FACTS_COMMAND)
+    except Exception:  # pylint: disable=broad-except  # the tests themselves report an unreachable VM
+        return {}
+    return vm_results.parse_facts(res.stdout) if res.rc == 0 else {}
 
 
 def pytest_sessionfinish(session, exitstatus):

@@ -47,7 +47,7 @@ while True:
 """
 HOG_PATH = "/root/rock5b-cg-hog.py"
 # The nopsi VM is cgroup v2 like v2: these tests would only repeat v2's, at v2's cost.
-pytestmark = pytest.mark.vm_modes("v2", "v1")
+pytestmark = [pytest.mark.vm_modes("v2", "v1"), pytest.mark.feature("cgroup limits")]
 
 
 def memory_dir(vm, relative):

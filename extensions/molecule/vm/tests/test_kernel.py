@@ -6,6 +6,10 @@ Modes (tools/vm/boot.sh): v2 = unified cgroup v2, v1 = legacy cgroup v1 hierarch
 
 from __future__ import annotations
 
+import pytest
+
+pytestmark = pytest.mark.feature("real kernel in its boot mode")
+
 
 def test_real_arm64_kernel(vm):
     assert vm.run("uname -m").strip() == "aarch64"

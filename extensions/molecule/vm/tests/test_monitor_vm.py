@@ -34,7 +34,7 @@ print(available(), flush=True)
 time.sleep(hold_s)
 """
 
-pytestmark = [pytest.mark.needs_monitor, pytest.mark.vm_modes("v2")]
+pytestmark = [pytest.mark.needs_monitor, pytest.mark.vm_modes("v2"), pytest.mark.feature("monitor")]
 
 
 def records_since(vm, since: str) -> list[dict]:

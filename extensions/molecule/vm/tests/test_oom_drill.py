@@ -22,7 +22,7 @@ import pytest
 
 from drill import DrillResult, run_drill, session_oom_score_adj
 
-pytestmark = pytest.mark.vm_modes("v2", "v1")
+pytestmark = [pytest.mark.vm_modes("v2", "v1"), pytest.mark.feature("OOM drill")]
 
 REPEAT = int(os.environ.get("VM_DRILL_REPEAT", "1"))
 # VM name -> (VM clock in epoch seconds just before the drill, its result); the last run wins
@@ -85,6 +85,7 @@ def kernel_kb(line: str, field: str) -> int:
     return int(match.group(1))
 
 
+@pytest.mark.feature("oom_facts after the drill")
 def test_oom_facts_reports_the_drill_victim(vm):
     """oom_facts since just before the drill: the hog is the victim, with the kernel's numbers,
     and the oom_kill counter went up."""

@@ -16,6 +16,7 @@ from drill import run_drill, unit_props
 MONITOR = "rock5b-oom-monitor.service"
 
 
+@pytest.mark.feature("protect_daemons")
 @pytest.mark.needs_protect_daemons
 def test_sshd_listener_protected(vm):
     pid = int(unit_props(vm, "ssh.service", "MainPID")["MainPID"])
@@ -23,6 +24,7 @@ def test_sshd_listener_protected(vm):
     assert vm.read(f"/proc/{pid}/oom_score_adj") == "-1000"
 
 
+@pytest.mark.feature("protect_daemons")
 @pytest.mark.needs_protect_daemons
 def test_ssh_service_has_no_unit_wide_minus_1000(vm):
     # OOMScoreAdjust=-1000 on ssh.service would be inherited by every login session
@@ -30,6 +32,7 @@ def test_ssh_service_has_no_unit_wide_minus_1000(vm):
     assert value != "-1000", "ssh.service runs with OOMScoreAdjust=-1000"
 
 
+@pytest.mark.feature("protect_daemons")
 @pytest.mark.needs_protect_daemons
 def test_sshd_protected_again_after_restart(vm):
     vm.run("systemctl restart ssh.service")
@@ -38,6 +41,7 @@ def test_sshd_protected_again_after_restart(vm):
     assert vm.reachable()
 
 
+@pytest.mark.feature("monitor")
 @pytest.mark.needs_monitor
 def test_monitor_active(vm):
     props = unit_props(vm, MONITOR, "ActiveState", "MainPID", "UnitFileState")
@@ -45,6 +49,7 @@ def test_monitor_active(vm):
     assert props["UnitFileState"] == "enabled", props
 
 
+@pytest.mark.feature("protect_daemons")
 @pytest.mark.needs_monitor
 @pytest.mark.needs_protect_daemons
 def test_monitor_protected(vm):
@@ -52,6 +57,7 @@ def test_monitor_protected(vm):
     assert vm.read(f"/proc/{pid}/oom_score_adj") == "-1000"
 
 
+@pytest.mark.feature("monitor")
 @pytest.mark.needs_monitor
 @pytest.mark.vm_modes("v2", "v1")
 def test_monitor_logs_low_memory_before_the_kernel_kills_and_survives(vm):

@@ -12,7 +12,7 @@ import pytest
 from drill import oom_kills
 
 # not on the nopsi VM: overcommit accounting does not depend on PSI
-pytestmark = pytest.mark.vm_modes("v2", "v1")
+pytestmark = [pytest.mark.vm_modes("v2", "v1"), pytest.mark.feature("overcommit strict")]
 
 REFUSE = r"""
 chunks = []

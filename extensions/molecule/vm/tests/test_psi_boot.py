@@ -17,7 +17,7 @@ import shlex
 
 import pytest
 
-pytestmark = pytest.mark.vm_modes("nopsi")
+pytestmark = [pytest.mark.vm_modes("nopsi"), pytest.mark.feature("psi_boot")]
 
 PLAYBOOK = pathlib.Path(__file__).resolve().parents[1] / "psi_boot.yml"
 TASK = "Put psi=1 on the kernel command line"

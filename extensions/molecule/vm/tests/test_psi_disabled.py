@@ -16,7 +16,7 @@ import pytest
 
 from drill import unit_props
 
-pytestmark = pytest.mark.vm_modes("nopsi")
+pytestmark = [pytest.mark.vm_modes("nopsi"), pytest.mark.feature("PSI off diagnosis")]
 
 MONITOR = "rock5b-oom-monitor.service"
 FALLBACK = "adaptive MemAvailable polling only"

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import pytest
 
+pytestmark = pytest.mark.feature("sysctls live")
+
 DROPIN = "/etc/sysctl.d/99-oom-rock5b.conf"
 
 
@@ -50,6 +52,7 @@ def test_vm_profile_overrides_for_drill(vm):
     assert profile(vm).get("vm.overcommit_memory") == "0"
 
 
+@pytest.mark.feature("sysctls across reboot")
 @pytest.mark.reboots
 @pytest.mark.vm_modes("v2", "v1")  # one reboot per cgroup mode; nopsi's would repeat v2's
 def test_profile_survives_reboot(vm):
