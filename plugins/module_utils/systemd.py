@@ -11,6 +11,9 @@
 - The unit search path, where a unit is defined, and the order systemd applies a unit's
   drop-ins in.
 - Rendering and parsing the drop-ins and unit files the collection writes.
+- The board's systemd version (``installed_version``: read from the name of its private
+  library, nothing run; ``board_version`` falls back to ``systemctl --version``), and what that
+  version means for the cgroup v1 hierarchy (``cgroup_v1_refusal``, ``cgroup_v1_warning``).
 """
 
 from __future__ import annotations
@@ -46,6 +49,25 @@ MAX_ALIAS_HOPS = 32
 DROPIN_NAME_RE = re.compile(r"\A[A-Za-z0-9_.@-]+\.conf\Z")
 SECTIONS = {".service": "Service", ".slice": "Slice", ".scope": "Scope", ".socket": "Socket",
             ".mount": "Mount", ".swap": "Swap"}
+
+# Where systemd keeps libsystemd-shared-<N>.so, the private library every systemd program links
+# against; meson names it after the version (its shared-lib-tag, "257" by default; Fedora appends
+# "-<release>"). Debian 12 (252) and 13 (257) put it in /usr/lib/<multiarch>/systemd/
+# (dpkg -L libsystemd-shared; packages.debian.org file lists), upstream's default is
+# /usr/lib/systemd/, Debian 11 and older /lib/systemd/, some distributions /usr/lib64/systemd/.
+SHARED_LIBRARY_DIRS = ("/usr/lib/systemd", "/lib/systemd", "/usr/lib64/systemd")
+MULTIARCH_PARENTS = ("/usr/lib", "/lib")
+_MULTIARCH = re.compile(r"\A[a-z0-9_]+-linux-[a-z0-9_]+\Z")
+_SHARED_LIBRARY = re.compile(r"\Alibsystemd-shared-(0|[1-9]\d{0,5})(?:[.~+-][A-Za-z0-9._~+-]*)?\.so\Z")
+_SYSTEMCTL_VERSION = re.compile(r"systemd (0|[1-9]\d{0,5})(?!\d)")
+# systemd and the cgroup v1 ("legacy" and "hybrid") hierarchy. NEWS of systemd 256: "Support for
+# cgroup v1 ('legacy' and 'hybrid' hierarchies) is now considered obsolete and systemd by default
+# will refuse to boot under it. To forcibly reenable cgroup v1 support,
+# SYSTEMD_CGROUP_ENABLE_LEGACY_FORCE=1 must be set on kernel command line." (a board that asks
+# for v1 without it stops at "Freezing execution", systemd issue #30852). systemd 258 removed
+# cgroup v1 support (release notes of v258). Debian 13 has 257, Debian 12 252 (still boots v1).
+CGROUP_V1_REFUSED_SINCE = 256
+CGROUP_V1_REMOVED_IN = 258
 
 __all__ = ["normalize_unit", "valid_unit"]  # the unit-name rules, re-exported
 
@@ -202,6 +224,79 @@ def under_config_dirs(path):
     return path.startswith(CONFIG_DIRS)
 
 
+def version_from_library(name):
+    """The major version in the file name ``libsystemd-shared-257.so`` (257), or None when the
+    name is not that library's."""
+    match = _SHARED_LIBRARY.match(name) if isinstance(name, str) else None
+    return int(match.group(1)) if match else None
+
+
+def parse_systemctl_version(text):
+    """The major version in the output of ``systemctl --version`` (its first line is
+    ``systemd 257 (257.8-1~deb13u2)``), or None when it does not start that way."""
+    match = _SYSTEMCTL_VERSION.match(text) if isinstance(text, str) else None
+    return int(match.group(1)) if match else None
+
+
+def shared_library_dirs(fs):
+    """The directories on the board that may hold libsystemd-shared-<N>.so."""
+    dirs = list(SHARED_LIBRARY_DIRS)
+    for parent in MULTIARCH_PARENTS:
+        dirs += [os.path.join(parent, name, "systemd") for name in sorted(fs.listdir(parent)) if _MULTIARCH.match(name)]
+    return dirs
+
+
+def installed_version(fs):
+    """systemd's major version on the board from the name of its private library, nothing run:
+    the highest when several are found (an upgrade not yet cleaned up), None when there is none."""
+    found = [version_from_library(name) for directory in shared_library_dirs(fs) for name in fs.listdir(directory)]
+    found = [version for version in found if version is not None]
+    return max(found) if found else None
+
+
+def board_version(fs, module=None):
+    """installed_version, else (on the real root only, never a test tree, and only given a
+    module) what ``systemctl --version`` says; None when neither tells."""
+    version = installed_version(fs)
+    if version is None and module is not None and os.path.realpath(fs.root) == "/":
+        try:
+            version = Systemctl(module).version()
+        except ModuleError:
+            version = None
+    return version
+
+
+def _cgroup_v1_facts(version):
+    return ("systemd %d on this board does not boot with the cgroup v1 hierarchy (dropped in systemd %d; "
+            "removed in %d)" % (version, CGROUP_V1_REFUSED_SINCE, CGROUP_V1_REMOVED_IN))
+
+
+def cgroup_v1_refusal(version, args):
+    """Why the kernel arguments ``args`` (each one asking for cgroup v1) may not be added on a
+    board with systemd ``version`` (None: unknown), or None when they may (systemd < 256).
+    Unknown is refused too: a fleet run must never write a boot file the board may not boot from."""
+    if not args or (version is not None and version < CGROUP_V1_REFUSED_SINCE):
+        return None
+    named = " ".join(args)
+    if version is None:
+        return ("the systemd version of this board is unknown (no libsystemd-shared-<N>.so in %s or "
+                "/usr/lib/<multiarch>/systemd, and systemctl --version did not tell): adding %s asks for the cgroup v1 "
+                "hierarchy, which systemd %d and later do not boot with, so it is refused; nothing was written" % (
+                    ", ".join(SHARED_LIBRARY_DIRS), named, CGROUP_V1_REFUSED_SINCE))
+    return "%s: adding %s asks for cgroup v1 and would leave it unbootable; nothing was written" % (
+        _cgroup_v1_facts(version), named)
+
+
+def cgroup_v1_warning(version, path, args):
+    """What to tell about the arguments ``args`` asking for cgroup v1 already in the boot file
+    ``path`` on a board with systemd ``version``; None when that version still boots with them
+    or is unknown."""
+    if not args or version is None or version < CGROUP_V1_REFUSED_SINCE:
+        return None
+    return "%s has %s: %s; remove it (remove: %s)" % (
+        path, " ".join(args), _cgroup_v1_facts(version), ", ".join(sorted(set(arg.split("=", 1)[0].strip('"') for arg in args))))
+
+
 class Systemctl:
     """systemctl through ``module.run_command``. Every failure raises ModuleError."""
 
@@ -223,10 +318,10 @@ class Systemctl:
         """systemd's major version (cached)."""
         if self._version is None:
             rc, out, err = self.module.run_command([SYSTEMCTL, "--version"])
-            match = re.match(r"systemd (\d+)", out or "")
-            if rc != 0 or not match:
-                raise ModuleError("systemctl --version failed (is this a systemd host?): %s" % (err or out).strip())
-            self._version = int(match.group(1))
+            version = parse_systemctl_version(out or "")
+            if rc != 0 or version is None:
+                raise ModuleError("systemctl --version failed (is this a systemd host?): %s" % (err or out or "").strip())
+            self._version = version
         return self._version
 
     def show(self, unit, properties):
