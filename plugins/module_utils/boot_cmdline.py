@@ -37,6 +37,14 @@ ARGUMENT_VALUE = re.compile(r"[A-Za-z0-9_.,:/=+@%^~-]*\Z")
 # Arguments a board needs to find and start its root file system: never added, changed or removed.
 BOOT_CRITICAL_KEYS = ("root", "rootfstype", "rootflags", "rootwait", "init")
 
+# The arguments that ask systemd for the cgroup v1 ("legacy" or "hybrid") hierarchy, as systemd
+# reads them (proc_cmdline_get_bool, parse_boolean: case-insensitive; "rd." prefixed in an initrd):
+# systemd.unified_cgroup_hierarchy with a false value, systemd.legacy_systemd_cgroup_controller
+# bare or with a true value. Which systemd versions boot with them is systemd.py's fact.
+CGROUP_V1_SWITCHES = {"systemd.unified_cgroup_hierarchy": False, "systemd.legacy_systemd_cgroup_controller": True}
+_TRUE = ("1", "yes", "y", "true", "t", "on")
+_FALSE = ("0", "no", "n", "false", "f", "off")
+
 _SPACE = " \t\n\v\f\r"
 _APPEND = re.compile(r"^(?P<lead>\s*append\s+)(?P<args>.*?)(?P<trail>\s*)$", re.IGNORECASE)
 _EXTRAARGS = re.compile(r"^(?P<lead>[ \t]*extraargs=)(?P<args>.*?)(?P<trail>\s*)$")
@@ -73,6 +81,17 @@ def argument_problem(arg):
         return "%r: %s is needed to boot the board; it is never added, changed or removed (%s)" % (
             arg, key, ", ".join(BOOT_CRITICAL_KEYS))
     return None
+
+
+def asks_for_cgroup_v1(arg):
+    """Whether the argument ``arg`` (as written, quotes allowed) asks systemd for cgroup v1."""
+    key, value = arg_key(arg), arg_value(arg)
+    key = key[len("rd."):] if key.startswith("rd.") else key
+    if key not in CGROUP_V1_SWITCHES:
+        return False
+    if value is None:
+        return CGROUP_V1_SWITCHES[key]
+    return value.lower() in (_TRUE if CGROUP_V1_SWITCHES[key] else _FALSE)
 
 
 # --- the command line as the kernel reads it ------------------------------------------------------
@@ -267,6 +286,25 @@ def edit_file(kind, text, add, remove):
             new += "extraargs=%s\n" % edit_tokens("", add, remove)
         return new, ""
     raise ValueError("unknown boot file kind %s" % kind)
+
+
+def file_args(kind, text):
+    """Every kernel argument (before ``--``) on the command lines of a boot file of ``kind``, as
+    written; a line that cannot be read (shell expansion in U_BOOT_PARAMETERS) gives none."""
+    if kind == "kernel_cmdline":
+        lines = [text]
+    elif kind == "u_boot_default":
+        lines = []
+        for line in text.splitlines():
+            match = _U_BOOT.match(line)
+            try:
+                lines += [parse_shell_value(match.group("rest"))[0]] if match else []
+            except ValueError:
+                continue
+    else:
+        pattern = {"extlinux": _APPEND, "armbian_env": _EXTRAARGS}[kind]
+        lines = [match.group("args") for match in map(pattern.match, text.splitlines()) if match]
+    return [arg for line in lines for arg in _for_kernel(split_args(line))[0]]
 
 
 def missing_from_running(cmdline, add, remove):

@@ -71,6 +71,12 @@ options:
 notes:
   - Radxa's BSP kernels build PSI with C(CONFIG_PSI_DEFAULT_DISABLED), so C(/proc/pressure) only
     appears after booting with C(psi=1).
+  - Adding an argument that asks for the cgroup v1 hierarchy (C(systemd.unified_cgroup_hierarchy=0), or C(false), C(no),
+    C(off); C(systemd.legacy_systemd_cgroup_controller=1)) fails, and nothing is written, on a board whose systemd is 256
+    or later (256 refuses to boot under cgroup v1, 258 removed it; Debian 13 has 257) - and on a board whose systemd
+    version cannot be read (C(libsystemd-shared-<N>.so) under C(/usr/lib/<multiarch>/systemd), C(/usr/lib/systemd) or
+    C(/lib/systemd), else C(systemctl --version)), since a fleet run must never write a boot file a board may not boot
+    from. Such an argument already in a boot file of such a board is reported as a warning; O(remove) takes it out.
 """
 
 EXAMPLES = r"""
@@ -112,9 +118,10 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.rock5b.oom.plugins.module_utils import hostfs
 from ansible_collections.rock5b.oom.plugins.module_utils.batch import Change, apply_changes
 from ansible_collections.rock5b.oom.plugins.module_utils.boot_cmdline import (
-    KNOWN_FILES, arg_key, argument_problem, edit_file, missing_from_running, read_boot_file,
+    KNOWN_FILES, arg_key, argument_problem, asks_for_cgroup_v1, edit_file, file_args, missing_from_running, read_boot_file,
 )
 from ansible_collections.rock5b.oom.plugins.module_utils.errors import ModuleError, failing_on, invalid
+from ansible_collections.rock5b.oom.plugins.module_utils.systemd import board_version, cgroup_v1_refusal, cgroup_v1_warning
 
 
 def check_arguments(add, remove, targets):
@@ -131,6 +138,25 @@ def check_arguments(add, remove, targets):
         raise invalid(["add and remove: arguments both added and removed: %s" % ", ".join(clash)])
     if not add and not remove:
         raise ModuleError("nothing to do: give add or remove")
+
+
+def check_cgroup_v1(module, fs, add):
+    """Refuse, before any boot file is read, arguments asking for cgroup v1 on a board whose systemd
+    does not boot with it, or whose systemd version is unknown."""
+    asking = [item for item in add if asks_for_cgroup_v1(item)]
+    refusal = cgroup_v1_refusal(board_version(fs, module), asking) if asking else None
+    if refusal:
+        raise ModuleError(refusal)
+
+
+def cgroup_v1_warnings(module, fs, plans):
+    """A warning for each boot file that will still ask for cgroup v1 on a board whose systemd does
+    not boot with it."""
+    found = [(plan["path"], [arg for arg in file_args(plan["kind"], plan["after"]) if asks_for_cgroup_v1(arg)])
+             for plan in plans]
+    found = [(path, args) for path, args in found if args]
+    version = board_version(fs, module) if found else None
+    return [warning for warning in (cgroup_v1_warning(version, path, args) for path, args in found) if warning]
 
 
 def plan_files(fs, wanted, add, remove):
@@ -181,6 +207,7 @@ def file_change(module, fs, plan, entry):
 def run(module, fs):
     add, remove = module.params["add"], module.params["remove"]
     check_arguments(add, remove, module.params["targets"])
+    check_cgroup_v1(module, fs, add)
     plans = plan_files(fs, module.params["targets"], add, remove)
     running = hostfs.read_text(fs.proc_path("cmdline"))
     if running is None:
@@ -203,6 +230,8 @@ def run(module, fs):
     for plan in plans:
         if plan["problem"]:
             module.warn("%s left alone: %s" % (plan["path"], plan["problem"]))
+    for warning in cgroup_v1_warnings(module, fs, plans):
+        module.warn(warning)
     return dict(changed=any(f["changed"] for f in files), files=files, running=running,
                 pending=pending, reboot_required=bool(pending), diff=diff)
 
