@@ -975,3 +975,16 @@ def test_a_unit_name_with_whitespace_is_refused_not_repaired(run_module, systemd
     # Found by the bad-input corpus: the name was stripped and the limit applied to demo-app.
     result = run_module(cgroup_memory, {"unit": unit, "memory_max": "64M"})
     assert result["failed"] and "not a valid" in result["msg"] and "nothing was changed" in result["msg"]
+
+
+def test_v2_only_board_says_cgroup_v2_cannot_and_writes_nothing(run_module, v2, fake_host):
+    """Debian 13 (systemd 257) boots cgroup v2 only: a v1-only request fails with the reason, before any write."""
+    before = fake_host.snapshot()
+    result = run_module(cgroup_memory, {"path": "app", "memory_max": "512M", "oom_kill_disable": True, "unsupported": "fail"})
+    assert result["failed"]
+    assert "cgroup v2 cannot disable the OOM killer for a cgroup (memory.oom_control is v1 only)" in result["msg"]
+    assert fake_host.snapshot() == before and not os.path.exists(v2.path("app"))
+    warned = run_module(cgroup_memory, {"path": "app", "oom_kill_disable": True})
+    assert not warned.get("failed"), warned
+    assert warned["unsupported"] == {"oom_kill_disable": "cgroup v2 cannot disable the OOM killer for a cgroup (memory.oom_control is v1 only)"}
+    assert not os.path.exists(os.path.join(v2.path("app"), "memory.oom_control"))
