@@ -16,6 +16,9 @@ import os
 import re
 import stat
 
+from ansible_collections.rock5b.oom.plugins.module_utils import systemd
+from ansible_collections.rock5b.oom.plugins.module_utils.errors import ModuleError
+
 # Directories systemd-sysctl reads, highest precedence first: a file in an earlier directory
 # masks a file of the same name in a later one; the surviving files are applied sorted by name,
 # so a later name overrides an earlier one (sysctl.d(5)).
@@ -26,9 +29,17 @@ CONFIG_DIRS = (
     "/usr/lib/sysctl.d",
     "/lib/sysctl.d",
 )
-# procps' `sysctl --system` reads this last; Debian up to 12 also links it in as
-# /etc/sysctl.d/99-sysctl.conf, which sorts after 99-oom-rock5b.conf. Debian 13 dropped it.
+# procps' `sysctl --system` reads this last; systemd-sysctl never reads it, only a link to it
+# in CONFIG_DIRS: Debian 12's procps ships /etc/sysctl.d/99-sysctl.conf -> ../sysctl.conf (a
+# name that sorts after 99-oom-rock5b.conf); Debian 13's ships neither the link nor the file.
 LEGACY_FILE = "/etc/sysctl.conf"
+# What applies the files at boot: systemd's unit, or procps' init script (sysvinit, or under
+# systemd when no procps.service unit replaces it: Debian's systemd aliases it to the unit).
+SYSTEMD_SYSCTL_UNIT = "systemd-sysctl.service"
+PROCPS_UNIT = "procps.service"
+PROCPS_SCRIPT = "/etc/init.d/procps"
+# Symbolic links followed from a sysctl.d entry before giving up (systemd's chase() follows 32).
+MAX_LINK_HOPS = 32
 # Where a managed profile may live: the directories systemd-sysctl reads on every distribution
 # the collection supports (/lib/sysctl.d is only read on split-/usr systems, and is /usr/lib
 # on merged ones). A file in /run/sysctl.d is read at boot only if something recreates it.
@@ -171,65 +182,176 @@ def render_conf(settings, header):
     return "\n".join(lines) + "\n"
 
 
-def config_files(fs, extra=None):
-    """The sysctl configuration files in the order they are applied at boot.
+def boot_reader(fs):
+    """Which program applies the sysctl files at boot on this board, decided from its files.
 
-    Returns a list of dicts (path, name, masked_by) where ``path`` is absolute on the target
-    system. ``extra`` names a file to place in the order even if it does not exist yet (the
-    managed file before its first write). /etc/sysctl.conf comes last, as procps reads it.
+    Returns dict(reader, reads_sysctl_conf, why). systemd-sysctl reads only the sysctl.d
+    directories; procps' ``sysctl --system`` (its /etc/init.d/procps script) reads them and then
+    /etc/sysctl.conf. Under systemd the script runs only when no procps.service unit replaces it
+    (Debian's systemd ships procps.service as an alias of systemd-sysctl.service).
     """
-    chosen, masked = {}, []
-    candidates = []
+    unit = systemd.resolve_unit(fs, SYSTEMD_SYSCTL_UNIT)
+    script = fs.exists(PROCPS_SCRIPT) and not fs.isdir(PROCPS_SCRIPT)
+    if unit["exists"] and not unit["masked"]:
+        if script and not systemd.resolve_unit(fs, PROCPS_UNIT)["exists"]:
+            return {"reader": "systemd-sysctl+procps", "reads_sysctl_conf": True,
+                    "why": "%s applies the sysctl.d files, then %s (no %s unit replaces it) runs `sysctl --system`, "
+                           "which reads %s last" % (SYSTEMD_SYSCTL_UNIT, PROCPS_SCRIPT, PROCPS_UNIT, LEGACY_FILE)}
+        return {"reader": "systemd-sysctl", "reads_sysctl_conf": False,
+                "why": "%s applies the sysctl.d files; it does not read %s itself" % (SYSTEMD_SYSCTL_UNIT, LEGACY_FILE)}
+    absent = "is masked" if unit["masked"] else "is not installed"
+    if script:
+        return {"reader": "procps", "reads_sysctl_conf": True,
+                "why": "%s %s; %s runs `sysctl --system`, which reads %s last" % (
+                    SYSTEMD_SYSCTL_UNIT, absent, PROCPS_SCRIPT, LEGACY_FILE)}
+    return {"reader": "systemd-sysctl", "reads_sysctl_conf": False,
+            "why": "%s %s and there is no %s: systemd-sysctl's search path is assumed" % (
+                SYSTEMD_SYSCTL_UNIT, absent, PROCPS_SCRIPT)}
+
+
+def link_target(fs, path):
+    """Where the board's ``path`` leads through symbolic links (resolved under the board's root,
+    so an absolute link stays on the board); ``path`` itself when it is no link, None for a loop."""
+    seen = [path]
+    while fs.islink(path):
+        try:
+            link = fs.readlink(path)
+        except OSError:
+            return None
+        path = os.path.normpath(os.path.join(os.path.dirname(path), link))
+        if path in seen or len(seen) > MAX_LINK_HOPS:
+            return None
+        seen.append(path)
+    return path
+
+
+def _search_dirs(fs):
+    """CONFIG_DIRS that exist as their own directory: /lib/sysctl.d is /usr/lib/sysctl.d where /usr is
+    merged, and a directory read twice is read once. Yields (directory, None) or (directory, why not)."""
+    real = {}
     for directory in CONFIG_DIRS:
-        names = sorted(fs.listdir(directory))
-        candidates += [(directory, name) for name in names if name.endswith(".conf")]
-    if extra:
-        candidates.append((os.path.dirname(extra), os.path.basename(extra)))
-    rank = dict((directory, index) for index, directory in enumerate(CONFIG_DIRS))
-    for directory, name in candidates:
-        path = os.path.join(directory, name)
-        current = chosen.get(name)
-        if current is None:
-            chosen[name] = path
-        elif rank.get(directory, len(CONFIG_DIRS)) < rank.get(os.path.dirname(current), len(CONFIG_DIRS)):
-            masked.append({"path": current, "masked_by": path})
-            chosen[name] = path
-        elif path != current:
-            masked.append({"path": path, "masked_by": current})
-    ordered = [{"path": chosen[name], "name": name} for name in sorted(chosen)]
-    legacy = fs.path(LEGACY_FILE)
-    seen = set(os.path.realpath(fs.path(entry["path"])) for entry in ordered)
-    if os.path.isfile(legacy) and os.path.realpath(legacy) not in seen:
-        ordered.append({"path": LEGACY_FILE, "name": os.path.basename(LEGACY_FILE)})
-    return ordered, masked
+        resolved = os.path.realpath(fs.path(directory))
+        if resolved in real:
+            yield directory, "the same directory as %s" % real[resolved]
+            continue
+        real[resolved] = directory
+        yield directory, None
 
 
-def find_overrides(fs, managed_path, desired):
+def boot_files(fs, extra=None):
+    """Every sysctl configuration file on the board, and why it is or is not applied at boot.
+
+    The one place for the path rules (sysctl.d(5); sysctl.conf(5) for procps): ``*.conf`` files,
+    not hidden, in CONFIG_DIRS; a name in an earlier directory masks the same name in a later one
+    (a link to /dev/null masks and sets nothing); the survivors apply sorted by file name, then
+    /etc/sysctl.conf when ``boot_reader`` says the board reads it. ``extra`` is placed as if it
+    existed (the managed file before its first write).
+
+    Returns (files, reader): ``files`` lists the applied files in the order they apply, then the
+    others; each a dict of path, name, applied, why, and masked_by or target where they apply.
+    """
+    reader = boot_reader(fs)
+    chosen, out = {}, []
+    for directory, skipped in _search_dirs(fs):
+        if skipped:
+            continue
+        names = set(name for name in fs.listdir(directory) if name.endswith(".conf") and not name.startswith("."))
+        if extra and os.path.dirname(extra) == directory:
+            names.add(os.path.basename(extra))
+        for name in sorted(names):
+            path = os.path.join(directory, name)
+            if path != extra and fs.isdir(path):
+                continue
+            if name in chosen:
+                out.append({"path": path, "name": name, "applied": False, "masked_by": chosen[name]["path"],
+                            "why": "masked by %s, of the same name in a directory of higher precedence"
+                                   % chosen[name]["path"]})
+                continue
+            entry = {"path": path, "name": name, "applied": True, "why": "in %s" % directory}
+            target = link_target(fs, path) if fs.islink(path) else None
+            if target == "/dev/null":
+                entry.update(applied=False, target=target, why="a link to /dev/null: masks %s in later directories "
+                                                               "and sets nothing" % name)
+            elif target is not None:
+                entry.update(target=target, why="in %s, a link to %s" % (directory, target))
+            chosen[name] = entry
+    files = [chosen[name] for name in sorted(chosen)]
+    linked = set(entry.get("target") for entry in files)
+    if fs.lexists(LEGACY_FILE) and LEGACY_FILE not in linked:
+        legacy = {"path": LEGACY_FILE, "name": os.path.basename(LEGACY_FILE), "applied": reader["reads_sysctl_conf"]}
+        if reader["reads_sysctl_conf"]:
+            legacy["why"] = "read last: %s" % reader["why"]
+        else:
+            legacy["why"] = ("not in %s's search path on this board: no file in the sysctl.d directories links "
+                             "to it, and %s" % (reader["reader"], reader["why"]))
+        files.append(legacy)
+    applied = [entry for entry in files if entry["applied"]]
+    return applied + [entry for entry in files if not entry["applied"]] + out, reader
+
+
+def config_files(fs, extra=None):
+    """The names that apply at boot and the files masked by name, from ``boot_files``.
+
+    Returns (ordered, masked): ``ordered`` the files that take a name, in the order they apply (a
+    /dev/null link included: it sets nothing), dicts of path and name; ``masked`` dicts of path
+    and masked_by.
+    """
+    files, _reader = boot_files(fs, extra)
+    taking = [entry for entry in files if entry["applied"] or entry.get("target") == "/dev/null"]
+    ordered = sorted(taking, key=lambda entry: (entry["path"] == LEGACY_FILE, entry["name"]))
+    masked = [{"path": entry["path"], "masked_by": entry["masked_by"]} for entry in files if "masked_by" in entry]
+    return [{"path": entry["path"], "name": entry["name"]} for entry in ordered], masked
+
+
+def _differing(fs, path, desired):
+    """The lines of the board's file ``path`` that set a key of ``desired`` (directly or through a
+    glob) to another value: (line, key, value), in file order."""
+    for item in read_conf(fs, path) or []:
+        for key in sorted(desired):
+            if fnmatch.fnmatchcase(key, item["key"]) and item["value"] != desired[key]:
+                yield item["line"], key, item["value"]
+
+
+def find_overrides(fs, managed_path, desired, files=None):
     """Files that would override a managed key at boot, and with what.
 
     A file overrides when it is applied after ``managed_path`` and sets a managed key (directly
     or through a glob) to another value, or when it masks ``managed_path`` by name.
+    ``files`` is ``boot_files(fs, managed_path)[0]`` when the caller has it already.
     Returns a list of dicts: path, key, value, reason.
     """
-    ordered, masked = config_files(fs, extra=managed_path)
+    files = boot_files(fs, extra=managed_path)[0] if files is None else files
     overrides = [
         {"path": item["masked_by"], "key": "*", "value": None,
          "reason": "masks %s: a file of the same name in a directory of higher precedence" % managed_path}
-        for item in masked if item["path"] == managed_path
+        for item in files if item["path"] == managed_path and "masked_by" in item
     ]
-    paths = [entry["path"] for entry in ordered]
+    applied = [entry for entry in files if entry["applied"]]
+    paths = [entry["path"] for entry in applied]
     if managed_path not in paths:
         return overrides
-    for entry in ordered[paths.index(managed_path) + 1:]:
-        for item in read_conf(fs, entry["path"]) or []:
-            for key in sorted(desired):
-                if fnmatch.fnmatchcase(key, item["key"]) and item["value"] != desired[key]:
-                    overrides.append({
-                        "path": entry["path"], "line": item["line"], "key": key,
-                        "value": item["value"],
-                        "reason": "applied after %s, sets %s = %s" % (managed_path, key, item["value"]),
-                    })
+    for entry in applied[paths.index(managed_path) + 1:]:
+        # Read through the link on the board (an absolute link must not leave a test's root).
+        for line, key, value in _differing(fs, entry.get("target") or entry["path"], desired):
+            overrides.append({
+                "path": entry["path"], "line": line, "key": key, "value": value,
+                "reason": "applied after %s, sets %s = %s" % (managed_path, key, value),
+            })
     return overrides
+
+
+def ignored_findings(fs, desired, files):
+    """One sentence per line of a file the board does NOT read at boot (``boot_files``: not
+    applied, not masked by name, no /dev/null link: /etc/sysctl.conf where nothing links to it)
+    that sets a managed key to another value. A note, not drift: the board boots without it."""
+    findings = []
+    for entry in files:
+        if entry["applied"] or "masked_by" in entry or entry.get("target") == "/dev/null":
+            continue
+        for line, key, value in _differing(fs, entry["path"], desired):
+            findings.append("ignored at boot: %s line %s sets %s = %s, but %s is %s" % (
+                entry["path"], line, key, value, entry["path"], entry["why"]))
+    return findings
 
 
 def override_findings(overrides, managed_path):
@@ -244,3 +366,28 @@ def override_findings(overrides, managed_path):
             findings.append("%s is overridden at boot: %s line %s sets %s = %s after %s" % (
                 item["key"], item["path"], item.get("line", "?"), item["key"], item["value"], managed_path))
     return findings
+
+
+def boot_report(fs, managed_path, desired, fail_on_override=False):
+    """What the board applies at boot besides the profile at ``managed_path``, for vm_sysctl.
+
+    Returns (fields, warnings): fields ``overrides`` and ``boot_drift`` (other files win at boot:
+    drift), ``boot_ignored`` (values in files the board does not read: notes) and ``boot_reader``.
+    With ``fail_on_override`` an override raises ModuleError instead of warning.
+    """
+    warnings = []
+    if managed_path.startswith("/run/"):
+        warnings.append("%s is on /run, which is empty after a reboot: the profile applies at boot "
+                        "only if something writes it again." % managed_path)
+    files, reader = boot_files(fs, extra=managed_path)
+    overrides = find_overrides(fs, managed_path, desired, files)
+    if overrides:
+        summary = "; ".join("%s: %s" % (item["path"], item["reason"]) for item in overrides)
+        if fail_on_override:
+            raise ModuleError("other files override the profile at boot, nothing was changed: " + summary,
+                              overrides=overrides)
+        warnings.append("other files override the profile at boot: " + summary)
+    ignored = ignored_findings(fs, desired, files)
+    fields = dict(overrides=overrides, boot_drift=override_findings(overrides, managed_path),
+                  boot_ignored=ignored, boot_reader=reader)
+    return fields, warnings + ignored

@@ -18,9 +18,11 @@ description:
     from the kernel, then writes the file; a value the kernel refuses or changes, or a file that
     cannot be written, fails the task and the live values written so far are restored.
   - Reports drift three ways (desired, file, live) and names other configuration files that would
-    override a managed key at boot under systemd-sysctl's ordering (C(/etc/sysctl.d),
-    C(/run/sysctl.d), C(/usr/local/lib/sysctl.d), C(/usr/lib/sysctl.d), C(/lib/sysctl.d), and
-    C(/etc/sysctl.conf), which procps reads last and Debian 12 links in as C(99-sysctl.conf)).
+    override a managed key at boot, in the order the board applies them (C(/etc/sysctl.d),
+    C(/run/sysctl.d), C(/usr/local/lib/sysctl.d), C(/usr/lib/sysctl.d), C(/lib/sysctl.d) by file
+    name). C(/etc/sysctl.conf) counts only where the board reads it at boot, decided from its files
+    (RV(boot_reader)); systemd-sysctl reads it only through a link such as Debian 12's
+    C(/etc/sysctl.d/99-sysctl.conf). A value left in it otherwise is noted in RV(boot_ignored).
   - Before turning on strict overcommit (C(vm.overcommit_memory=2)) live, it checks that the
     resulting commit limit leaves room above what is committed already, and refuses otherwise.
     When nothing is applied live (read-only C(/proc/sys), O(apply_live=false)) there is no
@@ -184,6 +186,19 @@ boot_drift:
   elements: str
   sample: ["vm.panic_on_oom is overridden at boot: /etc/sysctl.d/99-sysctl.conf line 3 sets
             vm.panic_on_oom = 1 after /etc/sysctl.d/99-oom-rock5b.conf"]
+boot_ignored:
+  description:
+    - One sentence per line of a file the board does not read at boot (C(/etc/sysctl.conf) where no
+      sysctl.d file links to it) that sets a managed key to another value. Not drift; also a warning.
+  returned: always
+  type: list
+  elements: str
+boot_reader:
+  description: What applies the sysctl files at boot, and whether it reads C(/etc/sysctl.conf).
+  returned: always
+  type: dict
+  sample: {"reader": "systemd-sysctl", "reads_sysctl_conf": false,
+           "why": "systemd-sysctl.service applies the sysctl.d files; it does not read /etc/sysctl.conf itself"}
 overcommit:
   description: The strict overcommit pre-flight, in kB.
   returned: always
@@ -200,8 +215,8 @@ from ansible_collections.rock5b.oom.plugins.module_utils.batch import Change, ap
 from ansible_collections.rock5b.oom.plugins.module_utils.errors import ModuleError, failing_on, invalid
 from ansible_collections.rock5b.oom.plugins.module_utils.procfs.meminfo import read_meminfo
 from ansible_collections.rock5b.oom.plugins.module_utils.sysctl import (
-    conf_path_problem, conf_target_problem, conf_values, find_overrides, key_exists, live_writable,
-    override_findings, parse_conf, read_live, render_conf, write_live,
+    boot_report, conf_path_problem, conf_target_problem, conf_values, key_exists, live_writable, parse_conf,
+    read_live, render_conf, write_live,
 )
 from ansible_collections.rock5b.oom.plugins.module_utils.vm_profile import (
     overcommit_preflight, validate_settings,
@@ -288,20 +303,6 @@ def live_policy(fs, params, desired, warnings):
     return params["apply_live"] and writable
 
 
-def check_overrides(fs, path, params, desired, warnings):
-    if path.startswith("/run/"):
-        warnings.append("%s is on /run, which is empty after a reboot: the profile applies at boot "
-                        "only if something writes it again." % path)
-    overrides = find_overrides(fs, path, desired)
-    if overrides:
-        summary = "; ".join("%s: %s" % (item["path"], item["reason"]) for item in overrides)
-        if params["fail_on_override"]:
-            raise ModuleError("other files override the profile at boot, nothing was changed: " + summary,
-                              overrides=overrides)
-        warnings.append("other files override the profile at boot: " + summary)
-    return overrides
-
-
 def run(module, fs):
     params = module.params
     path = profile_path(fs, params)
@@ -329,7 +330,8 @@ def run(module, fs):
         if entry["file"] != desired[key] or entry["live"] != desired[key]:
             drift[key] = entry
     live_changed = [key for key in write_order(desired) if before_live[key] != desired[key]] if apply else []
-    overrides = check_overrides(fs, path, params, desired, warnings)
+    boot, boot_warnings = boot_report(fs, path, desired, params["fail_on_override"])
+    warnings += boot_warnings
 
     if not module.check_mode:
         # One batch: live values first (the kernel may refuse one), then the file; a failure
@@ -364,7 +366,7 @@ def run(module, fs):
         before={"file": dict((key, before_file.get(key)) for key in desired), "live": before_live},
         after={"file": dict(desired), "live": after_live},
         drift=drift, file_changed=file_changed, live_changed=live_changed, live_applied=apply,
-        overrides=overrides, boot_drift=override_findings(overrides, path), overcommit=overcommit, diff=diff,
+        overcommit=overcommit, diff=diff, **boot
     )
 
 

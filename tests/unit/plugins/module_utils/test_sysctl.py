@@ -28,6 +28,10 @@ def test_render_conf_is_sorted_with_a_commented_header():
     assert text == "# Managed.\n#\n# Second line.\nvm.a = 1\nvm.b = 2\n"
 
 
+# What Debian's /etc/init.d/procps runs at boot (procps 2:4.0.2, bookworm).
+PROCPS_SCRIPT = "#!/bin/sh\nDAEMON=/sbin/sysctl\ndo_start_cmd() { $DAEMON -q --system; }\n"
+
+
 def make(root, path, text=""):
     full = os.path.join(root, path.lstrip("/"))
     os.makedirs(os.path.dirname(full), exist_ok=True)
@@ -43,6 +47,8 @@ def test_config_files_are_ordered_by_name_with_etc_masking_usr(tmp_path):
     make(root, "/lib/sysctl.d/99-late.conf")
     make(root, "/etc/sysctl.d/README")
     make(root, "/etc/sysctl.conf")
+    # No systemd-sysctl.service: procps' init script applies the files and /etc/sysctl.conf last.
+    make(root, "/etc/init.d/procps", PROCPS_SCRIPT)
     ordered, masked = sysctl.config_files(HostFS(root))
     assert [entry["path"] for entry in ordered] == [
         "/run/sysctl.d/10-run.conf", "/etc/sysctl.d/50-default.conf", "/lib/sysctl.d/99-late.conf",
@@ -147,6 +153,7 @@ def test_override_findings_name_the_file_the_line_and_the_key(tmp_path):
     root = str(tmp_path)
     make(root, "/etc/sysctl.d/99-zz.conf", "# late\nvm.panic_on_oom = 1\n")
     make(root, "/etc/sysctl.conf", "vm.oom_*_tasks=0\n")
+    make(root, "/etc/init.d/procps", PROCPS_SCRIPT)  # a board whose procps reads /etc/sysctl.conf at boot
     managed = "/etc/sysctl.d/99-oom-rock5b.conf"
     overrides = sysctl.find_overrides(HostFS(root), managed, {"vm.panic_on_oom": "0", "vm.oom_dump_tasks": "1"})
     assert sysctl.override_findings(overrides, managed) == [

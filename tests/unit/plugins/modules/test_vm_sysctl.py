@@ -159,6 +159,7 @@ def test_glob_in_a_later_file_counts_as_override(board, run):
 
 def test_fail_on_override_changes_nothing(board, run):
     board.write("/etc/sysctl.conf", "vm.panic_on_oom = 2\n")
+    board.write("/etc/init.d/procps", "#!/bin/sh\n")  # no systemd-sysctl: procps reads /etc/sysctl.conf last
     before = board.snapshot()
     result = run(fail_on_override=True)
     assert result["failed"] and "/etc/sysctl.conf" in result["msg"]
