@@ -267,8 +267,16 @@ def board_version(fs, module=None):
 
 
 def _cgroup_v1_facts(version):
-    return ("systemd %d on this board does not boot with the cgroup v1 hierarchy (dropped in systemd %d; "
-            "removed in %d)" % (version, CGROUP_V1_REFUSED_SINCE, CGROUP_V1_REMOVED_IN))
+    # What each version does when asked for cgroup v1 (257 seen on Debian 13 in the VM test bed:
+    # "Legacy cgroup v1 configured ... Will proceed with cgroup v2 after 30 s").
+    if version == CGROUP_V1_REFUSED_SINCE:
+        does = "freezes at boot with it"
+    elif version < CGROUP_V1_REMOVED_IN:
+        does = "waits 30 s at every boot, then boots cgroup v2 anyway"
+    else:
+        does = "has no cgroup v1 support and boots cgroup v2"
+    return ("systemd %d on this board does not run the cgroup v1 hierarchy (it %s; v1 was dropped in systemd %d "
+            "and removed in %d)" % (version, does, CGROUP_V1_REFUSED_SINCE, CGROUP_V1_REMOVED_IN))
 
 
 def cgroup_v1_refusal(version, args):
@@ -281,9 +289,10 @@ def cgroup_v1_refusal(version, args):
     if version is None:
         return ("the systemd version of this board is unknown (no libsystemd-shared-<N>.so in %s or "
                 "/usr/lib/<multiarch>/systemd, and systemctl --version did not tell): adding %s asks for the cgroup v1 "
-                "hierarchy, which systemd %d and later do not boot with, so it is refused; nothing was written" % (
-                    ", ".join(SHARED_LIBRARY_DIRS), named, CGROUP_V1_REFUSED_SINCE))
-    return "%s: adding %s asks for cgroup v1 and would leave it unbootable; nothing was written" % (
+                "hierarchy, which systemd %d and later do not run (%d freezes at boot, 257 delays it 30 s), so it is "
+                "refused; nothing was written" % (
+                    ", ".join(SHARED_LIBRARY_DIRS), named, CGROUP_V1_REFUSED_SINCE, CGROUP_V1_REFUSED_SINCE))
+    return "%s: adding %s asks for cgroup v1, which this board cannot give; nothing was written" % (
         _cgroup_v1_facts(version), named)
 
 

@@ -73,7 +73,8 @@ notes:
     appears after booting with C(psi=1).
   - Adding an argument that asks for the cgroup v1 hierarchy (C(systemd.unified_cgroup_hierarchy=0), or C(false), C(no),
     C(off); C(systemd.legacy_systemd_cgroup_controller=1)) fails, and nothing is written, on a board whose systemd is 256
-    or later (256 refuses to boot under cgroup v1, 258 removed it; Debian 13 has 257) - and on a board whose systemd
+    or later (256 freezes at boot under cgroup v1; Debian 13's 257 waits 30 s at every boot, then boots cgroup v2; 258
+    removed v1) - and on a board whose systemd
     version cannot be read (C(libsystemd-shared-<N>.so) under C(/usr/lib/<multiarch>/systemd), C(/usr/lib/systemd) or
     C(/lib/systemd), else C(systemctl --version)), since a fleet run must never write a boot file a board may not boot
     from. Such an argument already in a boot file of such a board is reported as a warning; O(remove) takes it out.
