@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Boot one arm64 VM from the cached image on a throw-away qcow2 overlay.
 #
-#   tools/vm/boot.sh <instance> [v2|v1|nopsi]
+#   [VM_SUITE=bookworm|trixie] tools/vm/boot.sh <instance> [v2|v1|nopsi]
 #
 #   v2     (default) unified cgroup v2 hierarchy, PSI on (Debian's kernel default)
 #   v1     legacy cgroup v1 hierarchy: systemd.unified_cgroup_hierarchy=0 (systemd 252
@@ -63,6 +63,7 @@ pid=$(cat "$rundir/qemu.pid")
 cat >"$rundir/state" <<STATE
 VM_INSTANCE=$inst
 VM_MODE=$mode
+VM_SUITE=$VM_SUITE
 VM_SSH_HOST=127.0.0.1
 VM_SSH_PORT=$port
 VM_SSH_USER=root
@@ -72,10 +73,10 @@ VM_OVERLAY=$rundir/overlay.qcow2
 VM_CONSOLE=$rundir/console.log
 VM_IMAGE=$img
 STATE
-printf '{"instance": "%s", "mode": "%s", "host": "127.0.0.1", "port": %s, "user": "root", "key": "%s", "pid": %s, "console": "%s"}\n' \
+printf '{"instance": "%s", "suite": "'"$VM_SUITE"'", "mode": "%s", "host": "127.0.0.1", "port": %s, "user": "root", "key": "%s", "pid": %s, "console": "%s"}\n' \
     "$inst" "$mode" "$port" "$VM_KEY" "$pid" "$rundir/console.log" >"$rundir/state.json"
 
-vm_log "booting $inst (mode $mode, pid $pid, ssh 127.0.0.1:$port) ..."
+vm_log "booting $inst ($VM_SUITE, mode $mode, pid $pid, ssh 127.0.0.1:$port) ..."
 deadline=$((SECONDS + ${VM_BOOT_TIMEOUT:-300}))
 until vm_ssh "$inst" true 2>/dev/null; do
     if ! kill -0 "$pid" 2>/dev/null; then

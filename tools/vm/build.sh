@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Build the bookworm arm64 VM image used by the real-kernel test bed (make vm-image).
+# Build the arm64 VM image used by the real-kernel test bed (make vm-image): Debian bookworm,
+# or trixie with VM_SUITE=trixie.
 #
 # Output (cached): ${ROCK5B_CACHE}/vm/<hash of the recipe files>/{vmlinuz,initrd.img,
 # base.qcow2,kver}. The recipe is this script, customize.sh, packages.txt,
@@ -25,7 +26,7 @@ vm_ensure_key
 hash=$(vm_recipe_hash)
 out="$VM_CACHE/$hash"
 if [[ -f $out/base.qcow2 && -z ${VM_REBUILD:-} ]]; then
-    ln -sfn "$hash" "$VM_CACHE/current"
+    ln -sfn "$hash" "$VM_CACHE/current-$VM_SUITE"
     vm_log "image up to date: $out (kernel $(cat "$out/kver"))"
     exit 0
 fi
@@ -45,7 +46,7 @@ include=$(IFS=,; echo "${pkgs[*]}")
 # --- 1. root file system (userland under qemu-user; kernel + busybox fetched on the host
 #        by customize.sh into $VM_WORK/debs and unpacked) ---------------------------------
 export VM_WORK="$work" VM_PUBKEY="$VM_KEY.pub" VM_DIR_TOOLS
-vm_log "mmdebstrap bookworm arm64 (${#pkgs[@]} packages) ..."
+vm_log "mmdebstrap $VM_SUITE arm64 (${#pkgs[@]} packages) ..."
 mmdebstrap --mode=root --variant=apt --architectures=arm64 \
     --include="$include" \
     --hook-dir=/usr/share/mmdebstrap/hooks/eatmydata \
@@ -64,15 +65,24 @@ kver=$(cat "$work/kver")
 vm_log "initramfs for $kver ..."
 ird="$work/initrd"
 mkdir -p "$ird"/{bin,dev,proc,sys,newroot,lib/modules/"$kver"}
-cp "$work/busybox/bin/busybox" "$ird/bin/busybox"
+# busybox-static: /bin/busybox in bookworm's package, /usr/bin/busybox in trixie's
+busybox=$work/busybox/bin/busybox
+[[ -f $busybox ]] || busybox=$work/busybox/usr/bin/busybox
+cp "$busybox" "$ird/bin/busybox"
 cp "$VM_DIR_TOOLS/initramfs-init" "$ird/init"
 chmod 755 "$ird/init" "$ird/bin/busybox"
+# Modules go in uncompressed: trixie's kernel ships them as .ko.xz, which busybox's modprobe
+# does not read.
 modprobe -d "$work/root" -S "$kver" --show-depends -a virtio_pci virtio_blk virtio_net crc32c_generic ext4 |
     awk '$1 == "insmod" {print $2}' | sort -u | while read -r ko; do
         rel=${ko#"$work/root"}
         rel=${rel#/usr}
         mkdir -p "$ird$(dirname "$rel")"
-        cp "$ko" "$ird$rel"
+        case $ko in
+            *.ko.xz) xz -dc "$ko" >"$ird${rel%.xz}" ;;
+            *.ko.zst) zstd -qdc "$ko" >"$ird${rel%.zst}" ;;
+            *) cp "$ko" "$ird$rel" ;;
+        esac
     done
 cp "$work/root/usr/lib/modules/$kver/modules.order" "$work/root/usr/lib/modules/$kver/modules.builtin"* "$ird/lib/modules/$kver/"
 depmod -b "$ird" "$kver"
@@ -90,15 +100,17 @@ phase disk
 rm -rf "$work/root" "$ird" "$work/busybox"
 mkdir -p "$out.new"
 mv "$work/vmlinuz" "$work/initrd.img" "$work/base.qcow2" "$work/kver" "$work/mmdebstrap.log" "$out.new/"
+echo "$VM_SUITE" >"$out.new/suite"
 rm -rf "$out"
 mv "$out.new" "$out"
-ln -sfn "$hash" "$VM_CACHE/current"
-# drop images of older recipes (~600 MB each), except those a running VM's overlay
-# is backed by
+ln -sfn "$hash" "$VM_CACHE/current-$VM_SUITE"
+# drop images of older recipes of the same release (~600 MB each; an image without a suite
+# file is an old bookworm one), except those a running VM's overlay is backed by
 in_use=$(cat "$VM_RUN"/*/state 2>/dev/null | sed -n 's/^VM_IMAGE=//p' || true)
 for d in "$VM_CACHE"/*/; do
     d=${d%/}; b=${d##*/}
     [[ $b =~ ^[0-9a-f]{16}$ && $b != "$hash" ]] || continue
+    [[ $(cat "$d/suite" 2>/dev/null || echo bookworm) == "$VM_SUITE" ]] || continue
     grep -qxF "$d" <<<"$in_use" && continue
     rm -rf "$d"
 done

@@ -14,10 +14,13 @@ kpkg=$(APT_CONFIG=$MMDEBSTRAP_APT_CONFIG apt-cache depends linux-image-arm64 |
 (cd "$VM_WORK/debs" && APT_CONFIG=$MMDEBSTRAP_APT_CONFIG apt-get download -q "$kpkg" busybox-static)
 dpkg-deb -x "$VM_WORK"/debs/linux-image-*.deb "$VM_WORK/kernel"
 dpkg-deb -x "$VM_WORK"/debs/busybox-static_*.deb "$VM_WORK/busybox"
-kver=$(ls "$VM_WORK/kernel/lib/modules")
-# copy rather than extract over $root: bookworm is merged-/usr (/lib -> usr/lib)
+# bookworm's kernel package puts its modules in /lib/modules, trixie's in /usr/lib/modules
+mods=$VM_WORK/kernel/lib/modules
+[ -d "$mods" ] || mods=$VM_WORK/kernel/usr/lib/modules
+kver=$(ls "$mods")
+# copy rather than extract over $root: both releases are merged-/usr (/lib -> usr/lib)
 mkdir -p "$root/usr/lib/modules" "$root/boot"
-cp -a "$VM_WORK/kernel/lib/modules/$kver" "$root/usr/lib/modules/"
+cp -a "$mods/$kver" "$root/usr/lib/modules/"
 cp -a "$VM_WORK/kernel/boot/." "$root/boot/"
 depmod -b "$root" "$kver"
 echo "$kver" >"$VM_WORK/kver"

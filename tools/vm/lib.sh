@@ -12,11 +12,18 @@ VM_DIR_TOOLS=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 VM_CACHE="${ROCK5B_CACHE}/vm"
 VM_KEY="${VM_CACHE}/ssh/id_ed25519"
 VM_RUN="${VM_CACHE}/run"
-VM_SUITE=bookworm
+# The Debian release of the image and of the VMs booted from it: bookworm (kernel 6.1,
+# systemd 252) or trixie (kernel 6.12, systemd 257, cgroup v2 only). Each release has its own
+# image (the recipe hash covers the release); `current-<release>` points at the newest.
+VM_SUITE=${VM_SUITE:-bookworm}
+case $VM_SUITE in
+    bookworm | trixie) ;;
+    *) printf 'VM_SUITE=%s: bookworm or trixie\n' "$VM_SUITE" >&2; exit 2 ;;
+esac
 VM_MIRRORS=(
-    "deb http://deb.debian.org/debian bookworm main"
-    "deb http://deb.debian.org/debian bookworm-updates main"
-    "deb http://deb.debian.org/debian-security bookworm-security main"
+    "deb http://deb.debian.org/debian $VM_SUITE main"
+    "deb http://deb.debian.org/debian $VM_SUITE-updates main"
+    "deb http://deb.debian.org/debian-security $VM_SUITE-security main"
 )
 
 # The pid of instance $1's qemu, or nothing: a pidfile left by a machine or session that
@@ -44,10 +51,13 @@ vm_recipe_files() {
 
 vm_recipe_hash() {
     local f
-    vm_recipe_files | while read -r f; do
-        printf '%s\n' "${f#"$VM_DIR_TOOLS"/}"
-        cat "$f"
-    done | sha256sum | cut -c1-16
+    {
+        printf 'suite=%s\n' "$VM_SUITE"
+        vm_recipe_files | while read -r f; do
+            printf '%s\n' "${f#"$VM_DIR_TOOLS"/}"
+            cat "$f"
+        done
+    } | sha256sum | cut -c1-16
 }
 
 vm_ensure_key() {

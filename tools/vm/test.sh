@@ -14,12 +14,16 @@ cd "$ROOT"
 source tools/vm/lib.sh
 
 T0=$SECONDS
+# One image per Debian release the scenario boots (molecule.yml's vm_suite).
 bash tools/vm/build.sh
+VM_SUITE=trixie bash tools/vm/build.sh
 t_build=$((SECONDS - T0))
 
 mkdir -p "$VM_CACHE/logs"
 log="$VM_CACHE/logs/vm-test-$(date +%Y%m%d-%H%M%S).log"
 vm_log "molecule test -s vm (log: $log)"
+results="$VM_CACHE/logs/results-$(date +%Y%m%d-%H%M%S).json"
+export VM_RESULTS_JSON="$results"
 T1=$SECONDS
 # every line time-stamped (seconds since start) so that each action's time shows
 set +e
@@ -33,6 +37,8 @@ t_molecule=$((SECONDS - T1))
 for d in "$VM_RUN"/rock5b-vm-*/; do
     [[ -d $d ]] && bash tools/vm/stop.sh "$(basename "$d")"
 done
+# The feature x platform table in tools/vm/README.md, from this run's results.
+python3 tools/vm/feature_table.py "$results" --molecule-log "$log" || echo "feature table: not updated (see above)"
 
 # seconds at which each molecule action started ("<t> INFO vm ➜ create: Executing")
 action_times() {
