@@ -64,3 +64,13 @@ def test_the_monitor_unit_keeps_cap_sys_resource_for_its_1s_psi_triggers(vm):
     assert "cap_sys_resource" in caps, caps
     journal = vm.run("journalctl -b -u rock5b-oom-monitor.service --no-pager -o cat | grep -m1 'PSI trigger' || true")
     assert "armed" in journal and "widened" not in journal, journal
+
+
+def test_the_monitor_unit_stays_hardened_on_this_systemd(vm):
+    """systemd-analyze security's exposure of the monitor's unit, on each generation's systemd
+    (printed for the feature table's run notes; docs/monitor.md says 1.2 on bookworm)."""
+    last = vm.run("systemd-analyze security --no-pager rock5b-oom-monitor.service | tail -n 1")
+    match = re.search(r"exposure level for rock5b-oom-monitor\.service:\s*([0-9.]+)", last)
+    assert match, last
+    print("%s: systemd %d, monitor exposure %s" % (vm.name, systemd_version(vm), match.group(1)))
+    assert float(match.group(1)) <= 2.0, last
