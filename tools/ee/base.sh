@@ -25,8 +25,9 @@ for ca in /usr/local/share/ca-certificates/*.crt; do [ -f "$ca" ] && extra_cas+=
 
 hash=$(
     {
-        sha256sum "$here/base.sh" "$here/ee-pkgmgr"
-        [ "${#extra_cas[@]}" -eq 0 ] || sha256sum "${extra_cas[@]}"
+        # contents only, not paths: every clone shares the cached image
+        (cd "$here" && sha256sum base.sh ee-pkgmgr)
+        [ "${#extra_cas[@]}" -eq 0 ] || cat "${extra_cas[@]}" | sha256sum
         printf 'suite=%s\narch=%s\n' "$suite" "$arch"
     } | sha256sum | cut -c1-16
 )
