@@ -25,7 +25,8 @@ V1 = "systemd.unified_cgroup_hierarchy=0"
 
 
 # What Debian 13's systemd 257 does with a cgroup v1 request, as seen in the VM test bed.
-V257 = ("systemd 257 on this board does not run the cgroup v1 hierarchy (it waits 30 s at every boot, then boots cgroup v2 anyway; v1 was dropped in systemd 256 and removed in 258)")
+V257 = ("systemd 257 on this board does not run the cgroup v1 hierarchy (it waits 30 s at every boot, then boots cgroup v2 anyway; "
+        "v1 was dropped in systemd 256 and removed in 258)")
 
 
 def make_board(host_fs, systemd=None, files=None):
