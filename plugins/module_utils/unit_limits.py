@@ -280,6 +280,20 @@ def _write_files(fs, files):
             fs.write_atomic(path, new)
 
 
+def _kernel_lagging(plan):
+    """The size properties systemd reports as wanted but the unit's cgroup does not hold yet.
+
+    systemd 252 writes a running unit's new limits into its cgroup at daemon-reload; Debian 13's
+    systemd 257 does not (seen in the trixie VM: MemoryMax=64M shown, memory.max still "max"), only
+    at set-property. So after the reload, what the kernel lags behind on is set live too."""
+    kernel, _stats, _directory = kernel_limits(plan.fs, plan.info, plan.before_raw.get("ControlGroup"))
+    if not kernel:
+        return set()
+    return set(SIZE_PROPERTY[key] for key in SIZE_PROPERTY
+               if key in plan.desired and key not in plan.unsupported and kernel.get(key) is not None
+               and kernel[key] != plan.desired[key])
+
+
 def apply(plan):
     """Write the files, daemon-reload, set-property where systemd still differs, restart, and read
     systemd back. Raises ModuleError (WriteError for a file)."""
@@ -294,8 +308,9 @@ def apply(plan):
         applied["reloaded"] = True
     if plan.live_keys:
         current = systemctl.show(unit, list(plan.live_keys))
+        lagging = _kernel_lagging(plan) if plan.active else set()
         still = [(prop, text) for prop, text, value, _live in plan.settings
-                 if prop in plan.live_keys and comparable(prop, current.get(prop)) != value]
+                 if prop in plan.live_keys and (comparable(prop, current.get(prop)) != value or prop in lagging)]
         if still and (plan.active or is_slice):
             applied["live"] = [prop for prop, _text in still]
             systemctl.set_property(unit, ["%s=%s" % item for item in still], runtime=True)

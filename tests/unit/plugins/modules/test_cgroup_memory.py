@@ -588,15 +588,20 @@ class FakeSystemd:
         assert all(not arg.startswith("-") or arg.startswith(("-p", "--")) for arg in args[:separator]), args
         return args[:separator] + names
 
+    # What systemd writes into a v2 cgroup when it realizes it: property -> file.
+    REALIZED = (("MemoryMax", "memory.max"), ("MemoryHigh", "memory.high"), ("MemorySwapMax", "memory.swap.max"))
+
     def apply(self, unit):
-        """systemd writes the unit's memory.max (v2) when it realizes the cgroup."""
+        """systemd writes the unit's limits (v2) when it realizes the cgroup."""
         props = self.props(unit)
         if not self.kernel or not props.get("ControlGroup") or props["ActiveState"] != "active":
             return
         directory = self.kernel.path(props["ControlGroup"])
         if os.path.isdir(directory) and self.kernel.hierarchy == "v2":
-            value = props["MemoryMax"]
-            write(os.path.join(directory, "memory.max"), ("max" if value == "infinity" else value) + "\n")
+            for prop, name in self.REALIZED:
+                value = props.get(prop)
+                if value and os.path.exists(os.path.join(directory, name)):
+                    write(os.path.join(directory, name), ("max" if value == "infinity" else value) + "\n")
 
     def run_command(self, args, **_kwargs):
         self.calls.append(self.without_separator(args))
@@ -988,3 +993,29 @@ def test_v2_only_board_says_cgroup_v2_cannot_and_writes_nothing(run_module, v2, 
     assert not warned.get("failed"), warned
     assert warned["unsupported"] == {"oom_kill_disable": "cgroup v2 cannot disable the OOM killer for a cgroup (memory.oom_control is v1 only)"}
     assert not os.path.exists(os.path.join(v2.path("app"), "memory.oom_control"))
+
+
+class ReloadKeepsCgroupSystemd(FakeSystemd):
+    """Debian 13's systemd 257: daemon-reload reads the drop-in (show reports it) but leaves the
+    running unit's cgroup as it was; only set-property writes memory.max."""
+
+    def reload(self):
+        kernel, self.kernel = self.kernel, None
+        try:
+            super().reload()
+        finally:
+            self.kernel = kernel
+
+
+def test_a_running_unit_gets_its_limit_in_the_kernel_where_daemon_reload_does_not_write_it(
+        run_module, fake_host, v2, monkeypatch):
+    fake = ReloadKeepsCgroupSystemd(fake_host, v2, version=257)
+    monkeypatch.setattr(basic.AnsibleModule, "run_command", fake.run_command)
+    fake.add("myapp.service")
+    result = run_module(cgroup_memory, {"unit": "myapp", "memory_max": "64M"})
+    assert result.get("failed") is None, result
+    assert ["systemctl", "set-property", "--runtime", "myapp.service", "MemoryMax=64M"] in fake.calls
+    assert result["kernel"]["memory_max"] == 64 << 20
+    assert not any("not enforced here" in warning for warning in result.get("warnings", []))
+    again = run_module(cgroup_memory, {"unit": "myapp", "memory_max": "64M"})
+    assert not again["changed"], again
