@@ -10,7 +10,8 @@
   or the host cannot act on (``unsupported``).
 - ``apply(plan)`` / ``undo(plan)``: write the files, daemon-reload, set-property, restart, read
   systemd back / put the files and the live properties back.
-- ``result(plan, check_mode)``: the module's result for the unit, with the limits the kernel holds.
+- ``result(plan, check_mode)``: the module's result for the unit, with the limits the kernel holds
+  (read by ``unit_kernel``).
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ from __future__ import annotations
 import os
 import re
 
-from ansible_collections.rock5b.oom.plugins.module_utils import systemd
-from ansible_collections.rock5b.oom.plugins.module_utils.cgroupfs import hierarchy, memory
+from ansible_collections.rock5b.oom.plugins.module_utils import systemd, unit_kernel
+from ansible_collections.rock5b.oom.plugins.module_utils.unit_kernel import PROPERTIES, SIZE_PROPERTY
 from ansible_collections.rock5b.oom.plugins.module_utils.errors import ModuleError
 from ansible_collections.rock5b.oom.plugins.module_utils.procfs.sizes import MAX, human
 
@@ -27,11 +28,6 @@ HEADER = systemd.header("cgroup_memory", "cgroup_limits_units", what="the limits
 # The first line marks a file as the module's (whatever the second line said in other versions).
 OWNED = HEADER.splitlines(True)[0]
 UNIT_TYPES = (".service", ".slice", ".scope")
-PROPERTIES = (
-    ("memory_max", "MemoryMax"), ("memory_high", "MemoryHigh"), ("swap_max", "MemorySwapMax"),
-    ("memory_min", "MemoryMin"), ("memory_low", "MemoryLow"),
-)
-SIZE_PROPERTY = dict(PROPERTIES)
 # systemd-oomd's properties (set-property changes them on a running unit), and the version that has them.
 OOM_PROPERTIES = (
     ("managed_oom_swap", "ManagedOOMSwap", 247), ("managed_oom_memory_pressure", "ManagedOOMMemoryPressure", 247),
@@ -280,20 +276,6 @@ def _write_files(fs, files):
             fs.write_atomic(path, new)
 
 
-def _kernel_lagging(plan):
-    """The size properties systemd reports as wanted but the unit's cgroup does not hold yet.
-
-    systemd 252 writes a running unit's new limits into its cgroup at daemon-reload; Debian 13's
-    systemd 257 does not (seen in the trixie VM: MemoryMax=64M shown, memory.max still "max"), only
-    at set-property. So after the reload, what the kernel lags behind on is set live too."""
-    kernel, _stats, _directory = kernel_limits(plan.fs, plan.info, plan.before_raw.get("ControlGroup"))
-    if not kernel:
-        return set()
-    return set(SIZE_PROPERTY[key] for key in SIZE_PROPERTY
-               if key in plan.desired and key not in plan.unsupported and kernel.get(key) is not None
-               and kernel[key] != plan.desired[key])
-
-
 def apply(plan):
     """Write the files, daemon-reload, set-property where systemd still differs, restart, and read
     systemd back. Raises ModuleError (WriteError for a file)."""
@@ -308,7 +290,7 @@ def apply(plan):
         applied["reloaded"] = True
     if plan.live_keys:
         current = systemctl.show(unit, list(plan.live_keys))
-        lagging = _kernel_lagging(plan) if plan.active else set()
+        lagging = unit_kernel.lagging(plan) if plan.active else set()
         still = [(prop, text) for prop, text, value, _live in plan.settings
                  if prop in plan.live_keys and (comparable(prop, current.get(prop)) != value or prop in lagging)]
         if still and (plan.active or is_slice):
@@ -345,41 +327,13 @@ def undo(plan):
 
 # --- reporting ----------------------------------------------------------------------------------
 
-def kernel_limits(fs, info, control_group):
-    """The unit's limits as the kernel holds them (vocabulary), its stats, and the directory."""
-    directory = hierarchy.memory_dir(fs, info, control_group)
-    if directory is None:
-        return None, None, None
-    if not os.path.isdir(directory):
-        return None, None, directory
-    hierarchy_name = info["memory"]["hierarchy"]
-    return memory.read_limits(directory, hierarchy_name), memory.read_stats(directory, hierarchy_name), directory
-
-
 def _query_result(plan):
-    kernel, stats, _directory = kernel_limits(plan.fs, plan.info, plan.before_raw.get("ControlGroup"))
+    kernel, stats, _directory = unit_kernel.limits(plan.fs, plan.info, plan.before_raw.get("ControlGroup"))
     current = dict((prop, comparable(prop, plan.before_raw.get(prop))) for _key, prop in PROPERTIES)
     dropin = systemd.parse_dropin(plan.old_text)
     return dict(changed=False, unit=plan.unit, systemd_version=plan.version, dropin=plan.dropin, dropin_changed=False,
                 live_changed=[], daemon_reloaded=False, restart_required=False, restarted=False, kernel=kernel,
                 stats=stats, before={"dropin": dropin, "live": current}, after={"dropin": dropin, "live": current})
-
-
-def _kernel_warnings(plan, kernel, directory, control_group):
-    enforce = [key for key, _prop in PROPERTIES if key in plan.desired and key not in plan.unsupported]
-    if not (plan.state == "present" and plan.active and enforce and plan.info["memory"]["available"]):
-        return
-    if kernel is None:
-        plan.warnings.append("the kernel has no memory cgroup for %s (%s) under %s: the limits are configured but "
-                             "not enforced here (a read-only cgroup file system, as in a container?)"
-                             % (plan.unit, control_group or "no cgroup", plan.info["memory"]["mount"]))
-        return
-    for key in enforce:
-        if kernel.get(key) is not None and kernel[key] != plan.desired[key]:
-            plan.warnings.append("systemd has %s=%s for %s but the kernel's %s holds %s: not enforced here "
-                                 "(a read-only cgroup file system, as in a container?)"
-                                 % (SIZE_PROPERTY[key], human(plan.desired[key]), plan.unit, directory,
-                                    human(kernel[key])))
 
 
 def result(plan, check_mode):
@@ -393,9 +347,9 @@ def result(plan, check_mode):
         control_group = plan.after_raw.get("ControlGroup") or ""
     elif plan.state == "present":
         after_live.update((prop, value) for prop, _text, value, _live in plan.settings if prop in plan.live_keys)
-    kernel, stats, directory = kernel_limits(plan.fs, plan.info, control_group)
+    kernel, stats, directory = unit_kernel.limits(plan.fs, plan.info, control_group)
     if not check_mode:
-        _kernel_warnings(plan, kernel, directory, control_group)
+        unit_kernel.add_warnings(plan, kernel, directory, control_group)
     dropin_changed = any(old != new for _path, old, new in plan.files)
     diff = [{"before_header": path, "after_header": path, "before": old or "", "after": new or ""}
             for path, old, new in plan.files if old != new] or [{"before": "", "after": ""}]
