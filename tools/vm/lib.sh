@@ -1,8 +1,8 @@
 # Shared paths and helpers for the real-kernel arm64 VM test bed (sourced, not run).
 # Everything lives under ${ROCK5B_CACHE}/vm:
 #   ssh/id_ed25519            key baked into every image's /root/.ssh/authorized_keys
-#   <recipe-hash>/            vmlinuz, initrd.img, base.qcow2, kver (one per recipe)
-#   current -> <recipe-hash>  the image build.sh made last
+#   <recipe-hash>/            vmlinuz, initrd.img, base.qcow2, kver, suite (one per recipe)
+#   current-<release> -> <recipe-hash>  the image build.sh made last for that release
 #   run/<instance>/           state of a booted VM: state (shell vars), overlay.qcow2,
 #                             console.log, qemu.pid
 # shellcheck shell=bash
