@@ -61,3 +61,14 @@ class FakeProcess:
 
     def wait(self):
         return -9 if self.killed else self.rc
+
+
+class FakeModule:
+    """An AnsibleModule stand-in whose run_command records each command and gives one answer."""
+
+    def __init__(self, rc=0, out="", err=""):
+        self.answer, self.calls = (rc, out, err), []
+
+    def run_command(self, args, **_kwargs):
+        self.calls.append(list(args))
+        return self.answer

@@ -10,15 +10,7 @@ from ansible_collections.rock5b.oom.plugins.module_utils import systemd
 from ansible_collections.rock5b.oom.plugins.module_utils.errors import ModuleError
 from ansible_collections.rock5b.oom.plugins.module_utils.hostfs import HostFS
 from ansible_collections.rock5b.oom.plugins.module_utils.systemd import Systemctl
-
-
-class FakeModule:
-    def __init__(self, rc=0, out="", err=""):
-        self.answer, self.calls = (rc, out, err), []
-
-    def run_command(self, args, **_kwargs):
-        self.calls.append(list(args))
-        return self.answer
+from unit_helpers import FakeModule
 
 
 def test_unit_names_follow_a_double_dash():

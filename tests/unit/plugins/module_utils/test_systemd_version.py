@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from ansible_collections.rock5b.oom.plugins.module_utils import systemd
 from ansible_collections.rock5b.oom.plugins.module_utils.hostfs import HostFS
+from unit_helpers import FakeModule
 
 # Debian 12 (dpkg -L libsystemd-shared on bookworm) and Debian 13 (packages.debian.org file list).
 BOOKWORM = ("/usr/lib/aarch64-linux-gnu/systemd/libsystemd-shared-252.so", "/usr/lib/aarch64-linux-gnu/systemd/libsystemd-core-252.so")
@@ -28,15 +29,6 @@ def tree(tmp_path, *files):
         os.makedirs(os.path.dirname(full), exist_ok=True)
         open(full, "w").close()
     return HostFS(root=str(tmp_path))
-
-
-class FakeModule:
-    def __init__(self, rc=0, out="", err=""):
-        self.answer, self.calls = (rc, out, err), []
-
-    def run_command(self, args, **_kwargs):
-        self.calls.append(list(args))
-        return self.answer
 
 
 @pytest.mark.parametrize("files, version", [
