@@ -14,7 +14,12 @@
 # SSH is forwarded from 127.0.0.1:<free port> only. State goes to
 # ${ROCK5B_CACHE}/vm/run/<instance>/state (shell) and state.json; the serial console to
 # console.log beside it. Env: VM_MEM (MiB, 2048), VM_SMP (2), VM_BOOT_TIMEOUT (s, 300),
-# VM_APPEND (extra kernel arguments).
+# VM_APPEND (extra kernel arguments),
+# VM_DRIVE_CACHE (qemu's cache mode of the disk, default unsafe: fast, but qemu ignores the
+#   guest's flushes and a killed qemu may lose qcow2 metadata; writeback honours every flush,
+#   so a `kill -9` of qemu is a power cut: what the guest synced survives, the rest may not),
+# VM_KEEP_OVERLAY=1 (boot again on the instance's existing overlay, e.g. after a power cut,
+#   instead of a fresh one; give the mode and VM_DRIVE_CACHE again).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -35,11 +40,23 @@ running=$(vm_live_pid "$inst")
 if [[ -n $running ]]; then
     vm_die "instance $inst is already running (pid $running); tools/vm/stop.sh $inst first"
 fi
-rm -rf "$rundir"
-mkdir -p "$rundir"
+cache=${VM_DRIVE_CACHE:-unsafe}
+case $cache in
+    unsafe | writeback | none | writethrough | directsync) ;;
+    *) vm_die "VM_DRIVE_CACHE=$cache: unsafe, writeback, none, writethrough or directsync" ;;
+esac
+if [[ ${VM_KEEP_OVERLAY:-0} == 1 ]]; then
+    [[ -f $rundir/overlay.qcow2 ]] || vm_die "VM_KEEP_OVERLAY=1 but $inst has no overlay ($rundir/overlay.qcow2)"
+    # the console of every earlier boot stays readable beside the new one
+    [[ -f $rundir/console.log ]] && cat "$rundir/console.log" >>"$rundir/console.prev.log"
+    rm -f "$rundir/state" "$rundir/state.json" "$rundir/qemu.pid" "$rundir/qmp.sock" "$rundir/console.log"
+else
+    rm -rf "$rundir"
+    mkdir -p "$rundir"
+fi
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-qemu-img create -q -f qcow2 -b "$img/base.qcow2" -F qcow2 "$rundir/overlay.qcow2"
+[[ ${VM_KEEP_OVERLAY:-0} == 1 ]] || qemu-img create -q -f qcow2 -b "$img/base.qcow2" -F qcow2 "$rundir/overlay.qcow2"
 
 append="console=ttyAMA0 root=/dev/vda rw rootfstype=ext4 fsck.mode=skip systemd.hostname=$inst"
 append+=" net.ifnames=0 $mode_args ${VM_APPEND:-}"
@@ -51,7 +68,7 @@ qemu-system-aarch64 \
     -accel tcg,thread=multi \
     -display none -monitor none -serial "file:$rundir/console.log" \
     -kernel "$img/vmlinuz" -initrd "$img/initrd.img" -append "$append" \
-    -drive "if=none,id=hd0,file=$rundir/overlay.qcow2,format=qcow2,cache=unsafe,discard=unmap" \
+    -drive "if=none,id=hd0,file=$rundir/overlay.qcow2,format=qcow2,cache=$cache,discard=unmap" \
     -device virtio-blk-pci,drive=hd0 \
     -netdev "user,id=net0,hostfwd=tcp:127.0.0.1:$port-:22" \
     -device virtio-net-pci,netdev=net0,romfile= \
@@ -72,11 +89,12 @@ VM_PID=$pid
 VM_OVERLAY=$rundir/overlay.qcow2
 VM_CONSOLE=$rundir/console.log
 VM_IMAGE=$img
+VM_DRIVE_CACHE=$cache
 STATE
 printf '{"instance": "%s", "suite": "'"$VM_SUITE"'", "mode": "%s", "host": "127.0.0.1", "port": %s, "user": "root", "key": "%s", "pid": %s, "console": "%s"}\n' \
     "$inst" "$mode" "$port" "$VM_KEY" "$pid" "$rundir/console.log" >"$rundir/state.json"
 
-vm_log "booting $inst ($VM_SUITE, mode $mode, pid $pid, ssh 127.0.0.1:$port) ..."
+vm_log "booting $inst ($VM_SUITE, mode $mode, cache $cache$([[ ${VM_KEEP_OVERLAY:-0} == 1 ]] && echo ', same overlay'), pid $pid, ssh 127.0.0.1:$port) ..."
 deadline=$((SECONDS + ${VM_BOOT_TIMEOUT:-300}))
 until vm_ssh "$inst" true 2>/dev/null; do
     if ! kill -0 "$pid" 2>/dev/null; then
