@@ -70,3 +70,9 @@ def test_the_awx_project_runs_the_collections_playbooks_from_the_ee():
             plays = yaml.safe_load(handle)
         assert plays == [{"name": plays[0]["name"], "ansible.builtin.import_playbook": "rock5b.oom.%s" % name}]
         assert os.path.exists(os.path.join(REPO, "playbooks", name + ".yml"))
+
+
+def test_the_unreachable_choice_offers_what_the_rollout_accepts(questions):
+    text = open(ROLLOUT, encoding="utf-8").read()
+    accepted = re.search(r"rock5b_oom_rollout_unreachable \| default\('stop'\) in (\[[^\]]*\])", text).group(1)
+    assert sorted(questions["rock5b_oom_rollout_unreachable"]["choices"]) == sorted(yaml.safe_load(accepted))
