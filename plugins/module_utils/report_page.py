@@ -6,9 +6,10 @@
 The page loads nothing (no CDN, fonts, images or scripts from anywhere: operators open it offline;
 its Content-Security-Policy forbids it too). Pictures are inline SVG drawn here; the style sheet and
 the sort/filter script are in report_page_assets.py. Every value from the report is escaped
-(html.escape; the JSON copy for the script has every ``<``, ``>`` and ``&`` as a \\u escape), and
-the same report always gives the same page, byte for byte (nothing is read from the clock: "the
-last 7 days" end at ``report["generated"]``).
+(html.escape) and the page holds no second copy of the report (the data is report.json, written
+beside it; the script works on the table's own cells). The same report always gives the same
+page, byte for byte (nothing is read from the clock: "the last 7 days" end at
+``report["generated"]``).
 
 ``board_problems(board)`` is the page's one definition of a problem board (and of the default
 order: unreachable, drifted, critical, under pressure, recent OOM kills, then the others).
@@ -18,7 +19,6 @@ from __future__ import annotations
 
 import datetime
 import html
-import json
 
 from ansible_collections.rock5b.oom.plugins.module_utils.report_page_assets import CSS, JS
 
@@ -318,11 +318,6 @@ def _oom_svg(report):
     return "".join(parts)
 
 
-def _json_for_script(report):
-    text = json.dumps(report, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-    return text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
-
-
 def render(report):
     """The whole page for a fleet report dict (see docs/report_page.md for the schema and the page)."""
     boards = sorted(report.get("boards") or [], key=lambda b: (_rank(b), str(b.get("name"))))
@@ -350,6 +345,5 @@ def render(report):
         'placeholder="board, process, drift item&hellip;"></label><label><input type="checkbox" id="problems-only"> '
         'Problems only</label><span id="shown" aria-live="polite"></span></div>',
         _table(boards), "</section>",
-        '<script type="application/json" id="report-data">%s</script>' % _json_for_script(dict(report, boards=boards)),
         "<script>%s</script>" % JS,
         "</body></html>", ""])
