@@ -13,7 +13,9 @@ returning a message that names the variable, or None; ``problems`` checks a whol
 
 from __future__ import annotations
 
+import os
 import re
+import shlex
 
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # A path written into a unit and into ANSIBLE_COLLECTIONS_PATH (':'-separated): absolute, plain.
@@ -22,7 +24,19 @@ UNIT_PATH = re.compile(r"\A(/[A-Za-z0-9._+@-]+)+\Z")
 TIME_UNITS = ("usec", "us", "\u00b5s", "msec", "ms", "seconds", "second", "sec", "s", "minutes",
               "minute", "min", "m", "hours", "hour", "hr", "h", "days", "day", "d", "weeks", "week",
               "w", "months", "month", "M", "years", "year", "y")
-TIME_SPAN = re.compile(r"\A *(?:\d+(?:\.\d+)? *(?:%s)? *)+\Z" % "|".join(TIME_UNITS))
+# ASCII digits only: systemd reads no others ("\u0663\u0660min" passed Python's \\d).
+TIME_SPAN = re.compile(r"\A *(?:[0-9]+(?:\.[0-9]+)? *(?:%s)? *)+\Z" % "|".join(TIME_UNITS))
+TIME_TOKEN = re.compile(r"([0-9]+(?:\.[0-9]+)?) *(%s)?" % "|".join(sorted(TIME_UNITS, key=len, reverse=True)))
+# Seconds per unit (systemd's time-util.c: a month is 30.44 days, a year 365.25), and the largest
+# span systemd parses: USEC_INFINITY (2^64-1 microseconds) is "infinity", past it is an error.
+_MINUTE, _HOUR, _DAY = 60, 3600, 86400
+TIME_UNIT_SECONDS = dict(
+    [(unit, 1e-6) for unit in ("usec", "us", "\u00b5s")] + [(unit, 1e-3) for unit in ("msec", "ms")]
+    + [(unit, 1) for unit in ("seconds", "second", "sec", "s")] + [(unit, _MINUTE) for unit in ("minutes", "minute", "min", "m")]
+    + [(unit, _HOUR) for unit in ("hours", "hour", "hr", "h")] + [(unit, _DAY) for unit in ("days", "day", "d")]
+    + [(unit, 7 * _DAY) for unit in ("weeks", "week", "w")] + [(unit, 2629800) for unit in ("months", "month", "M")]
+    + [(unit, 31557600) for unit in ("years", "year", "y")])
+LARGEST_TIME_SPAN_S = (2 ** 64 - 2) / 1e6
 TIME_SPAN_VARIABLES = ("self_heal_on_boot_sec", "self_heal_interval", "self_heal_randomized_delay", "self_heal_timeout")
 # OpenSSH public keys, as in an allowed_signers file: "<type> <base64> [comment]".
 SSH_KEY_TYPES = ("ssh-ed25519", "ssh-rsa", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521",
@@ -132,6 +146,9 @@ def time_span_problem(value, variable):
         return None
     if not isinstance(value, str) or not TIME_SPAN.match(value) or not value.strip():
         return "%s must be a systemd time span such as 10min, 1h 30min or 90s, got %r" % (variable, value)
+    seconds = sum(float(number) * TIME_UNIT_SECONDS[unit or "s"] for number, unit in TIME_TOKEN.findall(value))
+    if seconds > LARGEST_TIME_SPAN_S:
+        return "%s is longer than systemd can read (about 584542 years), got %r" % (variable, value)
     return None
 
 
@@ -143,6 +160,66 @@ def signing_key_problem(key, variable="self_heal_signing_keys"):
     return None
 
 
+# Debian package names (Debian Policy 5.6.1), with apt's optional :arch and =version or >=version.
+DEB_PACKAGE = re.compile(r"\A[a-z0-9][a-z0-9+.-]+(?::[a-z0-9-]+)?(?:>?=[A-Za-z0-9.+:~*-]+)?\Z")
+# A release of a Python package as pip pins it (PEP 440, public versions, ASCII digits).
+PEP440_VERSION = re.compile(r"\A[0-9]+(?:\.[0-9]+)*(?:(?:a|b|rc)[0-9]+)?(?:\.post[0-9]+)?(?:\.dev[0-9]+)?\Z")
+# A requirement pip reads as one (PEP 508): name, extras, version specifiers, an environment marker.
+_SPECIFIER = r"(?:===|~=|==|!=|<=|>=|<|>) *[A-Za-z0-9.*+!_-]+ *"
+PIP_REQUIREMENT = re.compile(r"\A[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?(?:\[[A-Za-z0-9._, -]+\])? *"
+                             r"(?:%s(?:, *%s)*)?(?:; *[^\x00-\x1f\x7f;]+)?\Z" % (_SPECIFIER, _SPECIFIER))
+
+
+def controller_path_problem(path, variable):
+    """Why ``path`` is not an absolute, normalized path (on the controller), or None."""
+    if not isinstance(path, str) or not os.path.isabs(path) or CONTROL.search(path) or os.path.normpath(path) != path.rstrip("/"):
+        return "%s must be an absolute path without '..' or '.' (on the controller), got %r" % (variable, path)
+    return None
+
+
+def playbook_problem(path, variable="self_heal_playbook"):
+    """Why ``path`` is not a playbook inside the checkout (relative, no '..', '.' or empty parts), or None."""
+    problem = text_problem(path, variable)
+    if problem:
+        return problem
+    if os.path.isabs(path) or any(part in ("", ".", "..") for part in path.split("/")):
+        return "%s must be a path inside the checkout, relative and without '..' or '.', got %r" % (variable, path)
+    return None
+
+
+def package_problem(name, variable):
+    """Why ``name`` is not a Debian package apt installs (name[:arch][=version]), or None."""
+    if not isinstance(name, str) or not DEB_PACKAGE.match(name):
+        return "%s must be a Debian package name (lowercase letters, digits, +.-; :arch and =version allowed), got %r" % (variable, name)
+    return None
+
+
+def version_problem(version, variable="self_heal_ansible_core_version"):
+    """Why ``version`` is not one release pip can pin (PEP 440: 2.19.14, 2.20.0rc1), or None."""
+    if not isinstance(version, str) or not PEP440_VERSION.match(version):
+        return "%s must be one release such as 2.19.14 (PEP 440, ASCII digits), got %r" % (variable, version)
+    return None
+
+
+def requirement_problem(requirement, variable):
+    """Why ``requirement`` is not one PEP 508 requirement (never a pip option), or None."""
+    if not isinstance(requirement, str) or not PIP_REQUIREMENT.match(requirement):
+        return ("%s must be one requirement such as 'cryptography<51' (a package name, version specifiers, "
+                "an optional '; marker'; never a pip option), got %r" % (variable, requirement))
+    return None
+
+
+def pip_args_problem(args, variable="self_heal_pip_extra_args"):
+    """Why ``args`` is not one line of options pip can split as a shell would (balanced quotes), or None."""
+    if not isinstance(args, str) or CONTROL.search(args):
+        return "%s must be one line of pip options, got %r" % (variable, args)
+    try:
+        shlex.split(args)
+    except ValueError as error:
+        return "%s cannot be split into pip options (%s), got %r" % (variable, error, args)
+    return None
+
+
 def _source_problems(settings):
     url = settings.get("self_heal_repo_url") or ""
     bundle = settings.get("self_heal_bundle_source") or ""
@@ -151,6 +228,8 @@ def _source_problems(settings):
                "controller)")
     if url:
         yield repo_url_problem(url)
+    if bundle:
+        yield controller_path_problem(bundle, "self_heal_bundle_source")
     if settings.get("self_heal_deploy_key") and (bundle or repo_url_kind(url) != "ssh"):
         yield "self_heal_deploy_key needs an ssh URL in self_heal_repo_url (ssh://host/path or user@host:path)"
     if "self_heal_branch" in settings:
@@ -177,10 +256,27 @@ def problems(settings):
     for index, path in enumerate(p for p in (settings.get("self_heal_collections_path") or "").split(":") if p):
         found.append(unit_path_problem(path, "self_heal_collections_path (entry %d)" % index))
     if "self_heal_playbook" in settings:
-        found.append(text_problem(settings["self_heal_playbook"], "self_heal_playbook"))
+        found.append(playbook_problem(settings["self_heal_playbook"]))
     for index, arg in enumerate(settings.get("self_heal_extra_args") or []):
         found.append(text_problem(arg, "self_heal_extra_args[%d]" % index))
     for variable in TIME_SPAN_VARIABLES:
         if variable in settings:
             found.append(time_span_problem(settings[variable], variable))
+    found += _install_problems(settings)
     return [problem for problem in found if problem]
+
+
+def _install_problems(settings):
+    """What installs ansible-core on the board: apt packages, the pip pins, the controller's cache."""
+    found = []
+    for index, name in enumerate(settings.get("self_heal_packages") or []):
+        found.append(package_problem(name, "self_heal_packages[%d]" % index))
+    if "self_heal_ansible_core_version" in settings:
+        found.append(version_problem(settings["self_heal_ansible_core_version"]))
+    for index, requirement in enumerate(settings.get("self_heal_ansible_core_constraints") or []):
+        found.append(requirement_problem(requirement, "self_heal_ansible_core_constraints[%d]" % index))
+    if "self_heal_controller_cache" in settings:
+        found.append(controller_path_problem(settings["self_heal_controller_cache"], "self_heal_controller_cache"))
+    if "self_heal_pip_extra_args" in settings:
+        found.append(pip_args_problem(settings["self_heal_pip_extra_args"]))
+    return found

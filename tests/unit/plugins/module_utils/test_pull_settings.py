@@ -16,7 +16,10 @@ GOOD = {
     "self_heal_python_interpreter": "/usr/bin/python3", "self_heal_collections_path": "",
     "self_heal_extra_args": ["--skip-tags", "monitor", "-e", "x=50% of $HOME"], "self_heal_signing_keys": [KEY],
     "self_heal_on_boot_sec": "10min", "self_heal_interval": "1h 30min", "self_heal_randomized_delay": "15min",
-    "self_heal_timeout": "infinity",
+    "self_heal_timeout": "infinity", "self_heal_packages": ["git", "python3-venv", "python3-apt:arm64", "tzdata=2025a-1"],
+    "self_heal_ansible_core_version": "2.19.14", "self_heal_ansible_core_constraints": ["cryptography<51", "jinja2>=3.1,<4",
+                                                                                        "pyyaml; python_version >= '3.8'"],
+    "self_heal_controller_cache": "/home/ops/.cache/rock5b-oom-self-heal", "self_heal_pip_extra_args": "--timeout 30 --retries '3'",
 }
 
 
@@ -117,3 +120,47 @@ def test_single_rules():
     assert "self_heal_dir" in unit_path_problem("/var/lib/x/", "self_heal_dir")
     assert signing_key_problem(KEY) is None and signing_key_problem(KEY.rsplit(" ", 1)[0]) is None
     assert signing_key_problem(KEY + "\nssh-ed25519 AAAA second")
+
+
+@pytest.mark.parametrize("change, variable", [
+    ({"self_heal_bundle_source": "../infra", "self_heal_repo_url": ""}, "self_heal_bundle_source"),
+    ({"self_heal_playbook": "../../../tmp/x.yml"}, "self_heal_playbook"),
+    ({"self_heal_playbook": "/tmp/x.yml"}, "self_heal_playbook"),
+    ({"self_heal_playbook": "playbooks/./site.yml"}, "self_heal_playbook"),
+    ({"self_heal_packages": ["git; rm -rf /"]}, "self_heal_packages[0]"),
+    ({"self_heal_packages": ["git", ""]}, "self_heal_packages[1]"),
+    ({"self_heal_packages": ["-o=APT::Get::AllowUnauthenticated=1"]}, "self_heal_packages[0]"),
+    ({"self_heal_ansible_core_version": "latest"}, "self_heal_ansible_core_version"),
+    ({"self_heal_ansible_core_version": "\u0662.\u0661\u0669"}, "self_heal_ansible_core_version"),
+    ({"self_heal_ansible_core_version": ""}, "self_heal_ansible_core_version"),
+    ({"self_heal_ansible_core_constraints": ["--index-url=http://pypi.example.org/simple"]}, "self_heal_ansible_core_constraints[0]"),
+    ({"self_heal_ansible_core_constraints": [""]}, "self_heal_ansible_core_constraints[0]"),
+    ({"self_heal_ansible_core_constraints": ["jinja2<4 --pre"]}, "self_heal_ansible_core_constraints[0]"),
+    ({"self_heal_controller_cache": ""}, "self_heal_controller_cache"),
+    ({"self_heal_controller_cache": ".cache/x"}, "self_heal_controller_cache"),
+    ({"self_heal_controller_cache": "/home/ops/../../tmp"}, "self_heal_controller_cache"),
+    ({"self_heal_pip_extra_args": "--timeout '30"}, "self_heal_pip_extra_args"),
+    ({"self_heal_pip_extra_args": "--timeout 30\n--pre"}, "self_heal_pip_extra_args"),
+    ({"self_heal_interval": "\u0663\u0660min"}, "self_heal_interval"),
+    ({"self_heal_on_boot_sec": "1180591620717411303424h"}, "self_heal_on_boot_sec"),
+    ({"self_heal_timeout": "600000 years"}, "self_heal_timeout"),
+])
+def test_each_typo_in_the_install_settings_is_named(change, variable):
+    """Found by the bad-input corpus: these passed the role's checks, so the role went on to install."""
+    found = problems(dict(GOOD, **change))
+    assert len(found) == 1 and found[0].startswith(variable), found
+
+
+@pytest.mark.parametrize("value", ["500000 years", "1y", "2.5h", "0", "18446744073s"])
+def test_long_time_spans_systemd_reads_are_fine(value):
+    assert time_span_problem(value, "self_heal_on_boot_sec") is None
+
+
+def test_the_role_hands_every_checked_variable_to_the_rules():
+    import os
+    import yaml
+    path = os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", "roles", "self_heal", "vars", "main.yml")
+    with open(path, encoding="utf-8") as handle:
+        checked = yaml.safe_load(handle)["self_heal__problems"]
+    missing = [variable for variable in GOOD if "'%s': %s" % (variable, variable) not in checked]
+    assert not missing, missing
