@@ -23,7 +23,8 @@ The report, the contract between this action, report.json's readers and the page
         "victims": [{"comm": str, "pid": int, "rss_bytes": int|null, "time": "<ISO>", "cgroup": str|null}],  # newest first, <= 5
         "kill_times": ["<ISO>", ...],  # every OOM kill of the last 7 days, oldest first
         "monitor": {"state": "active"|"inactive"|"failed"|"absent", "level": "ok"|"warn"|"critical"|null,
-                    "last_action": str|null},
+                    "status": str|null,  # its systemd status text and the actions it counted since it started
+                    "last_action": {"action": str, "target": str|null, "time": "<ISO>"}|null},  # its latest action
         "killers": [str],  # userspace killers running: rock5b-oom-monitor, systemd-oomd, earlyoom, nohang
         "warn_bytes": int|null, "critical_bytes": int|null,  # the monitor's resolved thresholds when known
         "drift": [str]}],  # the audit's findings (empty: converged)
@@ -164,9 +165,22 @@ def empty_board(name, reachable, reason):
                                 "swap_used_bytes", "zram_total_bytes", "zram_used_bytes", "psi", "commit_limit_bytes",
                                 "committed_as_bytes", "oom_kills_since_boot", "oom_kills_24h", "oom_kills_7d",
                                 "warn_bytes", "critical_bytes")))
-    board.update(victims=[], kill_times=[], monitor={"state": "absent", "level": None, "last_action": None},
+    board.update(victims=[], kill_times=[], monitor={"state": "absent", "level": None, "status": None, "last_action": None},
                  killers=[], drift=[])
     return board
+
+
+def monitor_entry(monitor):
+    """The report's monitor from oom_facts' (plugins/module_utils/oom_killers.py monitor_facts)."""
+    actions = monitor.get("actions") or {}
+    status = "; ".join(([to_text(monitor["status"])] if monitor.get("status") else []) + (
+        ["actions since start: " + ", ".join("%s %d" % (to_text(k), int(n)) for k, n in sorted(actions.items()))]
+        if isinstance(actions, Mapping) and actions else [])) or None
+    last, last_action = monitor.get("last_action"), None
+    if isinstance(last, Mapping) and last.get("action") and isinstance(last.get("time"), (int, float)):
+        last_action = {"action": to_text(last["action"]), "target": _text_or_none(last.get("target")), "time": _iso(last["time"])}
+    return {"state": monitor.get("state") or "absent", "level": monitor.get("level"), "status": status,
+            "last_action": last_action}
 
 
 def board_entry(name, host_vars, now):
@@ -188,8 +202,7 @@ def board_entry(name, host_vars, now):
     board["psi"] = psi_facts(facts)
     board.update(kill_facts(facts, now))
     board.update(
-        monitor={"state": monitor.get("state") or "absent", "level": monitor.get("level"),
-                 "last_action": monitor.get("last_action")},
+        monitor=monitor_entry(monitor),
         killers=[to_text(k) for k in facts.get("killers") or []],
         warn_bytes=monitor.get("warn_bytes"), critical_bytes=monitor.get("critical_bytes"),
         drift=[to_text(finding) for finding in drift],

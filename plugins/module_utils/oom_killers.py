@@ -32,8 +32,16 @@ KILLERS = (
     ("nohang", ("nohang",), ("nohang.service", "nohang-desktop.service")),
 )
 
-_SAMPLE = re.compile(r'^rock5b_oom_monitor_(?P<name>\w+)(?:\{(?P<labels>[^}]*)\})?\s+(?P<value>\S+)\s*$')
-_LABEL = re.compile(r'(\w+)="([^"]*)"')
+# Label values as the text exposition format escapes them (\\, \" and \n), so a quote or a brace
+# in a killed process's name ends neither the value nor the label set.
+_VALUE = r'"(?:[^"\\]|\\.)*"'
+_SAMPLE = re.compile(r'^rock5b_oom_monitor_(?P<name>\w+)(?:\{(?P<labels>(?:[^}"]|%s)*)\})?\s+(?P<value>\S+)\s*$' % _VALUE)
+_LABEL = re.compile(r'(\w+)=(%s)' % _VALUE)
+_UNESCAPE = re.compile(r'\\(.)')
+
+
+def _label_value(quoted):
+    return _UNESCAPE.sub(lambda m: "\n" if m.group(1) == "n" else m.group(1), quoted[1:-1])
 
 
 def running_killers(processes, monitor_active=False):
@@ -46,10 +54,12 @@ def running_killers(processes, monitor_active=False):
 
 
 def parse_metrics(text):
-    """The monitor's textfile: dict(level, warn_bytes, critical_bytes, actions), None where absent.
+    """The monitor's textfile: dict(level, warn_bytes, critical_bytes, actions, last_action), None where absent.
 
-    ``actions`` maps "action result" to its counter, for the counters above zero."""
-    result = {"level": None, "warn_bytes": None, "critical_bytes": None, "actions": {}}
+    ``actions`` maps "action result" to its counter, for the counters above zero. ``last_action``
+    is the most recent of the monitor's actions (``last_action_timestamp_seconds``):
+    dict(action, target (None when it has none), time (seconds since the epoch))."""
+    result = {"level": None, "warn_bytes": None, "critical_bytes": None, "actions": {}, "last_action": None}
     for line in (text or "").splitlines():
         match = _SAMPLE.match(line.strip())
         if not match:
@@ -58,7 +68,7 @@ def parse_metrics(text):
             value = float(match.group("value"))
         except ValueError:
             continue
-        labels = dict(_LABEL.findall(match.group("labels") or ""))
+        labels = dict((key, _label_value(quoted)) for key, quoted in _LABEL.findall(match.group("labels") or ""))
         name = match.group("name")
         if name == "level" and 0 <= value < len(LEVELS) and value == int(value):
             result["level"] = LEVELS[int(value)]
@@ -66,6 +76,10 @@ def parse_metrics(text):
             result[labels["level"] + "_bytes"] = int(value)
         elif name == "actions_total" and value > 0:
             result["actions"]["%s %s" % (labels.get("action"), labels.get("result"))] = int(value)
+        elif name == "last_action_timestamp_seconds" and labels.get("action") and value == value:
+            last = result["last_action"]
+            if last is None or value > last["time"]:
+                result["last_action"] = {"action": labels["action"], "target": labels.get("target") or None, "time": value}
     return result
 
 
@@ -116,19 +130,17 @@ def monitor_facts(module, fs, processes, config_path=DEFAULT_MONITOR_CONFIG):
     """The monitor's unit state; its level, status and thresholds when known.
 
     ``level`` comes from the status text, else the textfile, and only while the unit is
-    active (a stopped monitor's textfile is stale). ``last_action`` is its status text, and
-    the actions it counted since it started (``drop_caches ok 3``) when there are any."""
+    active (a stopped monitor's textfile is stale). ``actions`` are the actions it counted since it
+    started (``{"drop_caches ok": 3}``), ``last_action`` the latest it took (parse_metrics; from the
+    textfile, so also after it stopped), or None."""
     props = _unit_props(module, fs, processes)
     state = unit_state(props)
     path = metrics_path(fs, config_path)
     metrics = parse_metrics(fs.read_text(path) if path else None)
     status = props.get("StatusText") or None
     level = (status_level(status) or metrics["level"]) if state == "active" else None
-    parts = ([status] if status else []) + (
-        ["actions since start: " + ", ".join("%s %d" % item for item in sorted(metrics["actions"].items()))]
-        if metrics["actions"] else [])
     return {
         "unit": MONITOR_UNIT, "state": state, "level": level, "status": status,
-        "last_action": "; ".join(parts) or None, "warn_bytes": metrics["warn_bytes"],
+        "actions": metrics["actions"], "last_action": metrics["last_action"], "warn_bytes": metrics["warn_bytes"],
         "critical_bytes": metrics["critical_bytes"], "metrics_path": path,
     }

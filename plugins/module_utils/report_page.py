@@ -162,8 +162,13 @@ def _monitor(board):
     monitor = board.get("monitor") or {}
     state, level = monitor.get("state") or "absent", monitor.get("level")
     text = "%s%s" % (_e(state), (", level %s" % _e(level)) if level else "")
-    if monitor.get("last_action"):
-        text += '<br><span class="small">%s</span>' % _e(monitor["last_action"])
+    last = monitor.get("last_action")
+    if isinstance(last, dict) and last.get("action"):
+        text += '<br><span class="last-action">last: <b>%s</b>%s &middot; <span title="%s">%s</span></span>' % (
+            _e(last["action"]), (" " + _e(last["target"])) if last.get("target") else "", _time(last.get("time")),
+            _short_time(last.get("time")))
+    if monitor.get("status"):
+        text += '<br><span class="small">%s</span>' % _e(monitor["status"])
     if board.get("killers"):
         text += '<br><span class="small">killers: %s</span>' % _e(", ".join(board["killers"]))
     return state + " " + (level or ""), text

@@ -254,15 +254,20 @@ ansible_facts:
           description:
             - C(rock5b-oom-monitor.service). C(state) is C(active), C(inactive), C(failed) or
               C(absent) (no such unit); C(status) its last systemd status text; C(level) (C(ok),
-              C(warn), C(critical)) is known only while it is active; C(last_action) is its
-              status and the actions it counted since it started, or null.
+              C(warn), C(critical)) is known only while it is active; C(actions) the actions it
+              counted since it started (C(action result): count, the counters above zero).
+            - C(last_action) is the latest action it took, from its textfile (so also after it
+              stopped), or null - C(action) (C(warn), C(critical), C(drop_caches), C(kill),
+              C(kill_dry_run), C(hook)), C(target) (C(comm (pid N)) for a kill, the event for a
+              hook, else null) and C(time) (seconds since the epoch, the board's clock).
             - C(warn_bytes) and C(critical_bytes) are its resolved thresholds and C(metrics_path)
               its textfile (from O(monitor_config)), null when unknown.
           type: dict
           returned: always
           sample: {"unit": "rock5b-oom-monitor.service", "state": "active", "level": "ok",
                    "status": "ok: 2.9 GiB available, PSI trigger armed",
-                   "last_action": "ok: 2.9 GiB available, PSI trigger armed; actions since start: drop_caches ok 1",
+                   "actions": {"drop_caches ok": 1, "kill ok": 1},
+                   "last_action": {"action": "kill", "target": "chromium (pid 4242)", "time": 1765000060.5},
                    "warn_bytes": 209715200, "critical_bytes": 104857600,
                    "metrics_path": "/var/lib/prometheus/node-exporter/rock5b_oom_monitor.prom"}
 """

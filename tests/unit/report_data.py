@@ -64,8 +64,10 @@ def _reachable_board(rng, index, name):
         "oom_kills_24h": sum(1 for k in kills if k >= day), "oom_kills_7d": sum(1 for k in kills if k >= week),
         "victims": victims, "kill_times": [_iso(k) for k in kills],
         "monitor": {"state": monitor_state, "level": level,
-                    "last_action": ("killed %s (pid %d) at MemAvailable %d MiB" % (victims[-1]["comm"], victims[-1]["pid"], avail // MIB))
-                    if victims and level == "critical" else ("warned at %d MiB" % (avail // MIB) if level else None)},
+                    "status": ("%s: %d MiB available, PSI trigger armed" % (level, avail // MIB)) if level else None,
+                    "last_action": {"action": "kill", "target": "%s (pid %d)" % (victims[-1]["comm"], victims[-1]["pid"]),
+                                    "time": victims[-1]["time"]}
+                    if victims and level == "critical" else ({"action": level, "target": None, "time": _iso(GENERATED)} if level else None)},
         "killers": killers, "warn_bytes": int(ram * 0.15), "critical_bytes": int(ram * 0.06), "drift": drift,
     }
 
@@ -76,7 +78,7 @@ def _unreachable(name, reason):
         "zram_total_bytes", "zram_used_bytes", "psi", "commit_limit_bytes", "committed_as_bytes",
         "oom_kills_since_boot", "oom_kills_24h", "oom_kills_7d", "warn_bytes", "critical_bytes")}
     board.update({"name": name, "reachable": False, "reason": reason, "victims": [], "kill_times": [],
-                  "monitor": {"state": "absent", "level": None, "last_action": None}, "killers": [], "drift": []})
+                  "monitor": {"state": "absent", "level": None, "status": None, "last_action": None}, "killers": [], "drift": []})
     return board
 
 

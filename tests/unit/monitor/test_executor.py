@@ -111,3 +111,20 @@ def test_hook_gets_the_event_in_its_environment(fake_proc, tmp_path):
     ex.hook_process.wait(timeout=10)
     ex.run(ex.reap_hook())
     assert out.read_text() == "critical ok\n" and monitor.actions[("hook", "ok")] == 1
+
+
+def test_executed_actions_note_their_time_and_target(fake_proc, monkeypatch, tmp_path):
+    fake_proc.add_process(501, "node", rss_pages=100000, oom_score=800)
+    ex, monitor, journal = executor(fake_proc, kill={"enabled": True, "dry_run": True}, hook={"command": ["/bin/true"]})
+    ex.run([Action("kill", dry_run=True)])
+    assert monitor.last_actions == {"kill_dry_run": (1000.0, "node (pid 501)")}
+    ex.clock.advance(5)
+    ex.run([Action("hook", event="critical")])
+    assert monitor.last_actions["hook"] == (1005.0, "critical")
+    ex.hook_process.wait(timeout=10)
+    ex.run(ex.reap_hook())
+    monkeypatch.setattr(os, "sync", lambda: None)
+    fake_proc.write("sys/vm/drop_caches", "")
+    ex.clock.advance(1)
+    ex.run([Action("drop_caches", value=3)])
+    assert monitor.last_actions["drop_caches"] == (1006.0, "")

@@ -132,3 +132,23 @@ def test_hook_runs_on_its_events_rate_limited():
     m.step(clock.advance(1), mb_reading(500))
     assert "hook" not in kinds(m.step(clock.advance(1), mb_reading(90)))
     assert m.actions[("hook", "skipped")] == 1
+
+
+# --- the last action of each kind (exported in the metrics) -------------------------------------
+
+
+def test_the_last_action_of_each_kind_is_noted_on_actions_only_never_per_check():
+    m, clock = make_monitor(kill={"enabled": True, "grace_s": 5, "interval_s": 10}), FakeClock()
+    m.step(clock(), mb_reading(150))
+    assert m.last_actions == {"warn": (1000.0, "")}
+    for _step in range(100):  # checks at the same level note nothing
+        m.step(clock.advance(1), mb_reading(150))
+    assert m.last_actions == {"warn": (1000.0, "")}
+    m.step(clock.advance(1), mb_reading(40))
+    m.record("drop_caches", True, now=clock())
+    m.start_kill(clock.advance(0.5), process_entry(50, "hog", 2000, 800))
+    assert m.last_actions == {"warn": (1000.0, ""), "critical": (1101.0, ""), "drop_caches": (1101.0, ""),
+                              "kill": (1101.5, "hog (pid 50)")}
+    m.step(clock.advance(60), mb_reading(500))  # recovering is not an action
+    m.record("drop_caches", False, "EROFS", "ro", now=clock())  # nor is a failed one
+    assert set(m.last_actions) == {"warn", "critical", "drop_caches", "kill"} and m.last_actions["drop_caches"][0] == 1101.0

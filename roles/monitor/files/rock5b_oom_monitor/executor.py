@@ -15,6 +15,7 @@ from procfs import pressure as mu_pressure
 from procfs import processes as mu_processes
 from rock5b_oom_monitor import LOG_WARNING, MESSAGE_IDS, fmt_kb, readings
 from rock5b_oom_monitor.decisions import Action, choose_victim, compile_protect
+from rock5b_oom_monitor.monitor import victim_name
 
 # The hook runs as an ordinary process of the board, not as a part of the monitor:
 # - in a session and process group of its own (Popen's start_new_session), so that on timeout
@@ -159,6 +160,7 @@ class Executor:
         if action.dry_run:
             self.monitor.kill_limit.last = self.clock()
             self.monitor.count("kill", "dry_run")
+            self.monitor.note("kill_dry_run", self.monitor.kill_limit.last, victim_name(victim))
             return [Action("log", event="kill", priority=LOG_WARNING, top=False,
                            message="dry run: would kill %s (pid %d, %s resident, oom_score %d)" % (
                                victim["comm"], victim["pid"], fmt_kb(victim["rss_kb"]), victim["oom_score"]))]
@@ -237,6 +239,7 @@ class Executor:
                 command, env=env, stdin=self.subprocess.DEVNULL, start_new_session=True, close_fds=True,
                 preexec_fn=ordinary_oom_score)
             self.hook_started, self.hook_kill_at = self.clock(), None
+            self.monitor.note("hook", self.hook_started, action.event)
         except OSError as error:
             return self.monitor.record("hook", False, errno.errorcode.get(error.errno, "?"),
                                        "%s: %s" % (command[0], error.strerror))

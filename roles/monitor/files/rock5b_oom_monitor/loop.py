@@ -146,7 +146,7 @@ class Daemon:
         if self.metrics_path and now >= self.metrics_due - HOUSEKEEPING_EARLY_S:
             try:
                 write_atomic(self.metrics_path, render_metrics(monitor, reading, self.executor.psi_values(),
-                                                               self.mode, self.wall()))
+                                                               self.mode, self.wall(), now=self.clock()))
             except OSError as error:
                 self.executor.run(monitor.record("metrics", False, errno.errorcode.get(error.errno, "?"),
                                                  "writing %s: %s" % (self.metrics_path, error.strerror)))

@@ -10,8 +10,16 @@ import os
 from rock5b_oom_monitor import RANK
 
 
-def render_metrics(monitor, reading, psi_values, psi_mode, now_wall):
-    """node_exporter textfile collector text."""
+def label_value(value):
+    """A label value as the text exposition format writes it: backslash, quote and newline escaped."""
+    return str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def render_metrics(monitor, reading, psi_values, psi_mode, now_wall, now=None):
+    """node_exporter textfile collector text.
+
+    ``now`` is the monitor's clock at ``now_wall`` (its actions carry that clock's times); None
+    when that clock is the wall clock."""
     lines = []
 
     def metric(name, kind, helptext, samples):
@@ -19,7 +27,7 @@ def render_metrics(monitor, reading, psi_values, psi_mode, now_wall):
         lines.append("# HELP %s %s" % (full, helptext))
         lines.append("# TYPE %s %s" % (full, kind))
         for labels, value in samples:
-            label = ",".join('%s="%s"' % item for item in labels)
+            label = ",".join('%s="%s"' % (key, label_value(value)) for key, value in labels)
             lines.append("%s%s %s" % (full, "{%s}" % label if label else "", value))
 
     t = monitor.thresholds
@@ -48,6 +56,12 @@ def render_metrics(monitor, reading, psi_values, psi_mode, now_wall):
            [((("event", name),), monitor.events[name]) for name in sorted(monitor.events)])
     metric("actions_total", "counter", "Actions carried out, by result.",
            [((("action", a), ("result", r)), n) for (a, r), n in sorted(monitor.actions.items())])
+    if monitor.last_actions:
+        offset = 0.0 if now is None else now_wall - now
+        metric("last_action_timestamp_seconds", "gauge", "When the monitor last took each action; target: the process "
+               "a kill signalled, the event a hook ran for.",
+               [((("action", action), ("target", target)), "%.3f" % (at + offset))
+                for action, (at, target) in sorted(monitor.last_actions.items())])
     metric("last_update_timestamp_seconds", "gauge", "When this file was written.", [((), "%.3f" % now_wall)])
     return "\n".join(lines) + "\n"
 

@@ -11,6 +11,11 @@ from rock5b_oom_monitor import (
 from rock5b_oom_monitor.decisions import Action, KillJob, LevelTracker, RateLimiter, next_interval
 
 
+def victim_name(victim):
+    """How the metrics and the journal name a process: ``comm (pid N)``."""
+    return "%s (pid %d)" % (victim["comm"], victim["pid"])
+
+
 class Monitor:
     """The monitor's state and decisions, fed with readings and the time; no I/O.
 
@@ -36,6 +41,10 @@ class Monitor:
             if on:
                 self.actions[(action, "ok")] = self.actions[(action, "failed")] = 0
         self.failed_once = set()
+        # action -> (the clock's time, target) of its last occurrence: warn, critical, drop_caches,
+        # kill (target "comm (pid N)"), kill_dry_run and hook (target: its event). Set on actions
+        # only, never per check; the metrics file exports it.
+        self.last_actions = {}
         self.last = None
         self.last_at = None
         self.falling_kb_s = 0.0
@@ -48,6 +57,10 @@ class Monitor:
     def count(self, action, result):
         key = (action, result)
         self.actions[key] = self.actions.get(key, 0) + 1
+
+    def note(self, action, now, target=""):
+        """The monitor took ``action`` at ``now`` (against ``target``)."""
+        self.last_actions[action] = (now, target)
 
     def _log(self, event, priority, message, with_top=False):
         # With the log action off only kills are still recorded: nobody may kill unseen.
@@ -82,6 +95,7 @@ class Monitor:
         if level != previous:
             if RANK[level] > RANK[previous]:
                 self.events[level] += 1
+                self.note(level, now)
                 priority = LOG_CRIT if level == CRITICAL else LOG_WARNING
                 actions += self._log(level, priority, "%s memory: %s" % (
                     "critical" if level == CRITICAL else "low", self.describe(reading)), with_top=True)
@@ -122,6 +136,7 @@ class Monitor:
         self.kill_limit.last = now
         self.kill_job = KillJob(victim, now, self.config["kill"]["grace_s"])
         self.count("kill", "ok")
+        self.note("kill", now, victim_name(victim))
         actions = self._log("kill", LOG_CRIT, "killed %s (pid %d, %s resident, oom_score %s) with SIGTERM to "
                             "free memory before the kernel OOM killer: %s" % (
                                 victim["comm"], victim["pid"], fmt_kb(victim.get("rss_kb")),
@@ -154,6 +169,7 @@ class Monitor:
         self.count(action, "ok" if ok else "failed")
         if ok:
             if action == "drop_caches":
+                self.note("drop_caches", now)
                 return self._log("drop_caches", LOG_NOTICE, "synced and dropped caches (echo %d > drop_caches)%s" % (
                     self.config["drop_caches"]["value"], (": " + detail) if detail else "")) + \
                     self._hook(now, "drop_caches")

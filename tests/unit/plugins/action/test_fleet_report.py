@@ -72,7 +72,7 @@ def facts(**changes):
         "oom_log": {"source": "journal", "error": None},
         "killers": ["rock5b-oom-monitor"],
         "monitor": {"unit": "rock5b-oom-monitor.service", "state": "active", "level": "ok", "status": "ok: 2.9 GiB",
-                    "last_action": "ok: 2.9 GiB", "warn_bytes": 209715200, "critical_bytes": 104857600},
+                    "actions": {}, "last_action": None, "warn_bytes": 209715200, "critical_bytes": 104857600},
     }
     rock5b_oom.update(changes)
     return {"rock5b_oom_report_reach": {"ping": "pong", "changed": False},
@@ -89,8 +89,9 @@ def fleet():
         oom_events=[event(10 * DAY, "old", 1), event(3 * DAY, "python3", 2201, "/system.slice/sensor.service"),
                     event(2 * HOUR, "ffmpeg", 1877), event(HOUR, "chrome", 3000, rss=(None, None, None))],
         killers=["rock5b-oom-monitor", "earlyoom"],
-        monitor={"state": "active", "level": "warn", "last_action": "warn: 150 MiB", "warn_bytes": 209715200,
-                 "critical_bytes": 104857600},
+        monitor={"state": "active", "level": "warn", "status": "warn: 150 MiB", "warn_bytes": 209715200,
+                 "critical_bytes": 104857600, "actions": {"drop_caches failed": 2, "kill ok": 1},
+                 "last_action": {"action": "kill", "target": "ffmpeg (pid 1877)", "time": NOW - 2 * HOUR}},
     )
     drifted["audit_findings"] = ["live vm.panic_on_oom = 1, profile says 0"]
     return {
@@ -120,7 +121,7 @@ def test_every_board_of_the_run_sorted_with_the_schema_keys(fleet_report):
     assert [b["name"] for b in report["boards"]] == ["board-clean", "board-down", "board-drifted", "board-failed"]
     for board in report["boards"]:
         assert set(board) == SCHEMA_KEYS, board["name"]
-        assert set(board["monitor"]) == {"state", "level", "last_action"}
+        assert set(board["monitor"]) == {"state", "level", "status", "last_action"}
 
 
 def test_a_clean_board_in_bytes(fleet_report):
@@ -134,7 +135,7 @@ def test_a_clean_board_in_bytes(fleet_report):
     assert board["psi"] == {"some_avg10": 1.5, "some_avg60": 0.5, "full_avg10": 0.25, "full_avg60": 0.0}
     assert (board["oom_kills_since_boot"], board["oom_kills_24h"], board["oom_kills_7d"]) == (0, 0, 0)
     assert board["victims"] == [] and board["kill_times"] == []
-    assert board["monitor"] == {"state": "active", "level": "ok", "last_action": "ok: 2.9 GiB"}
+    assert board["monitor"] == {"state": "active", "level": "ok", "status": "ok: 2.9 GiB", "last_action": None}
     assert (board["warn_bytes"], board["critical_bytes"]) == (209715200, 104857600)
     assert board["killers"] == ["rock5b-oom-monitor"]
 
@@ -153,6 +154,13 @@ def test_drift_psi_off_and_kills_in_the_24h_and_7d_windows(fleet_report):
     assert python3["cgroup"] == "/system.slice/sensor.service"
 
 
+def test_the_monitors_last_action_with_its_target_and_time_and_its_counters_in_the_status(fleet_report):
+    board = by_name(build(fleet_report))["board-drifted"]
+    assert board["monitor"] == {
+        "state": "active", "level": "warn", "status": "warn: 150 MiB; actions since start: drop_caches failed 2, kill ok 1",
+        "last_action": {"action": "kill", "target": "ffmpeg (pid 1877)", "time": "2027-01-15T06:00:00+00:00"}}
+
+
 def test_unreachable_and_failed_boards_have_a_reason_and_no_figures(fleet_report):
     boards = by_name(build(fleet_report))
     down, failed = boards["board-down"], boards["board-failed"]
@@ -161,7 +169,7 @@ def test_unreachable_and_failed_boards_have_a_reason_and_no_figures(fleet_report
     for board in (down, failed):
         assert board["ram_bytes"] is None and board["psi"] is None and board["oom_kills_7d"] is None
         assert board["drift"] == [] and board["killers"] == [] and board["victims"] == []
-        assert board["monitor"] == {"state": "absent", "level": None, "last_action": None}
+        assert board["monitor"] == {"state": "absent", "level": None, "status": None, "last_action": None}
 
 
 def test_a_failed_reach_or_facts_task_gives_its_message(fleet_report):

@@ -26,9 +26,22 @@ def test_parse_metrics_ignores_comments_other_metrics_and_garbage():
             "node_load1 1.5\n"
             "rock5b_oom_monitor_level not-a-number\n")
     assert oom_killers.parse_metrics(text) == {"level": "critical", "warn_bytes": 320000000, "critical_bytes": None,
-                                               "actions": {"kill ok": 1}}
+                                               "actions": {"kill ok": 1}, "last_action": None}
     assert oom_killers.parse_metrics(None)["level"] is None
     assert oom_killers.parse_metrics("rock5b_oom_monitor_level 7\n")["level"] is None
+
+
+def test_the_last_action_is_the_newest_with_its_target_unescaped():
+    text = ('rock5b_oom_monitor_last_action_timestamp_seconds{action="warn",target=""} 1765000000.000\n'
+            'rock5b_oom_monitor_last_action_timestamp_seconds{action="kill",target="a\\"b\\\\c\\nd} (pid 7)"} 1765000100.250\n'
+            'rock5b_oom_monitor_last_action_timestamp_seconds{action="hook",target="kill"} 1765000100.000\n'
+            'rock5b_oom_monitor_last_action_timestamp_seconds{action="bogus",target=""} NaN\n'
+            'rock5b_oom_monitor_level 1\n')
+    metrics = oom_killers.parse_metrics(text)
+    assert metrics["last_action"] == {"action": "kill", "target": 'a"b\\c\nd} (pid 7)', "time": 1765000100.25}
+    assert metrics["level"] == "warn"
+    only_warn = oom_killers.parse_metrics(text.splitlines()[0])
+    assert only_warn["last_action"] == {"action": "warn", "target": None, "time": 1765000000.0}
 
 
 def test_unit_state_and_status_level():

@@ -57,7 +57,8 @@ def _evil_report():
     board["drift"] = ["</script><img src=x onerror=alert(2)>"]
     board["victims"][:0] = [{"comm": "<u>under</u>", "pid": 1, "rss_bytes": 1, "time": "2026-12-05T11:00:00Z",
                              "cgroup": "/x/</script><script>alert(3)</script>"}]
-    board["monitor"]["last_action"] = "</style><script>alert(4)</script>"
+    board["monitor"]["status"] = "</style><script>alert(4)</script>"
+    board["monitor"]["last_action"] = {"action": "<b>kill</b>", "target": "</td><script>alert(6)</script>", "time": "x<y"}
     report["inventory"] = "<!-- --><script>alert(5)</script>"
     report["summary"]["killers"] = {"<i>killer</i>": 1}
     return report
@@ -120,6 +121,20 @@ def test_problem_rows_carry_the_marker_class_and_text_and_sort_first():
         ranks.append(problems[0][0] if problems else report_page.OK_RANK)
     assert ranks == sorted(ranks)
     assert {0, 1, 2, 3, 4, 5} <= set(ranks)  # the synthetic fleet has every kind
+
+
+def test_the_monitor_cell_shows_its_last_action_target_and_time_then_its_status():
+    report = synthetic_report(boards=3)
+    board = report["boards"][0]
+    board["name"] = "board-x"
+    board["monitor"] = {"state": "active", "level": "critical", "status": "critical: 90 MiB available; actions since start: kill ok 1",
+                        "last_action": {"action": "kill", "target": "hog (pid 4242)", "time": "2026-12-05T10:58:00+00:00"}}
+    row = " ".join(next(text for attrs, text in Page(render(report)).board_rows() if "board-x" in text).split())
+    assert "active, level critical" in row and "last: kill hog (pid 4242) \u00b7 12-05 10:58" in row
+    assert row.index("last: kill") < row.index("actions since start: kill ok 1")
+    board["monitor"] = {"state": "active", "level": "ok", "status": "ok: 3 GiB available", "last_action": None}
+    row = next(text for attrs, text in Page(render(report)).board_rows() if "board-x" in text)
+    assert "last:" not in row and "ok: 3 GiB available" in row
 
 
 def test_what_makes_a_problem():

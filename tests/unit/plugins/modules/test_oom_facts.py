@@ -360,6 +360,9 @@ rock5b_oom_monitor_threshold_bytes{level="kill"} 104857600
 rock5b_oom_monitor_level 1
 rock5b_oom_monitor_actions_total{action="drop_caches",result="ok"} 3
 rock5b_oom_monitor_actions_total{action="drop_caches",result="failed"} 0
+rock5b_oom_monitor_last_action_timestamp_seconds{action="critical",target=""} 1765000000.000
+rock5b_oom_monitor_last_action_timestamp_seconds{action="kill",target="we\\"ird} (pid 77)"} 1765000060.500
+rock5b_oom_monitor_last_action_timestamp_seconds{action="drop_caches",target=""} 1765000030.000
 """
 
 
@@ -389,7 +392,8 @@ def test_no_userspace_killer_and_no_monitor(board, run):
     facts, _result = run(log_source="none")
     assert facts["killers"] == []
     assert facts["monitor"] == {"unit": "rock5b-oom-monitor.service", "state": "absent", "level": None, "status": None,
-                                "last_action": None, "warn_bytes": None, "critical_bytes": None, "metrics_path": None}
+                                "actions": {}, "last_action": None, "warn_bytes": None, "critical_bytes": None,
+                                "metrics_path": None}
 
 
 def test_active_monitor_level_thresholds_and_killers(board, run, commands, monkeypatch):
@@ -403,7 +407,9 @@ def test_active_monitor_level_thresholds_and_killers(board, run, commands, monke
     assert (monitor["state"], monitor["level"]) == ("active", "warn")
     assert (monitor["warn_bytes"], monitor["critical_bytes"]) == (209715200, 104857600)
     assert monitor["metrics_path"] == "/run/rock5b.prom"
-    assert monitor["last_action"] == "warn: 180.0 MiB available, PSI trigger armed; actions since start: drop_caches ok 3"
+    assert monitor["status"] == "warn: 180.0 MiB available, PSI trigger armed" and monitor["actions"] == {"drop_caches ok": 3}
+    # the latest of the monitor's actions, its target unescaped
+    assert monitor["last_action"] == {"action": "kill", "target": 'we"ird} (pid 77)', "time": 1765000060.5}
 
 
 def test_failed_monitor_has_no_level_but_its_thresholds(board, run, commands, monkeypatch):
