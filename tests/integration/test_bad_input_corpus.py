@@ -3,7 +3,8 @@
 Each case is one typo an operator could make. It runs as its own inventory host (an alias of
 lab-board-3 over SSH, so the cases of one ansible-playbook run share the board and its
 connection): role cases through playbooks/site.yml with the lab's group_vars plus the case's
-variables, module cases by running the module alone. Every case must fail its host, with a
+variables, self_heal cases through playbooks/self_heal.yml (the same group_vars plus a valid
+https pull source, SELF_HEAL_SOURCE), module cases by running the module alone. Every case must fail its host, with a
 message naming the variable or option, and the board must be exactly as before: every managed
 file byte for byte (and its mode and owner), the units' states and properties, the processes'
 oom_score_adj and the cgroups. Running all cases at once on one board is the stricter test: a
@@ -28,6 +29,10 @@ CORPUS = os.path.join(REPO, "tests", "integration", "bad_input_corpus.yml")
 BOARD, PORT = "lab-board-3", 2223
 # A boot file for kernel_cmdline's cases: Debian's u-boot-menu format, as on many boards.
 U_BOOT_DEFAULT = 'U_BOOT_PARAMETERS="root=/dev/mmcblk0p2 rootwait quiet"\nU_BOOT_TIMEOUT="20"\n'
+# A link to a 0700 directory, for the symlink cases (a pidfile, a file_set directory through it).
+LINK_FIXTURE = "mkdir -p -m 0700 /tmp/corpus-real && ln -sfn /tmp/corpus-real /tmp/corpus-linkdir"
+# The self_heal cases' pull source: valid, so each case's own typo is what fails.
+SELF_HEAL_SOURCE = {"self_heal_repo_url": "https://git.example.org/infra/rock5b-oom.git"}
 
 # What "the board as it was" means, read inside the board (podman exec, not SSH, so the
 # snapshot's own processes never show in it).
@@ -45,6 +50,8 @@ done
 for p in /proc/[0-9]*; do
     cg=$(cat "$p/cgroup" 2>/dev/null | grep -E 'system.slice|rock5b|init.scope' | head -1)
     [ -n "$cg" ] || [ "${p#/proc/}" = 1 ] || continue
+    # SSH sessions (ansible's connections, kept open by ControlPersist) come and go: only sshd itself counts.
+    case "$(cat "$p/comm" 2>/dev/null)" in sshd*) [ "$(cut -d' ' -f4 "$p/stat")" = 1 ] || continue;; esac
     echo "proc ${p#/proc/} $(cat "$p/comm" 2>/dev/null) $(cat "$p/oom_score_adj" 2>/dev/null)"
 done | sort -n -k2
 find /sys/fs/cgroup -maxdepth 4 -type d -name 'corpus*' 2>/dev/null | sed 's/^/cgroup /'
@@ -101,17 +108,21 @@ def corpus_run(tmp_path_factory):
     with open(os.path.join(REPO, "inventory", "lab", "group_vars", "rock5b.yml"), encoding="utf-8") as handle:
         group_vars = yaml.safe_load(handle)
     on_board("[ -e /etc/default/u-boot ] || printf '%s' '" + U_BOOT_DEFAULT + "' > /etc/default/u-boot")
+    on_board(LINK_FIXTURE)
     before = on_board(SNAPSHOT)
     tmp = tmp_path_factory.mktemp("corpus")
     roles = run(os.path.join(REPO, "playbooks", "site.yml"), inventory(tmp / "roles", corpus["role_cases"], group_vars))
     modules = run(os.path.join(REPO, "tests", "integration", "bad_input_modules.yml"),
                   inventory(tmp / "modules", corpus["module_cases"], group_vars))
+    self_heal = run(os.path.join(REPO, "playbooks", "self_heal.yml"),
+                    inventory(tmp / "self_heal", corpus["self_heal_cases"], dict(group_vars, **SELF_HEAL_SOURCE)))
     after = on_board(SNAPSHOT)
     failed = failures(roles.stdout)
     failed.update(failures(modules.stdout))
+    failed.update(failures(self_heal.stdout))
     yield {"corpus": corpus, "before": before, "after": after, "failed": failed,
-           "output": roles.stdout[-4000:] + modules.stdout[-4000:]}
-    on_board("rm -f /etc/default/u-boot /etc/default/u-boot.*")
+           "output": roles.stdout[-4000:] + modules.stdout[-4000:] + self_heal.stdout[-4000:]}
+    on_board("rm -f /etc/default/u-boot /etc/default/u-boot.* /tmp/corpus-linkdir; rmdir /tmp/corpus-real")
 
 
 def message(result):
@@ -123,7 +134,8 @@ def message(result):
 
 
 def test_every_case_fails_naming_the_variable_and_the_tally_is_printed(corpus_run):
-    cases = corpus_run["corpus"]["role_cases"] + corpus_run["corpus"]["module_cases"]
+    corpus = corpus_run["corpus"]
+    cases = corpus["role_cases"] + corpus["module_cases"] + corpus["self_heal_cases"]
     assert len(cases) >= 60
     tally, wrong = collections.Counter(), []
     for case in cases:
@@ -137,8 +149,9 @@ def test_every_case_fails_naming_the_variable_and_the_tally_is_printed(corpus_ru
         else:
             tally["refused, named"] += 1
     by_class = collections.Counter(case["class"] for case in cases)
-    print("\nbad-input corpus: %d cases (%s): %s" % (
-        len(cases), ", ".join("%s %d" % item for item in sorted(by_class.items())),
+    print("\nbad-input corpus: %d cases (role %d, module %d, self_heal %d; %s): %s" % (
+        len(cases), len(corpus["role_cases"]), len(corpus["module_cases"]), len(corpus["self_heal_cases"]),
+        ", ".join("%s %d" % item for item in sorted(by_class.items())),
         ", ".join("%s %d" % item for item in sorted(tally.items()))))
     assert not wrong, "\n".join(wrong) + "\n" + corpus_run["output"]
 
