@@ -255,7 +255,7 @@ ansible_facts:
             - C(rock5b-oom-monitor.service). C(state) is C(active), C(inactive), C(failed) or
               C(absent) (no such unit); C(status) its last systemd status text; C(level) (C(ok),
               C(warn), C(critical)) is known only while it is active; C(actions) the actions it
-              counted since it started (C(action result): count, the counters above zero).
+              counted since it started, by C(action result), the counters above zero.
             - C(last_action) is the latest action it took, from its textfile (so also after it
               stopped), or null - C(action) (C(warn), C(critical), C(drop_caches), C(kill),
               C(kill_dry_run), C(hook)), C(target) (C(comm (pid N)) for a kill, the event for a
