@@ -21,10 +21,27 @@ import os
 import select
 import shutil
 import signal
+import struct
 import tempfile
 import time
+import zlib
 
 WIDTH = 1280
+
+
+def png_with_text(png, items):
+    """``png`` with a tEXt chunk per (keyword, text) of ``items`` after its header (IHDR).
+
+    PNG's own metadata (ISO/IEC 15948 11.3.4.3): Latin-1 text, a keyword of 1 to 79 characters. The
+    lab report test labels the screenshot it writes with what it checked (docs/report.png)."""
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and png[12:16] == b"IHDR", "not a PNG"
+    header_end = 8 + 12 + struct.unpack(">I", png[8:12])[0]
+    chunks = b""
+    for keyword, text in items:
+        assert 1 <= len(keyword) <= 79 and "\0" not in keyword + text
+        data = keyword.encode("latin-1") + b"\0" + text.encode("latin-1")
+        chunks += struct.pack(">I", len(data)) + b"tEXt" + data + struct.pack(">I", zlib.crc32(b"tEXt" + data) & 0xffffffff)
+    return png[:header_end] + chunks + png[header_end:]
 HEIGHT = 900
 
 

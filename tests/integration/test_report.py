@@ -21,8 +21,12 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import browser  # noqa: E402  pylint: disable=wrong-import-position
 
-# The lab page's screenshot, made by every run; docs/report.png is a copy of one (README picture).
+# The lab page's screenshot, made by every run, labelled (PNG tEXt) with what the test checked.
+# With ROCK5B_DOCS_PICTURE=1 the run also writes it as docs/report.png, the README's picture;
+# tests/unit/test_docs_picture.py checks that the checked-in picture carries those labels.
 SCREENSHOT = os.path.join(REPO, "tests", "output", "report-lab.png")
+DOCS_PICTURE = os.path.join(REPO, "docs", "report.png")
+PICTURE_SOURCE = "tests/integration/test_report.py::test_the_lab_page_in_a_browser"
 DRIFTED, DOWN, CLEAN = "lab-board-1", "lab-board-2", "lab-board-3"
 SYSCTL_FILE = "/etc/sysctl.d/99-oom-rock5b.conf"
 DRIFT = "sed -i 's/^vm.panic_on_oom = 0$/vm.panic_on_oom = 1/' %s && grep -q '^vm.panic_on_oom = 1$' %s" % (SYSCTL_FILE, SYSCTL_FILE)
@@ -117,7 +121,7 @@ def test_summary_counts(report):
 def test_the_lab_page_in_a_browser(report):
     """The page as a person sees it (Debian's chromium, headless): no console errors, 3 rows, the
     drifted and the unreachable board marked, sorting by a column works; writes the screenshot."""
-    _run, out, _data = report
+    _run, out, data = report
     if not browser.chromium_path():
         pytest.fail("chromium is not installed: tools/setup.sh installs it (apt-get install chromium)")
     rows = "Array.from(document.querySelectorAll('#boards tbody tr'))"
@@ -138,8 +142,18 @@ def test_the_lab_page_in_a_browser(report):
         page.click("th[data-c=status] button")
         assert page.evaluate(names) == default
         png = page.screenshot()
-    os.makedirs(os.path.dirname(SCREENSHOT), exist_ok=True)
-    with open(SCREENSHOT, "wb") as handle:
-        handle.write(png)
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
-    print("\nlab report page: screenshot %s (%d bytes); copy it to docs/report.png for the README" % (SCREENSHOT, len(png)))
+    # Written only once everything above held: the labels say what this picture shows.
+    marked = {DRIFTED: "drifted", DOWN: "unreachable", CLEAN: "clean"}
+    commit = subprocess.run(["git", "-C", REPO, "rev-parse", "HEAD"], capture_output=True, text=True, check=False).stdout.strip()
+    png = browser.png_with_text(png, [
+        ("Title", "rock5b.oom fleet report of the lab"), ("Source", PICTURE_SOURCE),
+        ("Boards", str(len(classes))), ("Marked", json.dumps(marked, sort_keys=True)),
+        ("Report-Generated", data["generated"]), ("Commit", commit or "unknown"), ("Width", str(browser.WIDTH))])
+    targets = [SCREENSHOT] + ([DOCS_PICTURE] if os.environ.get("ROCK5B_DOCS_PICTURE") == "1" else [])
+    for path in targets:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as handle:
+            handle.write(png)
+    print("\nlab report page: screenshot %s (%d bytes)%s" % (" and ".join(targets), len(png), "" if len(targets) > 1 else
+          "; ROCK5B_DOCS_PICTURE=1 writes it as docs/report.png too (the README's picture)"))
