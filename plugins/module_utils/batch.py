@@ -22,10 +22,14 @@ from ansible_collections.rock5b.oom.plugins.module_utils.hostfs import WriteErro
 
 
 class Change:
-    """One planned change: ``apply()`` does it, ``undo()`` (optional) puts the old state back."""
+    """One planned change: ``apply()`` does it, ``undo()`` (optional) puts the old state back.
 
-    def __init__(self, label, apply, undo=None):
-        self.label, self.apply, self.undo = label, apply, undo
+    ``live`` marks a change of the running system only (a sysctl, a process's oom_score_adj)
+    that is safe to keep on its own: when a later file cannot be written because the file
+    system is read-only, it is kept (until the next boot) instead of undone."""
+
+    def __init__(self, label, apply, undo=None, live=False):
+        self.label, self.apply, self.undo, self.live = label, apply, undo, live
 
     def __repr__(self):
         return "Change(%s)" % self.label
@@ -74,21 +78,35 @@ def validate_items(items, spec, check=None, what="invalid entries", label=item_l
 def apply_changes(changes):
     """Apply ``changes`` in order. On a failure (ModuleError, WriteError or OSError) undo the
     ones applied, newest first, and raise a ModuleError that names the failed change, the
-    reason, and anything that could not be restored. Returns the labels applied."""
+    reason, and anything that could not be restored. Returns the labels applied.
+
+    A read-only file system (WriteError.read_only: an overlayroot or ro-mounted board) is the
+    one failure that keeps the ``live`` changes applied before it: the file can never be
+    written there, the live values are what the operator asked for, and they last until the
+    next boot. The error then has ``persisted=False`` and ``kept_live`` (their labels)."""
     done = []
     for change in changes:
         try:
             change.apply()
         except (ModuleError, WriteError, OSError) as error:
             reason = error.msg if isinstance(error, ModuleError) else str(error)
+            problem = "%s: %s" % (change.label, reason.rstrip("."))
+            if isinstance(error, WriteError) and error.read_only:
+                kept = [applied for applied in done if applied.live]
+                undone = [applied for applied in done if not applied.live]
+                message = _rolled_back(problem, undone, kept)
+                raise ModuleError(message, applied=[], failed=change.label, persisted=False,
+                                  kept_live=[applied.label for applied in kept])
             # A reason that is sentences already ("... were restored.") gets no second period.
-            raise ModuleError(_rolled_back("%s: %s" % (change.label, reason.rstrip(".")), done),
-                              applied=[], failed=change.label)
+            raise ModuleError(_rolled_back(problem, done), applied=[], failed=change.label)
         done.append(change)
     return [change.label for change in done]
 
 
-def _rolled_back(problem, done):
+def _rolled_back(problem, done, kept=()):
+    if kept:
+        problem += ". Kept live until the next boot (nothing of it persisted): %s" % ", ".join(
+            change.label for change in kept)
     failed = []
     for change in reversed(done):
         if change.undo is None:
@@ -103,6 +121,6 @@ def _rolled_back(problem, done):
         message += ". Changes made before it in this run were undone"
         if failed:
             message += ", except: %s" % "; ".join(failed)
-    else:
+    elif not kept:
         message += ". Nothing was changed"
     return message + "."

@@ -11,10 +11,12 @@ and ``/sys``; unit tests point them at fake trees (``HostFS(root=..., proc=..., 
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import os
 import shutil
 import tempfile
+import time
 
 from ansible_collections.rock5b.oom.plugins.module_utils.procfs.files import read_text
 
@@ -24,16 +26,55 @@ _roots = dict(_DEFAULT_ROOTS)
 
 
 class WriteError(Exception):
-    """A durable write or removal failed; the message names the file and the reason."""
+    """A durable write or removal failed; the message names the file and the reason.
 
-    def __init__(self, path, error):
+    Two reasons a fleet meets every week get their own words: a full file system (ENOSPC,
+    EDQUOT: "no space left on device writing <file>: <N> bytes needed, <M> free on <mount>")
+    and a read-only one (EROFS: "read-only <dir>: cannot persist <file> (the file system mounted
+    at <mount> is read-only)"); ``read_only`` and ``no_space`` say which, for the modules that
+    keep live settings on a read-only board (batch.apply_changes).
+    """
+
+    def __init__(self, path, error, needed=None):
+        code = getattr(error, "errno", None)
         reason = error.strerror or str(error) if isinstance(error, OSError) else str(error)
-        if isinstance(error, OSError) and error.errno == errno.EROFS:
-            reason += " (read-only file system)"
-        elif isinstance(error, OSError) and error.errno == errno.ENOSPC:
-            reason += " (no space left: nothing of the new version was kept)"
-        super().__init__("cannot write %s: %s" % (path, reason))
-        self.path, self.errno = path, getattr(error, "errno", None)
+        if code == errno.EROFS:
+            message = "read-only %s: cannot persist %s (the file system mounted at %s is read-only)" % (
+                os.path.dirname(path) or path, path, mount_point(path))
+        elif code in (errno.ENOSPC, errno.EDQUOT):
+            what = "no space left on device" if code == errno.ENOSPC else "disk quota exceeded"
+            message = "%s writing %s: %s, %s; nothing of the new version was kept" % (
+                what, path, "%d bytes needed" % needed if needed is not None else "more space needed",
+                free_space(path))
+        else:
+            message = "cannot write %s: %s" % (path, reason)
+        super().__init__(message)
+        self.path, self.errno = path, code
+        self.read_only = code == errno.EROFS
+        self.no_space = code in (errno.ENOSPC, errno.EDQUOT)
+
+
+def mount_point(path):
+    """The mount point of the file system that holds ``path`` (or would, for a missing path)."""
+    current = os.path.abspath(path)
+    while not os.path.exists(current) and current != os.path.dirname(current):
+        current = os.path.dirname(current)
+    while not os.path.ismount(current) and current != os.path.dirname(current):
+        current = os.path.dirname(current)
+    return current
+
+
+def free_space(path):
+    """"<N> bytes free on <mount point>" for the file system holding ``path`` (what an
+    unprivileged writer may use), or a shorter phrase when it cannot be read."""
+    mount = mount_point(path)
+    try:
+        info = os.statvfs(mount)
+    except OSError:
+        return "free space on %s unknown" % mount
+    # root (who runs the modules) may also use the blocks reserved for it
+    blocks = info.f_bfree if os.geteuid() == 0 else info.f_bavail
+    return "%d bytes free on %s" % (blocks * info.f_frsize, mount)
 
 
 class HostFS:
@@ -94,6 +135,24 @@ class HostFS:
         """Replace the board's file ``path`` by ``text`` so that a reader, or a power cut, sees the
         old or the new version whole: ``write_durably`` on the mapped path."""
         write_durably(self.path(path), text, mode, owner)
+
+    def backup(self, path):
+        """A durable copy of the board's file ``path`` beside it, named as Ansible's backup_local
+        names its copies (``<path>.<pid>.<YYYY-MM-DD@HH:MM:SS>~``, with ``-`` for ``:`` on FAT) but written by
+        ``write_durably``, so a power cut never leaves a torn backup. Returns the copy's full
+        path; raises WriteError."""
+        full = self.path(path)
+        # FAT refuses ':' in a name (EINVAL): there the time is written 2026-12-06@04-00-46
+        stamp = "%Y-%m-%d@%H-%M-%S" if fs_type(os.path.dirname(full)) == MSDOS_SUPER_MAGIC else "%Y-%m-%d@%H:%M:%S"
+        copy = "%s.%d.%s~" % (full, os.getpid(), time.strftime(stamp))
+        try:
+            with open(full, "rb") as stream:
+                data = stream.read()
+            mode = os.stat(full).st_mode & 0o7777
+        except OSError as error:
+            raise WriteError(path, error)
+        write_durably(copy, data.decode("utf-8", "surrogateescape"), mode)
+        return copy
 
     def symlink(self, path, target):
         """Make the board's ``path`` a symbolic link to ``target``, replacing what is there in one
@@ -176,18 +235,40 @@ def sync_directory(directory):
         os.close(fd)
 
 
+# statfs(2)'s f_type of FAT (msdos and vfat): no atomic rename over a file, no journal.
+MSDOS_SUPER_MAGIC = 0x4D44
+
+
+def fs_type(path):
+    """statfs(2)'s ``f_type`` of the file system holding ``path``; None when it cannot be read.
+    f_type is the first field of struct statfs, a C long on every Linux architecture."""
+    try:
+        statfs = ctypes.CDLL(None, use_errno=True).statfs
+    except (OSError, AttributeError):
+        return None
+    buffer = ctypes.create_string_buffer(512)
+    if statfs(os.fsencode(path), buffer) != 0:
+        return None
+    return ctypes.c_long.from_buffer(buffer).value & 0xFFFFFFFF
+
+
 def write_durably(path, text, mode=0o644, owner=None):
     """Write ``text`` to a temporary file beside the real ``path``, fsync it, give it ``mode`` (and
     ``owner``, a (uid, gid) pair), rename it over ``path`` and fsync the directory.
 
     ``mode`` None keeps the mode of the file it replaces (0644 for a new one). Missing parent
     directories are created 0755. Raises WriteError; the temporary file never stays behind.
+    On FAT (boot partitions) the rename is not atomic: ``replace_on_fat`` does it instead.
     """
     directory = os.path.dirname(path)
+    needed = len(text.encode("utf-8", "surrogateescape"))
     temp = None
     try:
         if not os.path.isdir(directory):
             os.makedirs(directory, 0o755)
+        if fs_type(directory) == MSDOS_SUPER_MAGIC:
+            replace_on_fat(path, text)
+            return
         if mode is None:
             try:
                 mode = os.stat(path).st_mode & 0o7777
@@ -204,13 +285,64 @@ def write_durably(path, text, mode=0o644, owner=None):
         os.rename(temp, path)
         temp = None
     except OSError as error:
-        raise WriteError(path, error)
+        raise WriteError(path, error, needed)
     finally:
         if temp is not None:
             try:
                 os.unlink(temp)
             except OSError:
                 pass
+    sync_directory(directory)
+
+
+def _write_synced(path, data):
+    """Write ``data`` (bytes) to ``path`` from its start and fsync it."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _read_bytes(path):
+    try:
+        with open(path, "rb") as stream:
+            return stream.read()
+    except FileNotFoundError:
+        return None
+
+
+def replace_on_fat(path, text):
+    """Replace ``path`` on a FAT file system (a boot partition) so that a power cut leaves the old
+    or the new version under its name, and both versions whole somewhere:
+
+    1. write the new version beside it, ``<path>.new``, and fsync it and the directory;
+    2. copy the old version to ``<path>.bak`` and fsync it and the directory (kept afterwards:
+       the operator's, or a boot script's, way back);
+    3. rename ``<path>.new`` over ``<path>`` and fsync the directory.
+
+    FAT has no journal and Linux's vfat driver renames over a file by pointing the target's
+    directory entry (32 bytes in one sector) at the new data and then removing the source's
+    entry: the name holds the old or the new data, but a cut between the two directory writes
+    can leave ``<path>.new`` sharing its clusters with ``<path>`` until fsck.fat runs. So a
+    ``<path>.new`` left by a cut run is only overwritten when it differs from ``<path>`` (a
+    torn step 1); one that reads the same is moved aside to ``<path>.new.stale`` (never
+    truncated or removed, which would free clusters ``<path>`` uses). FAT has no modes or
+    owners (the mount options give them), so none are set. Raises OSError."""
+    directory = os.path.dirname(path)
+    new, backup = path + ".new", path + ".bak"
+    old = _read_bytes(path)
+    if os.path.lexists(new) and _read_bytes(new) == old:
+        os.rename(new, new + ".stale")
+    _write_synced(new, text.encode("utf-8", "surrogateescape"))
+    sync_directory(directory)
+    if old is not None:
+        _write_synced(backup, old)
+        sync_directory(directory)
+    os.rename(new, path)
     sync_directory(directory)
 
 

@@ -137,8 +137,9 @@ class Writer:
                 self._fail(entry, "pid %d (%s) holds oom_score_adj %d after writing %d" % (
                     entry["pid"], entry["comm"], entry["after"], entry["value"]))
 
+        # live: on a read-only /etc the score is kept (until the process ends) though its drop-in cannot be written
         return batch.Change("oom_score_adj %d for pid %d (%s)" % (entry["value"], entry["pid"], entry["comm"]),
-                            write, restore)
+                            write, restore, live=True)
 
     def _refused(self, entry, error):
         """The kernel refused a write: skip it with a warning (on_denied=warn) or fail."""

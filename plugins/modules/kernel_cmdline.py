@@ -195,8 +195,10 @@ def file_change(module, fs, plan, entry):
 
     def apply():
         if module.params["backup"]:
-            entry["backup_file"] = module.backup_local(fs.path(plan["real"]))
-        # Durable: a power cut leaves the old or the new boot file, never a torn one.
+            # durable too (hostfs), unlike module.backup_local's copy: a cut never leaves a torn backup
+            entry["backup_file"] = fs.backup(plan["real"])
+        # Durable: a power cut leaves the old or the new boot file, never a torn one (on FAT:
+        # hostfs.replace_on_fat, with a <file>.bak).
         fs.write_atomic(plan["real"], plan["after"], mode=None, owner=owner)
 
     def undo():

@@ -251,7 +251,7 @@ def live_change(proc, key, value, before):
             except OSError:
                 problem += "; and %s could not be restored to %s" % (key, before)
             raise ModuleError(problem)
-    return Change("live %s" % key, apply, lambda: write_live(proc, key, before))
+    return Change("live %s" % key, apply, lambda: write_live(proc, key, before), live=True)
 
 
 def file_change(fs, path, old_text, new_text):

@@ -34,7 +34,9 @@ OVERRIDDEN = dict(CONVERGED, overrides=[{
 
 BOTH = dict(OVERRIDDEN, changed=True, file_changed=True, live_changed=["vm.panic_on_oom"],
             before={"live": {"vm.panic_on_oom": "1"}})
-BOARDS = {"converged": CONVERGED, "overridden": OVERRIDDEN, "both": BOTH}
+# a read-only /etc (issue #20): the live values applied, the file could not be written
+NOT_PERSISTED = dict(CONVERGED, changed=True, file_changed=True)
+BOARDS = {"converged": CONVERGED, "overridden": OVERRIDDEN, "both": BOTH, "not_persisted": NOT_PERSISTED}
 
 
 @pytest.fixture(scope="module")
@@ -83,6 +85,14 @@ def test_file_live_and_boot_drift_are_all_named(audit):
     assert findings["both"] == ["sysctl file /etc/sysctl.d/99-oom-rock5b.conf differs from the profile",
                                 "live vm.panic_on_oom = 1, profile says 0"] + OVERRIDDEN["boot_drift"]
     assert "fatal: [both]" in output
+
+
+def test_a_file_behind_right_live_values_is_drift_named_not_persisted(audit):
+    rc, findings, output = audit
+    assert findings["not_persisted"] == [
+        "sysctl file /etc/sysctl.d/99-oom-rock5b.conf differs from the profile: the live values are right but "
+        "not persisted (lost at the next boot)"]
+    assert "fatal: [not_persisted]" in output
 
 
 @pytest.mark.parametrize("value, fails", [("maybe", True), ("flase", True), (False, False), ("true", False)])

@@ -79,9 +79,34 @@ def test_a_failure_undoes_the_applied_ones_newest_first_and_says_so():
         batch.apply_changes([log.change("a"), log.change("b"), log.change("c", fail=WriteError("/c", OSError(errno.EROFS, "Read-only file system"))),
                              log.change("d")])
     assert log.events == ["apply a", "apply b", "undo b", "undo a"]
-    assert caught.value.msg == ("c: cannot write /c: Read-only file system (read-only file system). "
+    assert caught.value.msg == ("c: read-only /: cannot persist /c (the file system mounted at / is read-only). "
                                 "Changes made before it in this run were undone.")
-    assert caught.value.result == {"applied": [], "failed": "c"}
+    assert caught.value.result == {"applied": [], "failed": "c", "persisted": False, "kept_live": []}
+
+
+def test_a_read_only_file_system_keeps_the_live_changes_before_it_and_undoes_the_files():
+    log = Log()
+    changes = [log.change("live a"), log.change("file b"), log.change("live c"),
+               log.change("file d", fail=WriteError("/etc/d", OSError(errno.EROFS, "Read-only file system")))]
+    changes[0].live = changes[2].live = True
+    with pytest.raises(ModuleError) as caught:
+        batch.apply_changes(changes)
+    assert log.events == ["apply live a", "apply file b", "apply live c", "undo file b"]
+    assert caught.value.msg == ("file d: read-only /etc: cannot persist /etc/d (the file system mounted at / is read-only). "
+                                "Kept live until the next boot (nothing of it persisted): live a, live c. "
+                                "Changes made before it in this run were undone.")
+    assert caught.value.result == {"applied": [], "failed": "file d", "persisted": False, "kept_live": ["live a", "live c"]}
+
+
+def test_no_space_undoes_the_live_changes_too():
+    log = Log()
+    changes = [log.change("live a"), log.change("file b", fail=WriteError("/etc/b", OSError(errno.ENOSPC, "No space left on device"), 7))]
+    changes[0].live = True
+    with pytest.raises(ModuleError) as caught:
+        batch.apply_changes(changes)
+    assert log.events == ["apply live a", "undo live a"]
+    assert caught.value.msg.startswith("file b: no space left on device writing /etc/b: 7 bytes needed, ")
+    assert caught.value.msg.endswith("; nothing of the new version was kept. Changes made before it in this run were undone.")
 
 
 def test_a_first_failure_changed_nothing():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import stat
 
 import pytest
@@ -98,7 +99,9 @@ def test_a_failed_rename_leaves_the_old_file_and_no_temporary_file(tmp_path, mon
     monkeypatch.setattr(hostfs.os, "rename", refuse)
     with pytest.raises(WriteError) as caught:
         fs.write_atomic("/etc/a", "new\n")
-    assert "cannot write" in str(caught.value) and "no space left" in str(caught.value)
+    assert str(caught.value).startswith("no space left on device writing %s: 4 bytes needed, " % fs.path("/etc/a"))
+    assert " bytes free on /" in str(caught.value) and str(caught.value).endswith("; nothing of the new version was kept")
+    assert caught.value.no_space and not caught.value.read_only
     assert os.listdir(fs.path("/etc")) == ["a"] and fs.read_text("/etc/a") == "old\n"
 
 
@@ -114,8 +117,9 @@ def test_a_read_only_file_system_is_a_write_error_that_says_so(tmp_path, monkeyp
     monkeypatch.setattr(hostfs.tempfile, "mkstemp", read_only)
     with pytest.raises(WriteError) as caught:
         fs.write_atomic("/etc/a", "new\n")
-    assert "cannot write /" in str(caught.value) and "(read-only file system)" in str(caught.value)
-    assert caught.value.errno == errno.EROFS
+    assert str(caught.value) == "read-only %s: cannot persist %s (the file system mounted at %s is read-only)" % (
+        fs.path("/etc"), fs.path("/etc/a"), hostfs.mount_point(str(tmp_path)))
+    assert caught.value.errno == errno.EROFS and caught.value.read_only
     assert os.listdir(fs.path("/etc")) == ["a"] and fs.read_text("/etc/a") == "old\n"
 
 
@@ -180,3 +184,107 @@ def test_make_directory_never_changes_a_linked_directory_through_the_link(tmp_pa
     fs.make_directory("/etc/app/", 0o777)
     assert mode_of(fs.path("/secret")) == 0o700
     assert not fs.islink("/etc/app") and mode_of(fs.path("/etc/app")) == 0o777
+
+
+def test_the_mount_point_of_a_missing_path_is_that_of_its_nearest_existing_parent(tmp_path):
+    assert hostfs.mount_point("/") == "/" and hostfs.mount_point("/proc/self") == "/proc"
+    assert hostfs.mount_point(str(tmp_path / "missing" / "file")) == hostfs.mount_point(str(tmp_path))
+
+
+def test_fs_type_reads_statfs(tmp_path):
+    assert hostfs.fs_type("/proc") == 0x9FA0  # PROC_SUPER_MAGIC
+    assert hostfs.fs_type(str(tmp_path / "missing")) is None
+
+
+def on_fat(monkeypatch, renames=None):
+    """Make every directory look like FAT (statfs f_type 0x4d44), and record renames."""
+    monkeypatch.setattr(hostfs, "fs_type", lambda path: hostfs.MSDOS_SUPER_MAGIC)
+    real_rename = os.rename
+
+    def rename(source, target):
+        if renames is not None:
+            renames.append((os.path.basename(source), os.path.basename(target), open(source).read()))
+        real_rename(source, target)
+
+    monkeypatch.setattr(hostfs.os, "rename", rename)
+
+
+def test_on_fat_the_new_version_is_written_beside_synced_backed_up_then_renamed(tmp_path, monkeypatch):
+    fs = HostFS(root=str(tmp_path))
+    fs.write_atomic("/boot/armbianEnv.txt", "extraargs=cma=256M\n")
+    renames, synced = [], []
+    on_fat(monkeypatch, renames)
+    real_fsync = os.fsync
+
+    def fsync(fd):
+        synced.append(os.readlink("/proc/self/fd/%d" % fd))
+        real_fsync(fd)
+
+    monkeypatch.setattr(hostfs.os, "fsync", fsync)
+    fs.write_atomic("/boot/armbianEnv.txt", "extraargs=cma=256M psi=1\n", mode=None)
+    boot = fs.path("/boot")
+    assert fs.read_text("/boot/armbianEnv.txt") == "extraargs=cma=256M psi=1\n"
+    assert fs.read_text("/boot/armbianEnv.txt.bak") == "extraargs=cma=256M\n"
+    assert sorted(fs.listdir("/boot")) == ["armbianEnv.txt", "armbianEnv.txt.bak"]
+    assert renames == [("armbianEnv.txt.new", "armbianEnv.txt", "extraargs=cma=256M psi=1\n")]
+    # .new synced, the directory, .bak synced, the directory, then (after the rename) the directory
+    names = [os.path.basename(path) for path in synced]
+    assert names == ["armbianEnv.txt.new", "boot", "armbianEnv.txt.bak", "boot", "boot"], names
+    assert synced[1] == boot
+
+
+def test_on_fat_a_new_file_has_no_backup(tmp_path, monkeypatch):
+    fs = HostFS(root=str(tmp_path))
+    os.makedirs(fs.path("/boot"))
+    on_fat(monkeypatch)
+    fs.write_atomic("/boot/new.txt", "x\n")
+    assert fs.listdir("/boot") == ["new.txt"] and fs.read_text("/boot/new.txt") == "x\n"
+
+
+def test_on_fat_a_torn_new_file_of_a_cut_run_is_replaced(tmp_path, monkeypatch):
+    fs = HostFS(root=str(tmp_path))
+    fs.write_atomic("/boot/env.txt", "old\n")
+    fs.write_atomic("/boot/env.txt.new", "ne")  # the cut came while step 1 wrote it
+    on_fat(monkeypatch)
+    fs.write_atomic("/boot/env.txt", "new\n")
+    assert sorted(fs.listdir("/boot")) == ["env.txt", "env.txt.bak"]
+    assert (fs.read_text("/boot/env.txt"), fs.read_text("/boot/env.txt.bak")) == ("new\n", "old\n")
+
+
+def test_on_fat_a_new_file_equal_to_the_file_is_moved_aside_never_truncated(tmp_path, monkeypatch):
+    # A cut between the two directory writes of vfat's rename can leave env.txt.new sharing its
+    # clusters with env.txt: truncating or removing it would free what env.txt reads.
+    fs = HostFS(root=str(tmp_path))
+    fs.write_atomic("/boot/env.txt", "new\n")
+    fs.write_atomic("/boot/env.txt.new", "new\n")
+    on_fat(monkeypatch)
+    fs.write_atomic("/boot/env.txt", "newer\n")
+    assert sorted(fs.listdir("/boot")) == ["env.txt", "env.txt.bak", "env.txt.new.stale"]
+    assert fs.read_text("/boot/env.txt.new.stale") == "new\n" and fs.read_text("/boot/env.txt") == "newer\n"
+
+
+def test_on_fat_no_space_is_a_write_error_and_the_file_keeps_its_old_version(tmp_path, monkeypatch):
+    fs = HostFS(root=str(tmp_path))
+    fs.write_atomic("/boot/env.txt", "old\n")
+    on_fat(monkeypatch)
+
+    def full(fd, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(hostfs.os, "write", full)
+    with pytest.raises(WriteError) as caught:
+        fs.write_atomic("/boot/env.txt", "new\n")
+    assert caught.value.no_space and "env.txt: 4 bytes needed" in str(caught.value)
+    assert fs.read_text("/boot/env.txt") == "old\n"
+
+
+def test_a_backup_is_a_durable_copy_named_as_ansible_names_them_without_colons_on_fat(tmp_path, monkeypatch):
+    fs = HostFS(root=str(tmp_path))
+    fs.write_atomic("/etc/kernel/cmdline", "root=/dev/vda psi=0\n", mode=0o600)
+    copy = fs.backup("/etc/kernel/cmdline")
+    assert re.fullmatch(re.escape(fs.path("/etc/kernel/cmdline")) + r"\.\d+\.\d{4}-\d\d-\d\d@\d\d:\d\d:\d\d~", copy)
+    assert open(copy).read() == "root=/dev/vda psi=0\n" and mode_of(copy) == 0o600
+    on_fat(monkeypatch)
+    fs.write_atomic("/boot/armbianEnv.txt", "extraargs=\n")
+    copy = fs.backup("/boot/armbianEnv.txt")
+    assert ":" not in os.path.basename(copy) and open(copy).read() == "extraargs=\n"

@@ -425,20 +425,39 @@ def test_a_file_where_the_sysctl_d_directory_should_be_fails_clearly(board, run)
     assert board.snapshot() == before
 
 
-def test_a_failed_file_write_restores_the_live_values(board, run, monkeypatch):
+def fail_writes(monkeypatch, code, message):
     # The tests run as root, which writes through a read-only mode: fail the write as a
-    # read-only /etc would, at the rename.
+    # read-only or full /etc would.
     from ansible_collections.rock5b.oom.plugins.module_utils import hostfs
 
-    def read_only(path, text, mode=0o644, owner=None):
-        raise hostfs.WriteError(path, OSError(errno.EROFS, "Read-only file system"))
+    def refuse(path, text, mode=0o644, owner=None):
+        raise hostfs.WriteError(path, OSError(code, message), len(text))
 
-    monkeypatch.setattr(hostfs, "write_durably", read_only)
+    monkeypatch.setattr(hostfs, "write_durably", refuse)
+
+
+def test_a_read_only_etc_keeps_the_live_values_and_says_nothing_persisted(board, run, monkeypatch):
+    # A read-only root (overlayroot, ro mount) can never hold the file: the live profile is
+    # what the operator asked for, so it stays applied until the next boot, and the task fails.
+    fail_writes(monkeypatch, errno.EROFS, "Read-only file system")
+    board.write(PATH, "vm.panic_on_oom = 1\n")
+    result = run()
+    assert result.get("failed"), result
+    assert "read-only" in result["msg"] and "cannot persist" in result["msg"] and PATH in result["msg"]
+    assert "Kept live until the next boot (nothing of it persisted): live vm." in result["msg"]
+    assert result["persisted"] is False and "live vm.overcommit_memory" in result["kept_live"]
+    assert open(board.path(PATH)).read() == "vm.panic_on_oom = 1\n"
+    assert board.live("vm.overcommit_memory") == "2"
+
+
+def test_a_full_disk_restores_the_live_values_and_names_the_file_and_the_space(board, run, monkeypatch):
+    fail_writes(monkeypatch, errno.ENOSPC, "No space left on device")
     board.write(PATH, "vm.panic_on_oom = 1\n")
     before = board.snapshot()
     result = run()
     assert result.get("failed"), result
-    assert "Read-only file system" in result["msg"] and "undone" in result["msg"]
+    assert "no space left on device writing %s: " % board.path(PATH) in result["msg"] and "bytes needed" in result["msg"]
+    assert "undone" in result["msg"] and "persisted" not in result
     assert board.snapshot() == before
     assert board.live("vm.overcommit_memory") == "0"
 
