@@ -132,6 +132,19 @@ def absolute_path(value, name):
     return []
 
 
+_LISTEN = re.compile(r"\A(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?)?:(?P<port>[0-9]{1,5})\Z")
+
+
+def listen_address(value, name):
+    """``[host]:port`` as Go's net.Listen takes it: ``:9100``, ``127.0.0.1:9100``, ``[::1]:9100``, ``board.lan:9100``."""
+    if value is None:
+        return []
+    match = _LISTEN.match(value) if isinstance(value, str) else None
+    if not match or not 1 <= int(match.group("port")) <= 65535:
+        return ["%s: %r must be [host]:port (:9100, 127.0.0.1:9100, [::1]:9100) with a port from 1 to 65535" % (name, value)]
+    return []
+
+
 def oom_score_value(value, name):
     """An oom_score_adj value: a whole number from -1000 to 1000 (the kernel's range)."""
     return integer(value, name, processes.OOM_SCORE_ADJ_MIN, processes.OOM_SCORE_ADJ_MAX)
@@ -206,6 +219,7 @@ RULES = {
     "unit": unit,
     "dropin_name": dropin_name,
     "absolute_path": absolute_path,
+    "listen_address": listen_address,
     "oom_score": oom_score_value,
     "vm_profile": vm_profile_settings,
     "sysctl_path": sysctl_path,

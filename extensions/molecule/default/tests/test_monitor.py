@@ -127,3 +127,34 @@ def test_namespaces_match_what_systemd_can_do(host, setting):
     cap_eff = int(host.check_output("awk '/^CapEff:/ {print $2}' /proc/1/status"), 16)
     expected = "yes" if cap_eff >> 21 & 1 else "no"
     assert show(host, setting)[setting] == expected
+
+
+# board-1's host_vars in molecule.yml: monitor_node_exporter true, listen address 127.0.0.1:9109.
+NODE_EXPORTER = "prometheus-node-exporter.service"
+NODE_EXPORTER_DROPIN = "/etc/systemd/system/prometheus-node-exporter.service.d/rock5b-oom.conf"
+NODE_EXPORTER_URL = "http://127.0.0.1:9109/metrics"
+
+
+def test_node_exporter_serves_the_monitors_metrics_on_its_port(host):
+    """The role's drop-in points Debian's exporter at the monitor's directory and port 9109."""
+    assert host.package("prometheus-node-exporter").is_installed
+    assert not host.package("prometheus-node-exporter-collectors").is_installed  # no recommends
+    unit = host.service(NODE_EXPORTER)
+    assert unit.is_enabled and unit.is_running
+    assert host.file(NODE_EXPORTER_DROPIN).mode == 0o644
+    drop_ins = host.check_output("systemctl show -p DropInPaths --value %s" % NODE_EXPORTER)
+    assert NODE_EXPORTER_DROPIN in drop_ins
+    scrape = ("import sys, time, urllib.request\n"
+              "for attempt in range(30):\n"
+              "    try:\n"
+              "        sys.stdout.write(urllib.request.urlopen(%r, timeout=10).read().decode()); break\n"
+              "    except OSError:\n"
+              "        time.sleep(2)\n" % NODE_EXPORTER_URL)
+    text = host.check_output("python3 -c %s", scrape)
+    lines = text.splitlines()
+    assert "node_textfile_scrape_error 0" in lines, [line for line in lines if "textfile" in line]
+    assert any(line.startswith("rock5b_oom_monitor_level ") for line in lines), text[-2000:]
+    assert any(line.startswith("rock5b_oom_monitor_last_update_timestamp_seconds ") for line in lines)
+    # Debian's own port is not served: the flag in the drop-in is the one in effect.
+    assert host.run("python3 -c %s", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:9100/', timeout=5)").rc != 0
+

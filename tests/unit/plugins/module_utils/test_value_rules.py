@@ -53,6 +53,12 @@ from ansible_collections.rock5b.oom.plugins.module_utils import value_rules
     ("cgroup_target", {"path": "x", "memory_max": "64M", "pids": ["١"]}, {}),
     ("integer", "٥", {}),
     ("cgroup_target", {"unit": "demo-app.service\n", "memory_max": "64M"}, {}),
+    ("listen_address", "9100", {}),
+    ("listen_address", ":0", {}),
+    ("listen_address", ":65536", {}),
+    ("listen_address", "0.0.0.0:9100 --web.disable-exporter-metrics", {}),
+    ("listen_address", "::1:9100", {}),
+    ("listen_address", 9100, {}),
 ])
 def test_rule_refuses_and_names_the_variable(rule, value, options):
     problems = value_rules.RULES[rule](value, "the_variable", **options)
@@ -82,6 +88,10 @@ def test_rule_refuses_and_names_the_variable(rule, value, options):
     ("protect_entry", {"name": "app", "unit": "demo-app.service", "score": 500}, {}),
     ("protect_entry", {"name": "app", "unit": "demo-app.service", "score": "500"}, {}),
     ("cgroup_target", {"path": "x", "memory_max": "64M", "pids": ["1234"]}, {}),
+    ("listen_address", ":9100", {}),
+    ("listen_address", "127.0.0.1:9100", {}),
+    ("listen_address", "[::1]:9100", {}),
+    ("listen_address", "board-7.lan:9100", {}),
 ])
 def test_rule_accepts_good_values(rule, value, options):
     assert value_rules.RULES[rule](value, "the_variable", **options) == []
