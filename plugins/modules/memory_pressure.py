@@ -277,6 +277,17 @@ def percent(value, name):
     return numbers.finite_number(value, name, 0, 100)
 
 
+def checked_cgroup(cgroup):
+    """The cgroup option without its outer slashes, or None; a path that leaves the hierarchy or holds a
+    name the kernel refuses fails, whatever the board's hierarchy (checked before anything is read)."""
+    if not cgroup:
+        return None
+    try:
+        return cgroup_hierarchy.clean_path(cgroup).strip("/") or None
+    except ValueError as error:
+        raise errors.ModuleError("cgroup: %s" % error)
+
+
 def locate(fs, cgroup):
     """(directory holding the PSI files, None, None), or (None, state, reason) when there is none."""
     if not cgroup:
@@ -315,7 +326,7 @@ def measure(module, fs):
     limits = collect_limits(module)
     resources = list(params["resources"])
     resources += sorted(resource for resource in limits if resource not in resources)
-    cgroup = params["cgroup"].strip("/") if params["cgroup"] else None
+    cgroup = checked_cgroup(params["cgroup"])
 
     result = dict(
         changed=False, board=board, available=False, state="unknown", reason="", hint="",

@@ -217,6 +217,14 @@ def test_cgroup_path_may_not_leave_the_hierarchy(board, run):
     assert result["failed"] and "inside the cgroup v2 hierarchy" in result["msg"]
 
 
+@pytest.mark.parametrize("cgroup", ["../../..", "system.slice/../..", "a\nb"])
+def test_a_bad_cgroup_path_fails_naming_cgroup_whatever_the_hierarchy(board, run, cgroup):
+    # On a board without cgroup v2 the path was never looked at: checked first now (bad-input corpus).
+    write(os.path.join(board.proc, "self", "mountinfo"), fixture("cgroup/v1-legacy.mountinfo"))
+    result = run(cgroup=cgroup, unavailable="report")
+    assert result["failed"] and result["msg"].startswith("cgroup: ") and "no_cgroup2" not in str(result.get("state"))
+
+
 def test_cgroup_on_v1_only_board(board, run):
     write(os.path.join(board.proc, "self", "mountinfo"), fixture("cgroup/v1-legacy.mountinfo"))
     result = run(cgroup="system.slice", max_full_avg10=5)
