@@ -17,9 +17,9 @@ import os
 import re
 import shlex
 
-CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-# A path written into a unit and into ANSIBLE_COLLECTIONS_PATH (':'-separated): absolute, plain.
-UNIT_PATH = re.compile(r"\A(/[A-Za-z0-9._+@-]+)+\Z")
+from ansible_collections.rock5b.oom.plugins.module_utils import paths
+
+CONTROL = paths.CONTROL
 # systemd time spans (systemd.time(7)): "10min", "1h 30min", "90", "2.5s"; timeouts also "infinity".
 TIME_UNITS = ("usec", "us", "\u00b5s", "msec", "ms", "seconds", "second", "sec", "s", "minutes",
               "minute", "min", "m", "hours", "hour", "hr", "h", "days", "day", "d", "weeks", "week",
@@ -132,14 +132,6 @@ def text_problem(value, variable):
     return None
 
 
-def unit_path_problem(path, variable):
-    """Why ``path`` cannot be a board path the units name (absolute, normalized, plain characters), or None."""
-    if not isinstance(path, str) or not UNIT_PATH.match(path) or re.search(r"/\.\.?(?:/|\Z)", path):
-        return ("%s must be an absolute, normalized path of letters, digits and ._+@- (no spaces, ':', '%%', '$' "
-                "or quotes), got %r" % (variable, path))
-    return None
-
-
 def time_span_problem(value, variable):
     """Why ``value`` is not a systemd time span (systemd.time(7); V(infinity) for the timeout), or None."""
     if variable == "self_heal_timeout" and value == "infinity":
@@ -168,13 +160,6 @@ PEP440_VERSION = re.compile(r"\A[0-9]+(?:\.[0-9]+)*(?:(?:a|b|rc)[0-9]+)?(?:\.pos
 _SPECIFIER = r"(?:===|~=|==|!=|<=|>=|<|>) *[A-Za-z0-9.*+!_-]+ *"
 PIP_REQUIREMENT = re.compile(r"\A[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?(?:\[[A-Za-z0-9._, -]+\])? *"
                              r"(?:%s(?:, *%s)*)?(?:; *[^\x00-\x1f\x7f;]+)?\Z" % (_SPECIFIER, _SPECIFIER))
-
-
-def controller_path_problem(path, variable):
-    """Why ``path`` is not an absolute, normalized path (on the controller), or None."""
-    if not isinstance(path, str) or not os.path.isabs(path) or CONTROL.search(path) or os.path.normpath(path) != path.rstrip("/"):
-        return "%s must be an absolute path without '..' or '.' (on the controller), got %r" % (variable, path)
-    return None
 
 
 def playbook_problem(path, variable="self_heal_playbook"):
@@ -229,7 +214,7 @@ def _source_problems(settings):
     if url:
         yield repo_url_problem(url)
     if bundle:
-        yield controller_path_problem(bundle, "self_heal_bundle_source")
+        yield paths.absolute_problem(bundle, "self_heal_bundle_source", " on the controller")
     if settings.get("self_heal_deploy_key") and (bundle or repo_url_kind(url) != "ssh"):
         yield "self_heal_deploy_key needs an ssh URL in self_heal_repo_url (ssh://host/path or user@host:path)"
     if "self_heal_branch" in settings:
@@ -252,9 +237,9 @@ def problems(settings):
     found = list(_source_problems(settings)) + list(_key_problems(settings))
     for variable in ("self_heal_dir", "self_heal_venv", "self_heal_python_interpreter"):
         if variable in settings:
-            found.append(unit_path_problem(settings[variable], variable))
+            found.append(paths.unit_path_problem(settings[variable], variable))
     for index, path in enumerate(p for p in (settings.get("self_heal_collections_path") or "").split(":") if p):
-        found.append(unit_path_problem(path, "self_heal_collections_path (entry %d)" % index))
+        found.append(paths.unit_path_problem(path, "self_heal_collections_path (entry %d)" % index))
     if "self_heal_playbook" in settings:
         found.append(playbook_problem(settings["self_heal_playbook"]))
     for index, arg in enumerate(settings.get("self_heal_extra_args") or []):
@@ -276,7 +261,7 @@ def _install_problems(settings):
     for index, requirement in enumerate(settings.get("self_heal_ansible_core_constraints") or []):
         found.append(requirement_problem(requirement, "self_heal_ansible_core_constraints[%d]" % index))
     if "self_heal_controller_cache" in settings:
-        found.append(controller_path_problem(settings["self_heal_controller_cache"], "self_heal_controller_cache"))
+        found.append(paths.absolute_problem(settings["self_heal_controller_cache"], "self_heal_controller_cache", " on the controller"))
     if "self_heal_pip_extra_args" in settings:
         found.append(pip_args_problem(settings["self_heal_pip_extra_args"]))
     return found

@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import re
 
+from ansible_collections.rock5b.oom.plugins.module_utils import paths
 from ansible_collections.rock5b.oom.plugins.module_utils.procfs import processes
 
 SELECTOR_KEYS = ("pid", "comm", "pattern", "unit", "pidfile")
@@ -66,8 +67,8 @@ def validate(selector):
         selector["unit"] = processes.normalize_unit(given)
         if not processes.valid_unit(selector["unit"]) or selector["unit"].startswith("-"):
             problems.append("unit %r is not a valid systemd unit name" % given)
-    if selector.get("pidfile") is not None and not os.path.isabs(selector["pidfile"]):
-        problems.append("pidfile must be an absolute path, got %s" % selector["pidfile"])
+    if selector.get("pidfile") is not None and paths.absolute_problem(selector["pidfile"], "pidfile"):
+        problems.append(paths.absolute_problem(selector["pidfile"], "pidfile"))
     return problems
 
 

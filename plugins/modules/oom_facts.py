@@ -274,7 +274,7 @@ ansible_facts:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.rock5b.oom.plugins.module_utils.cgroupfs import hierarchy as cgroup_hierarchy
-from ansible_collections.rock5b.oom.plugins.module_utils import errors, hostfs, kernel_log_source, numbers, oom_killers
+from ansible_collections.rock5b.oom.plugins.module_utils import errors, hostfs, kernel_log_source, numbers, oom_killers, paths
 from ansible_collections.rock5b.oom.plugins.module_utils.procfs import pressure, status, vmstat, zram
 from ansible_collections.rock5b.oom.plugins.module_utils.procfs.meminfo import read_meminfo, read_swaps
 from ansible_collections.rock5b.oom.plugins.module_utils.procfs.processes import list_processes
@@ -323,6 +323,9 @@ def gather(module, fs):
     """(the rock5b_oom fact, warnings)."""
     params = module.params
     top_n = numbers.whole_number(params["top_n"], "top_n", minimum=0)
+    problem = paths.absolute_problem(params["monitor_config"], "monitor_config")
+    if problem:
+        raise errors.ModuleError(problem)
     max_events = numbers.whole_number(params["max_events"], "max_events", 0, kernel_log_source.MAX_MAX_EVENTS)
     max_bytes = numbers.whole_number(params["max_bytes"], "max_bytes", kernel_log_source.MIN_MAX_BYTES,
                                      kernel_log_source.MAX_MAX_BYTES)

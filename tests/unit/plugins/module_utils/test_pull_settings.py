@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from ansible_collections.rock5b.oom.plugins.module_utils.paths import unit_path_problem
 from ansible_collections.rock5b.oom.plugins.module_utils.pull_settings import (
-    branch_problem, problems, repo_url_kind, repo_url_problem, signing_key_problem, time_span_problem,
-    unit_path_problem)
+    branch_problem, problems, repo_url_kind, repo_url_problem, signing_key_problem, time_span_problem)
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGq3rPrK0xZk3m8Yv2gJxq8b0l8p6Xy3bQv0t3o2rZ0x release@ci"
 GOOD = {

@@ -57,7 +57,7 @@ def test_validate_normalizes_the_unit_and_compiles_the_pattern():
     ({"pattern": "(unclosed"}, "pattern '(unclosed' is not a valid regular expression"),
     ({"unit": "../../etc/passwd"}, "unit '../../etc/passwd' is not a valid systemd unit name"),
     ({"unit": "ssh service"}, "unit 'ssh service' is not a valid systemd unit name"),
-    ({"pidfile": "run/x.pid"}, "pidfile must be an absolute path, got run/x.pid"),
+    ({"pidfile": "run/x.pid"}, "pidfile must be an absolute path, got 'run/x.pid'"),
 ])
 def test_validate_names_every_problem(selector, problem):
     problems = selection.validate(selector)
@@ -67,7 +67,7 @@ def test_validate_names_every_problem(selector, problem):
 def test_validate_collects_all_problems_in_order():
     assert selection.validate({"pid": -1, "comm": "", "pidfile": "x"}) == [
         "pid and pidfile each name one process and cannot be combined", "pid must be > 0, got -1",
-        "comm is empty", "pidfile must be an absolute path, got x"]
+        "comm is empty", "pidfile must be an absolute path, got 'x'"]
 
 
 def test_describe_lists_the_given_selectors_in_a_fixed_order():

@@ -259,6 +259,14 @@ def test_since_out_of_range_negative_nan_or_bool_fails_naming_since(board, run, 
     assert commands.ran == []
 
 
+@pytest.mark.parametrize("path", ["../etc/rock5b-oom/monitor.json", "monitor.json", "/etc/rock5b-oom/../x.json", ""])
+def test_a_monitor_config_that_is_not_an_absolute_path_fails_before_anything_is_read(board, run, commands, path):
+    journald(board)
+    _facts, result = run(monitor_config=path)
+    assert result["failed"] and result["msg"].startswith("monitor_config must be an absolute path"), result
+    assert commands.ran == []
+
+
 class SyntheticJournal:
     """``journalctl -o json --reverse`` output of ``blocks`` blocks of 50 kernel lines, newest
     first, made line by line as it is read (the test holds no journal in memory): each block is
