@@ -13,6 +13,7 @@ textfile its config (``metrics.path``) names.
 from __future__ import annotations
 
 import json
+import math
 import re
 
 from ansible_collections.rock5b.oom.plugins.module_utils import systemd
@@ -76,7 +77,7 @@ def parse_metrics(text):
             result[labels["level"] + "_bytes"] = int(value)
         elif name == "actions_total" and value > 0:
             result["actions"]["%s %s" % (labels.get("action"), labels.get("result"))] = int(value)
-        elif name == "last_action_timestamp_seconds" and labels.get("action") and value == value:
+        elif name == "last_action_timestamp_seconds" and labels.get("action") and not math.isnan(value):
             last = result["last_action"]
             if last is None or value > last["time"]:
                 result["last_action"] = {"action": labels["action"], "target": labels.get("target") or None, "time": value}

@@ -27,6 +27,7 @@ import time
 import zlib
 
 WIDTH = 1280
+HEIGHT = 900
 
 
 def png_with_text(png, items):
@@ -42,7 +43,6 @@ def png_with_text(png, items):
         data = keyword.encode("latin-1") + b"\0" + text.encode("latin-1")
         chunks += struct.pack(">I", len(data)) + b"tEXt" + data + struct.pack(">I", zlib.crc32(b"tEXt" + data) & 0xffffffff)
     return png[:header_end] + chunks + png[header_end:]
-HEIGHT = 900
 
 
 def chromium_path():
