@@ -31,11 +31,10 @@ program's config it fills, and the program's own validation checks them together
 from __future__ import annotations
 
 import collections
-import os
 import re
 
 from ansible_collections.rock5b.oom.plugins.module_utils import (
-    memory_targets, monitor_settings, numbers, oom_score, selection, sysctl, systemd, vm_profile)
+    memory_targets, monitor_settings, numbers, oom_score, paths, selection, sysctl, systemd, vm_profile)
 from ansible_collections.rock5b.oom.plugins.module_utils.errors import ModuleError
 from ansible_collections.rock5b.oom.plugins.module_utils.procfs import processes, sizes
 
@@ -121,15 +120,21 @@ def dropin_name(value, name):
     return ["%s: %r must be a file name ending in .conf (letters, digits, _ . @ -)" % (name, value)]
 
 
-def absolute_path(value, name):
-    """An absolute, normalized path without control characters."""
-    if value is None or value == "":
+def absolute_path(value, name, empty_ok=False):
+    """An absolute, normalized path without control characters (``paths.absolute_problem``);
+    V("") only where ``empty_ok`` (the variable's "none")."""
+    if value is None or (value == "" and empty_ok):
         return []
-    if not isinstance(value, str) or not os.path.isabs(value) or re.search(r"[\x00-\x1f\x7f]", value):
-        return ["%s: %r must be an absolute path" % (name, value)]
-    if os.path.normpath(value) != value.rstrip("/") and value != "/":
-        return ["%s: %r must be written without '..', '.' or doubled slashes (%s)" % (name, value, os.path.normpath(value))]
-    return []
+    problem = paths.absolute_problem(value, name)
+    return [problem] if problem else []
+
+
+def unit_path(value, name, empty_ok=False):
+    """A path a systemd unit names verbatim (``paths.unit_path_problem``); V("") only where ``empty_ok``."""
+    if value is None or (value == "" and empty_ok):
+        return []
+    problem = paths.unit_path_problem(value, name)
+    return [problem] if problem else []
 
 
 _LISTEN = re.compile(r"\A(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?)?:(?P<port>[0-9]{1,5})\Z")
@@ -219,6 +224,7 @@ RULES = {
     "unit": unit,
     "dropin_name": dropin_name,
     "absolute_path": absolute_path,
+    "unit_path": unit_path,
     "listen_address": listen_address,
     "oom_score": oom_score_value,
     "vm_profile": vm_profile_settings,
@@ -235,13 +241,14 @@ def check(rules, values, owner="value_rules.yml"):
     be). A rule name this file does not know is a bug in the role, reported as such.
     """
     problems, monitor_config = [], []
-    for variable, rule in rules.items():
+    for variable, variable_rules in rules.items():
         if variable not in values:
             continue
-        if rule.get("rule") == "monitor_config":
-            monitor_config.append((rule["key"], variable, values[variable]))
-        else:
-            problems += _apply(rule, values[variable], variable, owner)
+        for rule in variable_rules if isinstance(variable_rules, list) else [variable_rules]:
+            if rule.get("rule") == "monitor_config":
+                monitor_config.append((rule["key"], variable, values[variable]))
+            else:
+                problems += _apply(rule, values[variable], variable, owner)
     if monitor_config:
         problems += monitor_settings.problems(monitor_config)
     return problems

@@ -28,7 +28,8 @@ CONFIG = "/etc/rock5b-oom/monitor.json"
 def _config_rules():
     with open(os.path.join(ROLE, "meta", "value_rules.yml"), encoding="utf-8") as handle:
         rules = yaml.safe_load(handle)["value_rules"]
-    return dict((variable, rule["key"]) for variable, rule in rules.items() if rule["rule"] == "monitor_config")
+    return dict((variable, rule["key"]) for variable, listed in rules.items()
+                for rule in (listed if isinstance(listed, list) else [listed]) if rule["rule"] == "monitor_config")
 
 
 def _sentinels():

@@ -146,10 +146,11 @@ def test_value_rules_name_real_variables_and_known_rules(role):
         options = yaml.safe_load(handle)["argument_specs"]["main"]["options"]
     with open(os.path.join(REPO, "roles", role, "meta", "value_rules.yml"), encoding="utf-8") as handle:
         rules = yaml.safe_load(handle)["value_rules"]
-    for variable, rule in rules.items():
+    for variable, listed in rules.items():
         assert variable in options, "%s: value rule for unknown variable %s" % (role, variable)
-        for key, sub_rule in (rule.get("each") or {variable: rule}).items():
-            if "each" in rule:
-                assert key in options[variable]["options"], "%s: %s has no suboption %s" % (role, variable, key)
-                sub_rule = rule["each"][key]
-            assert sub_rule["rule"] in value_rules.RULES or sub_rule["rule"] == "monitor_config", sub_rule
+        for rule in listed if isinstance(listed, list) else [listed]:  # a variable may meet several rules
+            for key, sub_rule in (rule.get("each") or {variable: rule}).items():
+                if "each" in rule:
+                    assert key in options[variable]["options"], "%s: %s has no suboption %s" % (role, variable, key)
+                    sub_rule = rule["each"][key]
+                assert sub_rule["rule"] in value_rules.RULES or sub_rule["rule"] == "monitor_config", sub_rule

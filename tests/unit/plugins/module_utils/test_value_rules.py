@@ -127,3 +127,21 @@ def test_monitor_config_rules_use_the_programs_validation_and_name_the_variables
     # The value as the role's template hands it to the program: "٥" is text there, not 5.
     unicode_digit = value_rules.check(rules, {"monitor_warn": "200M", "monitor_critical": "100M", "monitor_poll_min_ms": "٥"})
     assert len(unicode_digit) == 1 and unicode_digit[0].startswith("monitor_poll_min_ms")
+
+
+@pytest.mark.parametrize("rule, value", [("absolute_path", ""), ("unit_path", ""), ("unit_path", "/opt/rock 5b/lib"),
+                                         ("unit_path", "/etc/%h.json"), ("unit_path", "/usr/bin/$PY"), ("unit_path", "rel/x")])
+def test_path_rules_refuse_empty_and_what_a_unit_would_split_or_expand(rule, value):
+    problems = value_rules.RULES[rule](value, "monitor_install_dir")
+    assert problems and problems[0].startswith("monitor_install_dir must be an absolute path"), problems
+
+
+def test_empty_is_none_only_where_the_rule_says_so():
+    assert value_rules.RULES["unit_path"]("", "monitor_command_path", empty_ok=True) == []
+
+
+def test_a_variable_may_meet_several_rules_and_each_names_it():
+    rules = {"monitor_metrics_path": [{"rule": "monitor_config", "key": "metrics.path"}, {"rule": "unit_path", "empty_ok": True}]}
+    problems = value_rules.check(rules, {"monitor_metrics_path": "/var/lib/my exporter/x.prom"})
+    assert problems and all(problem.startswith("monitor_metrics_path") for problem in problems), problems
+    assert value_rules.check(rules, {"monitor_metrics_path": "/var/lib/prometheus/node-exporter/x.prom"}) == []
