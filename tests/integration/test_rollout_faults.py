@@ -32,7 +32,7 @@ def run_until(command, marker, occurrence, action):
     (in a thread, so the output keeps flowing). Returns (returncode, output, whether it acted)."""
     process = subprocess.Popen(command, cwd=lab.REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                env=dict(os.environ, ANSIBLE_FORCE_COLOR="0"))
-    lines, seen, acted = [], 0, []
+    lines, seen, acted, worker = [], 0, [], None
     for line in process.stdout:
         lines.append(line)
         if line.startswith(marker):
@@ -41,6 +41,8 @@ def run_until(command, marker, occurrence, action):
                 worker = threading.Thread(target=lambda: acted.append(action()))
                 worker.start()
     returncode = process.wait(timeout=1800)
+    if worker is not None:
+        worker.join(timeout=600)  # the board is back (or the action failed) before the test goes on
     return returncode, "".join(lines), bool(acted)
 
 
@@ -95,9 +97,14 @@ def test_a_board_rebooting_mid_batch_stops_the_rollout_and_a_rerun_finishes_it(r
     restored_lab["converged"] = True
 
 
-def drop_ssh(board):
-    # Every sshd session process (the ControlPersist master's included), not the listener.
-    return lab.on_board(board, "pkill -KILL -f '^sshd: root' || true")
+def drop_ssh(board, seconds=20):
+    """A flaky link: for ``seconds``, every SSH session to the board (the ControlPersist master's
+    included, not the listener) is cut within a fraction of a second, so the task in flight and
+    the reconnects fail. A session is "sshd: root@notty" where sshd can set its title, and the
+    re-executed "sshd -D -R" under qemu-user (the lab), where it cannot ([s]: the pattern must not
+    match the shell that carries it)."""
+    return lab.on_board(board, "end=$(( $(date +%%s) + %d )); while [ $(date +%%s) -lt $end ]; do "
+                               "pkill -KILL -f '[s]shd: root|[s]shd -D -R' || true; sleep 0.2; done" % seconds)
 
 
 def test_ssh_dropped_mid_run_fails_that_board_and_the_next_run_converges_it(restored_lab):  # pylint: disable=redefined-outer-name
