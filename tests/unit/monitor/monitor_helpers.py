@@ -116,7 +116,8 @@ def make_config(**overrides):
 def mb_reading(mb, total=TOTAL, psi=None):
     """A reading of ``mb`` MiB available, without swap."""
     kb = int(mb * MIB)
-    return {"effective": kb, "mem_available": kb, "mem_total": total, "swap_free": 0, "zram_free": 0, "psi": psi}
+    return {"effective": kb, "mem_available": kb, "mem_total": total, "swap_free": 0, "zram_free": 0, "zram_size": 0,
+            "psi": psi}
 
 
 def make_monitor(clock_start=None, **overrides):

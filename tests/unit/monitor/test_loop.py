@@ -7,6 +7,7 @@ import os
 from monitor_helpers import MIB, RecordingJournal, RecordingNotifier, make_config
 from rock5b_oom_monitor import LOG_CRIT, LOG_ERR, LOG_WARNING
 from rock5b_oom_monitor.loop import run
+from rock5b_oom_monitor.readings import MemReader
 
 
 def run_loop(fake_proc, iterations, **overrides):
@@ -25,6 +26,24 @@ def test_loop_without_psi_says_so_once_and_reports_ready(fake_proc, tmp_path):
     assert notifier.sent[0].startswith("READY=1\nSTATUS=ok: ")
     assert notifier.sent[-1].startswith("STOPPING=1")
     assert "rock5b_oom_monitor_psi_trigger_active 0" in (tmp_path / "m.prom").read_text()
+
+
+def test_loop_exports_zram_figures_and_reads_swaps_per_check_only_when_it_counts_swap(fake_proc, tmp_path, monkeypatch):
+    """The zram figures are in the metrics either way; without count_swap, /proc/swaps is read per metrics write."""
+    fake_proc.set_meminfo(total=3995120, available=3000000, swap_total=2097148, swap_free=209716)
+    fake_proc.write("swaps", "Filename\tType\tSize\tUsed\tPriority\n"
+                             "/dev/zram0                              partition\t2097148\t1887432\t100\n")
+    reads = []
+    real_swaps = MemReader.swaps
+    monkeypatch.setattr(MemReader, "swaps", lambda self: reads.append(1) or real_swaps(self))
+    for count_swap, expected_reads in ((True, 5), (False, 1)):  # 5 checks, one metrics write (every 15 s)
+        del reads[:]
+        path = tmp_path / ("m-%s.prom" % count_swap)
+        run_loop(fake_proc, 5, count_swap=count_swap, metrics={"path": str(path)})
+        text = path.read_text()
+        assert len(reads) == expected_reads, count_swap
+        assert "rock5b_oom_monitor_zram_size_bytes %d\n" % (2097148 * 1024) in text
+        assert "rock5b_oom_monitor_zram_free_bytes %d\n" % (209716 * 1024) in text
 
 
 def test_loop_low_memory_logs_with_fields_and_drop_caches_failure_once(fake_proc, monkeypatch):

@@ -20,6 +20,7 @@ def test_swap_counted_and_zram_weighted():
     figures = effective_available(info, swaps, count_swap=True, zram_weight=0.5)
     assert figures["effective"] == 100 * MIB + 1024 * MIB + 512 * MIB
     assert figures["swap_free"] == 2048 * MIB and figures["zram_free"] == 1024 * MIB
+    assert figures["zram_size"] == 2048 * MIB and figures["swap_total"] == 3 * 1024 * MIB  # the disk swap is not zram
     assert effective_available(info, swaps, count_swap=False)["effective"] == 100 * MIB
 
 
@@ -41,6 +42,44 @@ def test_reader_counts_zram_through_the_kept_open_swaps_file(fake_proc):
     # A regular file stands in for the seq_file: pread at 0 sees the new content.
     assert reader.reading(count_swap=True, zram_weight=0.5)["zram_free"] == 0
     assert reader.reading(count_swap=False, zram_weight=0.5)["effective"] == 150 * MIB
+
+
+ZRAM_SWAPS = ("Filename\tType\tSize\tUsed\tPriority\n"
+              "/dev/zram0                              partition\t2097148\t1887436\t100\n"
+              "/swapfile                               file\t\t1048572\t0\t-2\n")
+
+
+def test_zram_figures_without_counted_swap_are_read_only_when_asked(fake_proc, monkeypatch):
+    """count_swap false: checks never read /proc/swaps (zram 0); with_zram() reads it once, for the metrics."""
+    fake_proc.set_meminfo(total=3995120, available=150 * MIB, swap_total=3145720, swap_free=1258284)
+    fake_proc.write("swaps", ZRAM_SWAPS)
+    reader = MemReader(fake_proc.root)
+    calls = []
+    real_swaps = reader.swaps
+    monkeypatch.setattr(reader, "swaps", lambda: calls.append(1) or real_swaps())
+    reading = reader.reading(count_swap=False, zram_weight=0.5)
+    assert calls == [] and reading["zram_free"] == reading["zram_size"] == 0 and reading["swap_free"] == 1258284
+    full = reader.with_zram(reading, count_swap=False)
+    assert calls == [1]
+    assert full["zram_size"] == 2097148 and full["zram_free"] == 2097148 - 1887436
+    assert full["effective"] == reading["effective"] == 150 * MIB and full["swap_free"] == 1258284
+    # Counted swap: the check read /proc/swaps already, with_zram() adds nothing and reads nothing.
+    counted = reader.reading(count_swap=True, zram_weight=0.5)
+    assert calls == [1, 1] and counted["zram_size"] == 2097148
+    assert reader.with_zram(counted, count_swap=True) is counted and calls == [1, 1]
+    # No swap at all: nothing to read either way.
+    fake_proc.set_meminfo(total=3995120, available=150 * MIB)
+    fake_proc.write("swaps", "Filename\tType\tSize\tUsed\tPriority\n")
+    for count_swap in (True, False):
+        bare = reader.with_zram(reader.reading(count_swap=count_swap, zram_weight=0.5), count_swap)
+        assert bare["zram_size"] == bare["zram_free"] == 0
+    assert calls == [1, 1]
+
+
+def test_zram_figures_of_disk_swap_only_are_0():
+    swaps = [{"path": "/swapfile", "size_kb": 1024, "used_kb": 1000, "zram": False, "type": "file", "priority": -2}]
+    assert readings.zram_figures(swaps) == {"zram_free": 0, "zram_size": 0}
+    assert effective_available({"MemAvailable": 10, "SwapTotal": 1024}, swaps)["zram_size"] == 0
 
 
 def test_process_table_and_victim_from_a_fake_proc(fake_proc):

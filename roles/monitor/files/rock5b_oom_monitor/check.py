@@ -52,13 +52,13 @@ def check_report(config, proc_root="/proc", fs_root="/", install_dir=INSTALL_DIR
     reader = MemReader(proc_root)
     info = reader.meminfo()
     thresholds = Thresholds.from_config(config, info.get("MemTotal", 0))
-    reading = reader.reading(config["count_swap"], config["zram_weight"])
+    reading = reader.with_zram(reader.reading(config["count_swap"], config["zram_weight"]), config["count_swap"])
     level = thresholds.raw_level(reading["effective"])
     lines = ["rock5b-oom-monitor %s --check" % VERSION,
              "level:      %s" % level,
-             "available:  %s (MemAvailable %s of MemTotal %s, swap free %s, zram free %s%s)" % (
+             "available:  %s (MemAvailable %s of MemTotal %s, swap free %s, zram free %s of %s%s)" % (
                  fmt_kb(reading["effective"]), fmt_kb(reading["mem_available"]), fmt_kb(reading["mem_total"]),
-                 fmt_kb(reading["swap_free"]), fmt_kb(reading["zram_free"]),
+                 fmt_kb(reading["swap_free"]), fmt_kb(reading["zram_free"]), fmt_kb(reading["zram_size"]),
                  "; swap counted, zram at %g" % config["zram_weight"] if config["count_swap"] else "; swap not counted"),
              "thresholds: warn below %s (%s), critical below %s (%s), kill below %s, hysteresis %s%%" % (
                  fmt_kb(thresholds.warn_kb), config["warn"], fmt_kb(thresholds.critical_kb), config["critical"],

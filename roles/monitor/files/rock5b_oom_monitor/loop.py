@@ -145,6 +145,7 @@ class Daemon:
             self.watchdog_due = now + notifier.watchdog_s
         if self.metrics_path and now >= self.metrics_due - HOUSEKEEPING_EARLY_S:
             try:
+                reading = self.reader.with_zram(reading, config["count_swap"])
                 write_atomic(self.metrics_path, render_metrics(monitor, reading, self.executor.psi_values(),
                                                                self.mode, self.wall(), now=self.clock()))
             except OSError as error:

@@ -38,6 +38,8 @@ def render_metrics(monitor, reading, psi_values, psi_mode, now_wall, now=None):
         metric("mem_total_bytes", "gauge", "MemTotal.", [((), reading["mem_total"] * 1024)])
         metric("swap_free_bytes", "gauge", "Free swap, zram included.", [((), reading["swap_free"] * 1024)])
         metric("zram_free_bytes", "gauge", "Free zram swap.", [((), reading["zram_free"] * 1024)])
+        metric("zram_size_bytes", "gauge", "Size of the zram swap devices (/proc/swaps); 0 without zram swap.",
+               [((), reading["zram_size"] * 1024)])
     metric("threshold_bytes", "gauge", "The resolved thresholds.",
            [((("level", "warn"),), t.warn_kb * 1024), ((("level", "critical"),), t.critical_kb * 1024),
             ((("level", "kill"),), t.kill_kb * 1024)])

@@ -17,18 +17,20 @@ def effective_available(meminfo, swaps, count_swap=True, zram_weight=0.5):
 
     Disk swap counts in full; free zram swap counts ``zram_weight`` of its size, since
     filling it costs RAM too (about half at lzo/zstd ratios of 2-3). Returns a dict of kB
-    figures: effective, mem_available, mem_total, swap_free, zram_free.
+    figures: effective, mem_available, mem_total, swap_total, swap_free, zram_free, zram_size
+    (zram swap devices' sizes; with ``zram_free``, 0 when ``swaps`` is empty: not read or none).
     """
     mem_available = meminfo.get("MemAvailable")
     if mem_available is None:
         # Kernels before 3.14: the classic approximation.
         mem_available = meminfo.get("MemFree", 0) + meminfo.get("Cached", 0) + meminfo.get("Buffers", 0)
-    disk_free = zram_free = 0
+    disk_free = zram_free = zram_size = 0
     if swaps:
         for device in swaps:
             free = max(0, device["size_kb"] - device["used_kb"])
             if device["zram"]:
                 zram_free += free
+                zram_size += device["size_kb"]
             else:
                 disk_free += free
     else:
@@ -37,7 +39,15 @@ def effective_available(meminfo, swaps, count_swap=True, zram_weight=0.5):
     if count_swap:
         effective += disk_free + int(zram_free * zram_weight)
     return {"effective": effective, "mem_available": mem_available, "mem_total": meminfo.get("MemTotal", 0),
-            "swap_free": disk_free + zram_free, "zram_free": zram_free}
+            "swap_total": meminfo.get("SwapTotal", 0), "swap_free": disk_free + zram_free, "zram_free": zram_free,
+            "zram_size": zram_size}
+
+
+def zram_figures(swaps):
+    """zram_free and zram_size (kB) of the zram swap devices in ``swaps``, as effective_available() counts them."""
+    zram = [device for device in swaps if device["zram"]]
+    return {"zram_free": sum(max(0, device["size_kb"] - device["used_kb"]) for device in zram),
+            "zram_size": sum(device["size_kb"] for device in zram)}
 
 
 class MemReader:
@@ -73,6 +83,17 @@ class MemReader:
             info.update(mu_meminfo.pick_meminfo(data, self.OLD_KERNEL_FIELDS))
         swaps = self.swaps() if count_swap and info.get("SwapTotal") else []
         return effective_available(info, swaps, count_swap, zram_weight)
+
+    def with_zram(self, reading, count_swap):
+        """``reading`` with its zram figures, for the metrics and --check.
+
+        A check reads /proc/swaps only when it counts swap (count_swap) and there is swap
+        (SwapTotal); otherwise its zram figures are 0 whatever the devices. Then this reads
+        /proc/swaps once, at metrics-writing time, so the per-check cost stays as it is.
+        """
+        if count_swap or not reading.get("swap_total"):
+            return reading
+        return dict(reading, **zram_figures(self.swaps()))
 
 
 def top_users(table, count):
