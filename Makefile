@@ -4,13 +4,14 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 ENV := source tools/env.sh &&
 
-.PHONY: help setup image lab lab-down test lint sanity unit molecule integration vm-image vm-test bench bench-count bench-monitor self-heal-test ee docs core-matrix clean
+.PHONY: help setup image lab lab-down test lint sanity unit molecule integration vm-image vm-test fault-test bench bench-count bench-monitor self-heal-test ee docs core-matrix clean
 
 help:
 	@echo "make lab       - bring up the local arm64 board lab and converge playbooks/site.yml on it"
 	@echo "make lab-down  - remove the lab boards"
 	@echo "make test      - lint, ansible-test sanity, unit tests, molecule arm64 scenario"
 	@echo "make vm-test   - real-kernel arm64 VM scenario (slow; cgroup v2 and v1)"
+	@echo "make fault-test - power cuts, full disk, read-only root in the arm64 VM (prints a table; docs/faults.md)"
 	@echo "make bench     - fleet benchmark: site.yml vs naive, ssh/pipelining/mitogen, 1-25 boards (prints a table)"
 	@echo "make bench-monitor - rock5b-oom-monitor vs the seed's bash loop vs earlyoom in the arm64 VM (prints a table)"
 	@echo "make self-heal-test - the pull timer corrects drift on a board by itself (amd64 board)"
@@ -56,6 +57,11 @@ vm-image: setup
 
 vm-test: vm-image
 	$(ENV) bash tools/vm/test.sh
+
+# Issue #20: kill -9 of qemu mid site.yml (FAULT_POWER_CUTS, FAULT_SEED), a full root file
+# system and a read-only root, in one bookworm VM; prints fault x repetition x outcome.
+fault-test: vm-image
+	$(ENV) bash tools/fault/test.sh
 
 bench: image
 	$(ENV) bash bench/fleet_bench.sh run
