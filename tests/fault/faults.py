@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Real-kernel fault tests (issue #20): power cuts, a full disk and a read-only root, each on
 one bookworm arm64 VM (tools/vm, cgroup v2) driven over SSH with ansible-playbook.
 
@@ -350,10 +349,11 @@ def power_cuts(table, rng, cuts, hashes):
         counts, bad = classify(files, hashes[source], hashes[target], boot_old, BOOT_PSI)
         problems, temps = leftover_problems(leftovers, boot_old)
         ok = healthy and not bad and not problems and converge.rc == 0 and again.rc == 0 and again.changed == 0
-        row.update(files="%d old, %d new, %d partial (+%d same in A and B)%s%s" % (
-                       counts["old"], counts["new"], counts["partial"], counts["same"],
-                                                            "; %d temp left" % temps if temps else "",
-                                                            "; " + "; ".join(bad + problems) if bad or problems else ""),
+        files_cell = "%d old, %d new, %d partial (+%d same in A and B)" % (
+            counts["old"], counts["new"], counts["partial"], counts["same"])
+        files_cell += "; %d temp left" % temps if temps else ""
+        files_cell += "; " + "; ".join(bad + problems) if bad or problems else ""
+        row.update(files=files_cell,
                    rerun="converged, changed=%d" % converge.changed if converge.rc == 0 else "FAILED: %s" % converge.messages()[:1],
                    then="changed=%d%s" % (again.changed, " (%s)" % ", ".join(again.tasks("changed")) if again.changed else ""),
                    ok="ok" if ok else "FAIL")
