@@ -11,7 +11,7 @@ help:
 	@echo "make lab-down  - remove the lab boards"
 	@echo "make test      - lint, ansible-test sanity, unit tests, molecule arm64 scenario"
 	@echo "make vm-test   - real-kernel arm64 VM scenario (slow; cgroup v2 and v1)"
-	@echo "make fault-test - power cuts, full disk, read-only root in the arm64 VM (prints a table; docs/faults.md)"
+	@echo "make fault-test - a board losing power mid-rollout and SSH cut mid-run (lab); power cuts, full disk, read-only root (arm64 VM); docs/faults.md"
 	@echo "make bench     - fleet benchmark: site.yml vs naive, ssh/pipelining/mitogen, 1-25 boards (prints a table)"
 	@echo "make bench-monitor - rock5b-oom-monitor vs the seed's bash loop vs earlyoom in the arm64 VM (prints a table)"
 	@echo "make self-heal-test - the pull timer corrects drift on a board by itself (amd64 board)"
@@ -60,7 +60,7 @@ vm-test: vm-image
 
 # Issue #20: kill -9 of qemu mid site.yml (FAULT_POWER_CUTS, FAULT_SEED), a full root file
 # system and a read-only root, in one bookworm VM; prints fault x repetition x outcome.
-fault-test: vm-image
+fault-test: image vm-image
 	$(ENV) bash tools/fault/test.sh
 
 bench: image

@@ -20,6 +20,7 @@ import json
 import os
 import re
 import subprocess
+import time
 
 import pytest
 import yaml
@@ -96,6 +97,14 @@ def failures(output):
 
 
 def run(playbook, inventory_path):
+    started = time.monotonic()
+    try:
+        return _run(playbook, inventory_path)
+    finally:
+        print("\ncorpus run %s: %.0f s" % (os.path.basename(playbook), time.monotonic() - started))
+
+
+def _run(playbook, inventory_path):
     env = dict(os.environ, ANSIBLE_CALLBACK_RESULT_FORMAT="json", ANSIBLE_FORKS="8", ANSIBLE_DISPLAY_OK_HOSTS="false",
                ANSIBLE_DISPLAY_SKIPPED_HOSTS="false")
     return subprocess.run(["ansible-playbook", "-i", inventory_path, playbook], cwd=REPO, env=env,
