@@ -50,7 +50,8 @@ integration: image
 	bash tools/lab.sh up && python -m pytest -s tests/integration/test_fleet_drift.py tests/integration/test_bad_input_corpus.py tests/integration/test_report.py tests/integration/test_report_page_browser.py tests/integration/test_lab_recovery.py; rc=$$?; \
 	[ -n "$$was_up" ] || bash tools/lab.sh down; exit $$rc
 
-test: lint sanity unit molecule integration
+test:
+	@bash tools/phases.sh lint sanity unit molecule integration
 
 vm-image: setup
 	$(ENV) bash tools/vm/build.sh
