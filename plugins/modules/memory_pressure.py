@@ -278,12 +278,9 @@ def percent(value, name):
 
 
 def checked_cgroup(cgroup):
-    """The cgroup option without its outer slashes, or None; a path that leaves the hierarchy or holds a
-    name the kernel refuses fails, whatever the board's hierarchy (checked before anything is read)."""
-    if not cgroup:
-        return None
+    """The cgroup option without its outer slashes, or None; checked before anything is read."""
     try:
-        return cgroup_hierarchy.clean_path(cgroup).strip("/") or None
+        return cgroup_hierarchy.clean_path(cgroup).strip("/") or None if cgroup else None
     except ValueError as error:
         raise errors.ModuleError("cgroup: %s" % error)
 
