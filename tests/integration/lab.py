@@ -31,15 +31,19 @@ def playbook(name, *extra, timeout=1800):
 
 
 def podman(*args, check=True):
+    """podman's output; a failure fails the test unless ``check`` is false."""
     done = subprocess.run(["podman", *args], check=False, capture_output=True, text=True, timeout=300)
     if check:
         assert done.returncode == 0, "podman %s failed: %s" % (" ".join(args), done.stderr)
-    return done
+    return done.stdout
 
 
 def on_board(board, script, check=True):
     """Run ``script`` inside ``board`` (podman exec, not SSH); True when it exited 0."""
-    done = podman("exec", board, "sh", "-ec", script, check=check)
+    done = subprocess.run(["podman", "exec", board, "sh", "-ec", script], check=False, capture_output=True, text=True,
+                          timeout=300)
+    if check:
+        assert done.returncode == 0, "%s: %s failed: %s" % (board, script, done.stderr)
     return done.returncode == 0
 
 

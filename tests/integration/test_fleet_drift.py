@@ -12,10 +12,13 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 
 import pytest
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import lab  # noqa: E402  pylint: disable=wrong-import-position
+
 DRIFTED_BOARDS = ("lab-board-1", "lab-board-2")
 CLEAN_BOARD = "lab-board-3"
 
@@ -39,15 +42,7 @@ DRIFTS = [
 ]
 
 
-def playbook(name, *extra):
-    return subprocess.run(
-        check=False, args=["ansible-playbook", "-i", "inventory/lab", "playbooks/%s" % name, *extra],
-        cwd=REPO, capture_output=True, text=True, timeout=1200)
-
-
-def on_board(board, script):
-    done = subprocess.run(check=False, args=["podman", "exec", board, "sh", "-ec", script], capture_output=True, text=True)
-    assert done.returncode == 0, "%s: %s failed: %s" % (board, script, done.stderr)
+playbook, on_board = lab.playbook, lab.on_board
 
 
 def audit(report_dir):
@@ -61,12 +56,7 @@ def audit(report_dir):
 
 
 def changed_per_board(output):
-    counts = {}
-    for line in output.splitlines():
-        parts = line.split()
-        if len(parts) > 2 and parts[1] == ":" and parts[0].startswith("lab-board-"):
-            counts[parts[0]] = int([p for p in parts if p.startswith("changed=")][0].split("=")[1])
-    return counts
+    return dict((board, counts["changed"]) for board, counts in lab.recap(output).items())
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_report import REPO, podman, wait_for_ssh  # noqa: E402  pylint: disable=wrong-import-position
+from lab import REPO, podman, wait_for_ssh  # noqa: E402  pylint: disable=wrong-import-position
 
 BOARD = "lab-board-3"
 

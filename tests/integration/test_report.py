@@ -13,13 +13,14 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 import pytest
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import browser  # noqa: E402  pylint: disable=wrong-import-position
+import lab  # noqa: E402  pylint: disable=wrong-import-position
+
+REPO = lab.REPO
 
 # The lab page's screenshot, made by every run, labelled (PNG tEXt) with what the test checked.
 # With ROCK5B_DOCS_PICTURE=1 the run also writes it as docs/report.png, the README's picture;
@@ -28,34 +29,8 @@ SCREENSHOT = os.path.join(REPO, "tests", "output", "report-lab.png")
 DOCS_PICTURE = os.path.join(REPO, "docs", "report.png")
 PICTURE_SOURCE = "tests/integration/test_report.py::test_the_lab_page_in_a_browser"
 DRIFTED, DOWN, CLEAN = "lab-board-1", "lab-board-2", "lab-board-3"
-SYSCTL_FILE = "/etc/sysctl.d/99-oom-rock5b.conf"
-DRIFT = "sed -i 's/^vm.panic_on_oom = 0$/vm.panic_on_oom = 1/' %s && grep -q '^vm.panic_on_oom = 1$' %s" % (SYSCTL_FILE, SYSCTL_FILE)
-SSH_PORTS = {"lab-board-1": 2221, "lab-board-2": 2222, "lab-board-3": 2223}  # inventory/lab/hosts.yml
-
-
-def playbook(name, *extra):
-    return subprocess.run(check=False, args=["ansible-playbook", "-i", "inventory/lab", "playbooks/%s" % name, *extra],
-                          cwd=REPO, capture_output=True, text=True, timeout=1800)
-
-
-def podman(*args):
-    done = subprocess.run(check=False, args=["podman", *args], capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, "podman %s failed: %s" % (" ".join(args), done.stderr)
-    return done.stdout
-
-
-def wait_for_ssh(board, timeout_s=180):
-    """As tools/lab.sh's wait_for_ssh: until `ssh root@127.0.0.1 -p <port> true` succeeds."""
-    key = os.path.join(os.environ.get("ROCK5B_CACHE", os.path.join(REPO, ".cache")), "ssh", "id_ed25519")
-    deadline = time.monotonic() + timeout_s
-    while True:
-        done = subprocess.run(check=False, capture_output=True, args=[
-            "ssh", "-q", "-o", "BatchMode=yes", "-o", "ConnectTimeout=5", "-o", "StrictHostKeyChecking=no",
-            "-o", "UserKnownHostsFile=/dev/null", "-i", key, "-p", str(SSH_PORTS[board]), "root@127.0.0.1", "true"])
-        if done.returncode == 0:
-            return
-        assert time.monotonic() < deadline, "%s: no SSH %d s after podman start" % (board, timeout_s)
-        time.sleep(2)
+SYSCTL_FILE, DRIFT, SSH_PORTS = lab.SYSCTL_FILE, lab.SYSCTL_DRIFT, lab.SSH_PORTS
+playbook, podman, wait_for_ssh = lab.playbook, lab.podman, lab.wait_for_ssh
 
 
 @pytest.fixture(scope="module")

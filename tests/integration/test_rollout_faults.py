@@ -53,7 +53,7 @@ def restored_lab():
     state = {"converged": False}
     yield state
     for board in lab.BOARDS:
-        if lab.podman("container", "inspect", "-f", "{{.State.Running}}", board, check=False).stdout.strip() != "true":
+        if lab.podman("container", "inspect", "-f", "{{.State.Running}}", board, check=False).strip() != "true":
             lab.podman("start", board)
         lab.wait_for_ssh(board)
     if state["converged"]:
