@@ -399,8 +399,8 @@ READ_ONLY_DIRS = ("/etc", "/usr")
 
 
 def read_only(table, hashes):
-    ssh("sync; " + " && ".join("mount --bind {0} {0} && mount -o remount,ro,bind {0} && findmnt -n -o OPTIONS {0} | grep -q '^ro'"
-                             .format(directory) for directory in READ_ONLY_DIRS))
+    remount = "mount --bind {0} {0} && mount -o remount,ro,bind {0} && findmnt -n -o OPTIONS {0} | grep -q '^ro'"
+    ssh("sync; " + " && ".join(remount.format(directory) for directory in READ_ONLY_DIRS))
     try:
         before, _left = managed_files()
         site = Run(SITE, "B")
