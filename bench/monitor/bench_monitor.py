@@ -9,6 +9,7 @@ on the board, where bench/monitor/run-vm.sh has installed the three contenders:
             exactly 200 MiB available (Debian's default arguments plus -M)
 
   python3 bench_monitor.py [--tools rock5b,seed,earlyoom] [--trials 12] [--idle 120] [--pressure 60]
+                           [--levels 400,240]
 
 Phases, on one boot:
 
@@ -18,8 +19,9 @@ Phases, on one boot:
   CPU time of each service's cgroup (cpu.stat usage_usec, children included) and wake-ups of
   its main process (voluntary + involuntary context switches); then RSS of the main process
   and the cgroup's memory.current.
-- pressure: the same over --pressure seconds while a holder keeps MemAvailable near 400 MiB
-  (above every contender's threshold, so none acts).
+- pressure: the same over --pressure seconds at each of --levels, MiB of MemAvailable a holder
+  keeps (default 400, and 240: just above the 200 MiB warn level and its 10 % hysteresis, where
+  every contender checks most often; above every contender's threshold, so none acts).
 - latency: each contender alone, --trials times, after a random start phase (0-2 s; 0-30 s
   for the seed's 30 s loop), a hog allocates (and touches)
   16 MiB every 50 ms while a sampler process reads /proc/meminfo every 10 ms; the moment it
@@ -47,7 +49,7 @@ import sys
 import time
 
 WARN_KB = 204800
-HOLD_KB = 400 * 1024
+HOLD_LEVELS_MIB = (400, 240)
 CHUNK = 16 * 1024 * 1024
 STEP_S = 0.05
 SAMPLE_S = 0.01
@@ -374,8 +376,25 @@ def measure_forks(names, seconds):
     return result
 
 
-def measure_side_by_side(names, idle_s, pressure_s, meminfo_fd):
-    """Idle and pressure cost of all contenders at once: one window, the same host load."""
+def hold_and_measure(units, target_mib, seconds, meminfo_fd):
+    """Costs of ``units`` over ``seconds`` while a holder keeps MemAvailable near ``target_mib``."""
+    pids, ready = spawn(lambda write_fd: holder(target_mib * 1024, write_fd))
+    try:
+        held = int(read_lines(ready, 120)[0])
+        measured = costs(units, seconds)
+    finally:
+        stop(pids)
+        ready.close()
+    wait_recovered(meminfo_fd, WARN_KB * 2)
+    return held, measured
+
+
+def measure_side_by_side(names, idle_s, pressure_s, levels_mib, meminfo_fd):
+    """Idle and pressure cost of all contenders at once: one window, the same host load.
+
+    Returns, per contender, its footprint, ``idle`` costs and ``levels``: one entry per held
+    level (target_mib, available_mib, cpu_percent, wakeups_per_s).
+    """
     units = [TOOLS[name]["unit"] for name in names]
     only(None)
     for unit in units:
@@ -383,21 +402,18 @@ def measure_side_by_side(names, idle_s, pressure_s, meminfo_fd):
     time.sleep(15)  # start-up (python compiles and imports) well behind us
     idle = costs(units, idle_s)
     prints = dict((unit, footprint(unit)) for unit in units)
-    pids, ready = spawn(lambda write_fd: holder(HOLD_KB, write_fd))
-    try:
-        held = int(read_lines(ready, 120)[0])
-        pressure = costs(units, pressure_s)
-    finally:
-        stop(pids)
-        ready.close()
-    wait_recovered(meminfo_fd, WARN_KB * 2)
-    print("== side by side: idle %ds, then %ds at %d MiB available" % (idle_s, pressure_s, held // 1024))
+    held_levels = [(target,) + hold_and_measure(units, target, pressure_s, meminfo_fd) for target in levels_mib]
+    print("== side by side: idle %ds, then %ds at each of %s MiB available" % (
+        idle_s, pressure_s, ", ".join("%d (held %d)" % (target, held // 1024) for target, held, _m in held_levels)))
     result = {}
     for name, unit in zip(names, units):
-        result[name] = dict(prints[unit], idle=idle[unit], pressure=pressure[unit], pressure_available_mib=held / 1024.0)
-        print("  %-9s idle %s | pressure %s | RSS %.1f MiB, memory.current %.1f MiB" % (
-            name, fmt_cost(idle[unit]), fmt_cost(pressure[unit]), prints[unit]["rss_mib"],
-            prints[unit]["memory_current_mib"]))
+        levels = [dict(measured[unit], target_mib=target, available_mib=held / 1024.0)
+                  for target, held, measured in held_levels]
+        result[name] = dict(prints[unit], idle=idle[unit], levels=levels)
+        print("  %-9s idle %s | %s | RSS %.1f MiB, memory.current %.1f MiB" % (
+            name, fmt_cost(idle[unit]), " | ".join("%d MiB %s" % (level["target_mib"], fmt_cost(level))
+                                                   for level in levels),
+            prints[unit]["rss_mib"], prints[unit]["memory_current_mib"]))
     return result
 
 
@@ -425,19 +441,35 @@ def fmt_cost(values):
 
 
 def table(results):
-    head = ("tool", "latency min/median/max ms", "n", "idle CPU %", "idle wake/s", "pressure CPU %",
-            "pressure wake/s", "forks/min", "RSS MiB", "memory.current MiB")
+    levels = [level["target_mib"] for level in results[0]["levels"]] if results else []
+    head = (("tool", "latency min/median/max ms", "n", "idle CPU %", "idle wake/s")
+            + tuple(column % mib for mib in levels for column in ("CPU %% at %d MiB", "wake/s at %d MiB"))
+            + ("forks/min", "RSS MiB", "memory.current MiB"))
     rows = []
     for r in results:
         lat = r["latencies_ms"]
         rows.append((r["tool"], "%.0f / %.0f / %.0f" % (min(lat), statistics.median(lat), max(lat)) if lat else "-",
                      "%d%s" % (len(lat), " (%d missed)" % r["misses"] if r["misses"] else ""),
-                     "%.2f" % r["idle"]["cpu_percent"], "%.2f" % r["idle"]["wakeups_per_s"],
-                     "%.2f" % r["pressure"]["cpu_percent"], "%.2f" % r["pressure"]["wakeups_per_s"],
-                     "%.1f" % r["forks_per_min"], "%.1f" % r["rss_mib"], "%.1f" % r["memory_current_mib"]))
+                     "%.2f" % r["idle"]["cpu_percent"], "%.2f" % r["idle"]["wakeups_per_s"])
+                    + tuple(figure for level in r["levels"]
+                            for figure in ("%.2f" % level["cpu_percent"], "%.2f" % level["wakeups_per_s"]))
+                    + ("%.1f" % r["forks_per_min"], "%.1f" % r["rss_mib"], "%.1f" % r["memory_current_mib"]))
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def cpu_comparison(results, name="rock5b", against="earlyoom"):
+    """Lines saying, at idle and at each held level, whether ``name`` cost less CPU than ``against``."""
+    by_tool = dict((r["tool"], r) for r in results)
+    if name not in by_tool or against not in by_tool:
+        return []
+    mine, theirs = by_tool[name], by_tool[against]
+    pairs = [("idle", mine["idle"], theirs["idle"])]
+    pairs += [("%d MiB available" % a["target_mib"], a, b) for a, b in zip(mine["levels"], theirs["levels"])]
+    return ["%s CPU %s: %.2f %% vs %s %.2f %%: %s" % (
+        name, where, a["cpu_percent"], against, b["cpu_percent"], "below" if a["cpu_percent"] < b["cpu_percent"] else "NOT below")
+        for where, a, b in pairs]
 
 
 def main():
@@ -445,7 +477,9 @@ def main():
     parser.add_argument("--tools", default="rock5b,seed,earlyoom")
     parser.add_argument("--trials", type=int, default=12)
     parser.add_argument("--idle", type=int, default=120)
-    parser.add_argument("--pressure", type=int, default=60)
+    parser.add_argument("--pressure", type=int, default=60, help="seconds at each held level")
+    parser.add_argument("--levels", default=",".join(str(mib) for mib in HOLD_LEVELS_MIB),
+                        help="MiB of MemAvailable to hold during the pressure windows, comma-separated")
     parser.add_argument("--forks", type=int, default=60, help="seconds per contender alone, counting forks")
     parser.add_argument("--json", help="also write the results here")
     args = parser.parse_args()
@@ -461,7 +495,8 @@ def main():
         mem_available(meminfo_fd) // 1024, "present" if os.path.exists("/proc/pressure/memory") else "absent",
         os.getloadavg()))
     forks = measure_forks(names, args.forks)
-    side = measure_side_by_side(names, args.idle, args.pressure, meminfo_fd)
+    levels = [int(mib) for mib in args.levels.split(",")]
+    side = measure_side_by_side(names, args.idle, args.pressure, levels, meminfo_fd)
     results = []
     for name in names:
         result = dict(side[name], tool=name, forks_per_min=forks[name])
@@ -472,6 +507,8 @@ def main():
     print(table(results))
     print("(idle and pressure side by side in one window: CPU of each service cgroup, wake-ups of its main"
           " process; forks with each alone, net of the rate with none; emulated arm64 inflates CPU figures)")
+    for line in cpu_comparison(results):
+        print(line)
     if args.json:
         with open(args.json, "w") as handle:
             json.dump(results, handle, indent=1)

@@ -21,18 +21,27 @@ def parse_meminfo(text):
     return fields
 
 
+_NEEDLES = {}
+
+
 def pick_meminfo(data, names):
     """Only the named fields of raw /proc/meminfo bytes, in kB; absent fields are left out.
 
-    The monitor's hot path: finding four fields costs a tenth of parsing all fifty-odd lines.
+    The monitor's hot path: finding four fields costs a tenth of parsing all fifty-odd lines
+    (the ``b"\\nName:"`` needles are built once, and the data is not copied).
     """
-    data = b"\n" + data
     fields = {}
     for name in names:
-        start = data.find(b"\n" + name.encode("ascii") + b":")
-        if start < 0:
-            continue
-        start += len(name) + 2
+        needle = _NEEDLES.get(name)
+        if needle is None:
+            needle = _NEEDLES[name] = b"\n" + name.encode("ascii") + b":"
+        if data.startswith(needle[1:]):
+            start = len(needle) - 1
+        else:
+            start = data.find(needle)
+            if start < 0:
+                continue
+            start += len(needle)
         end = data.find(b"\n", start)
         parts = data[start:end if end >= 0 else len(data)].split()
         if parts and parts[0].isdigit():

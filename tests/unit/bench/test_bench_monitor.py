@@ -86,3 +86,24 @@ def test_a_contender_that_never_logs_is_a_miss_and_fails_the_run(harness):
 
 def test_one_miss_is_tolerated():
     assert bench_monitor.missed_too_often([{"tool": "rock5b", "misses": 1, "ran": True}]) == []
+
+
+def contender(tool, idle, *levels):
+    return {"tool": tool, "latencies_ms": [10.0, 20.0, 30.0], "misses": 0, "forks_per_min": 0.0, "rss_mib": 9.0,
+            "memory_current_mib": 4.0, "idle": {"cpu_percent": idle, "wakeups_per_s": 1.0},
+            "levels": [{"target_mib": mib, "available_mib": mib + 5.0, "cpu_percent": cpu, "wakeups_per_s": 2.0}
+                       for mib, cpu in levels]}
+
+
+def test_the_table_has_a_cpu_and_wake_up_column_per_held_level():
+    lines = bench_monitor.table([contender("rock5b", 0.2, (400, 0.5), (240, 0.7))]).split("\n")
+    assert "CPU % at 400 MiB | wake/s at 400 MiB | CPU % at 240 MiB | wake/s at 240 MiB" in lines[0]
+    assert lines[2].startswith("| rock5b | 10 / 20 / 30 | 3 | 0.20 | 1.00 | 0.50 | 2.00 | 0.70 | 2.00 |")
+
+
+def test_the_comparison_names_each_level_where_the_monitor_is_not_below_earlyoom():
+    lines = bench_monitor.cpu_comparison([contender("rock5b", 0.2, (400, 0.5), (240, 0.9)),
+                                          contender("earlyoom", 0.3, (400, 0.8), (240, 0.8))])
+    assert lines == ["rock5b CPU idle: 0.20 % vs earlyoom 0.30 %: below",
+                     "rock5b CPU 400 MiB available: 0.50 % vs earlyoom 0.80 %: below",
+                     "rock5b CPU 240 MiB available: 0.90 % vs earlyoom 0.80 %: NOT below"]

@@ -104,6 +104,24 @@ def test_falling_memory_brings_the_next_check_to_the_predicted_crossing():
     assert next_interval(110 * MIB, "warn", t, poll, False, falling_kb_s=500 * MIB) == pytest.approx(0.02)
 
 
+def test_steady_memory_backs_off_while_a_psi_trigger_watches():
+    config = make_config()
+    t = Thresholds.from_config(config, TOTAL)
+    poll = config["poll"]
+    # 40 MiB above warn, memory not falling: 100 ms after one steady check, then 200 and 400 ms.
+    spaced = [next_interval(240 * MIB, "ok", t, poll, True, steady_checks=n) for n in range(0, 6)]
+    assert spaced == [0.1, 0.1, 0.2, 0.4, 0.4, 0.4]
+    # 200 MiB above warn: 0.2 s of headroom at 1000 MiB/s, backed off to 0.8 s.
+    assert next_interval(400 * MIB, "ok", t, poll, True, steady_checks=5) == pytest.approx(0.8)
+    # Never beyond max_psi_ms.
+    assert next_interval(3000 * MIB, "ok", t, poll, True, steady_checks=50) == 2.0
+    # Without a PSI trigger (polling alone watches) and at critical: no back-off.
+    assert next_interval(240 * MIB, "ok", t, poll, False, steady_checks=5) == 0.1
+    assert next_interval(50 * MIB, "critical", t, poll, True, steady_checks=5) == 0.1
+    # A slow leak still brings the check to its predicted crossing.
+    assert next_interval(240 * MIB, "ok", t, poll, True, falling_kb_s=200 * MIB, steady_checks=5) == pytest.approx(0.2)
+
+
 def test_intervals_are_monotonic_in_headroom():
     config = make_config(poll={"fill_rate_mb_s": 2000})
     t = Thresholds.from_config(config, TOTAL)

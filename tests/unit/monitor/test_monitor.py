@@ -71,6 +71,23 @@ def test_monitor_measures_the_fall_between_checks():
     assert m.next_timeout(clock(), psi_active=True) == pytest.approx(0.1)
 
 
+def test_steady_checks_count_checks_that_found_memory_not_falling():
+    m, clock = make_monitor(), FakeClock()
+    m.step(clock(), mb_reading(240))
+    for _check in range(3):
+        m.step(clock.advance(0.1), mb_reading(240))
+    assert m.steady_checks == 3
+    assert m.next_timeout(clock(), psi_active=True) == pytest.approx(0.4)
+    m.step(clock.advance(0.4), mb_reading(239.5))  # within STEADY_NOISE_KB: still steady
+    assert m.steady_checks == 4
+    m.step(clock.advance(0.4), mb_reading(230))  # 9.5 MiB fell: back to the short intervals
+    assert m.steady_checks == 0
+    assert m.next_timeout(clock(), psi_active=True) == pytest.approx(0.1)
+    m.step(clock.advance(0.05), mb_reading(231))  # rising: steady again, but one check is not a trend
+    assert m.steady_checks == 1
+    assert m.next_timeout(clock(), psi_active=True) == pytest.approx(0.1)
+
+
 # --- PSI events ---------------------------------------------------------------------------------
 
 

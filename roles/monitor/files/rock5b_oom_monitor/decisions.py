@@ -95,18 +95,29 @@ class RateLimiter:
 # Shortest sleep while memory is seen falling towards a threshold (see next_interval).
 FALLING_FLOOR_S = 0.01
 
+# Steady memory (see next_interval): a check that finds memory fallen by at most this much
+# since the one before is a steady check; from the second in a row on, each doubles the next
+# interval, up to STEADY_BACKOFF_MAX times the headroom's, while a PSI trigger is armed.
+STEADY_NOISE_KB = 1024
+STEADY_BACKOFF_MAX = 4
 
-def next_interval(kb, level, thresholds, poll, psi_active, urgent=False, falling_kb_s=0.0):
+
+def next_interval(kb, level, thresholds, poll, psi_active, urgent=False, falling_kb_s=0.0, steady_checks=0):
     """Seconds until the next MemAvailable check (earlyoom's idea, 100 ms to 1 s, plus a trend).
 
     The headroom down to the next threshold divided by how fast memory can fill: close to a
     threshold the checks speed up to ``min_ms``; far from it they slow down to ``max_ms``,
     or ``max_psi_ms`` while a PSI trigger wakes the monitor on stalls anyway.
 
+    ``steady_checks`` is how many checks in a row found memory not falling (see
+    STEADY_NOISE_KB). While a PSI trigger is armed, each after the first doubles the interval,
+    up to STEADY_BACKOFF_MAX times: memory held steady near a threshold (a board running full) costs
+    a check every 400 ms instead of every 100 ms, and the first fall brings the short
+    intervals back. Without a trigger, or at critical, polling alone watches and never backs off.
+
     ``falling_kb_s`` is the rate memory fell at between the last two checks. While it falls,
     the next check comes no later than the moment that rate would reach the threshold (10 ms
     at the shortest), so a crossing is seen within a few ms instead of up to ``min_ms`` late.
-    Steady memory near a threshold still costs no more than one check per ``min_ms``.
     """
     low, high = poll["min_ms"] / 1000.0, (poll["max_psi_ms"] if psi_active else poll["max_ms"]) / 1000.0
     if urgent or level == CRITICAL:
@@ -114,6 +125,8 @@ def next_interval(kb, level, thresholds, poll, psi_active, urgent=False, falling
     target = thresholds.critical_kb if level == WARN else thresholds.warn_kb
     headroom_kb = max(0, kb - target)
     seconds = max(low, min(high, headroom_kb / (poll["fill_rate_mb_s"] * 1024.0)))
+    if psi_active and steady_checks > 0:
+        seconds = min(high, seconds * min(STEADY_BACKOFF_MAX, 2 ** min(steady_checks - 1, 8)))
     if falling_kb_s > 0:
         seconds = min(seconds, max(FALLING_FLOOR_S, headroom_kb / falling_kb_s))
     return seconds

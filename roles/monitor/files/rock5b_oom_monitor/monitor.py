@@ -8,7 +8,7 @@ from __future__ import annotations
 from rock5b_oom_monitor import (
     CRITICAL, LOG_CRIT, LOG_ERR, LOG_NOTICE, LOG_WARNING, OK, RANK, fmt_kb,
 )
-from rock5b_oom_monitor.decisions import Action, KillJob, LevelTracker, RateLimiter, next_interval
+from rock5b_oom_monitor.decisions import STEADY_NOISE_KB, Action, KillJob, LevelTracker, RateLimiter, next_interval
 
 
 def victim_name(victim):
@@ -48,6 +48,7 @@ class Monitor:
         self.last = None
         self.last_at = None
         self.falling_kb_s = 0.0
+        self.steady_checks = 0  # checks in a row that found memory not falling (next_interval)
         self.psi_state = "unknown"
 
     @property
@@ -87,7 +88,9 @@ class Monitor:
     def step(self, now, reading):
         """One MemAvailable check: level changes, repeated warnings, and the critical actions."""
         if self.last is not None and now > self.last_at:
-            self.falling_kb_s = max(0.0, (self.last["effective"] - reading["effective"]) / (now - self.last_at))
+            fallen_kb = self.last["effective"] - reading["effective"]
+            self.falling_kb_s = max(0.0, fallen_kb / (now - self.last_at))
+            self.steady_checks = self.steady_checks + 1 if fallen_kb <= STEADY_NOISE_KB else 0
         self.last, self.last_at = reading, now
         kb = reading["effective"]
         previous, level = self.tracker.update(kb)
@@ -198,7 +201,7 @@ class Monitor:
         if reading is None:
             return self.config["poll"]["min_ms"] / 1000.0
         seconds = next_interval(reading["effective"], self.level, self.thresholds, self.config["poll"], psi_active,
-                                falling_kb_s=self.falling_kb_s)
+                                falling_kb_s=self.falling_kb_s, steady_checks=self.steady_checks)
         if self.kill_job is not None:
             seconds = min(seconds, max(0.01, self.kill_job.timeout(now)))
         return seconds
