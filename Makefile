@@ -38,7 +38,7 @@ sanity: setup
 	$(ENV) bash tools/sanity.sh
 
 unit: setup
-	$(ENV) python -m pytest tests/unit
+	$(ENV) python -m pytest -n auto tests/unit
 
 molecule: image
 	$(ENV) molecule test -s default
