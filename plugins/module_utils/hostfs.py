@@ -54,6 +54,33 @@ class WriteError(Exception):
         self.no_space = code in (errno.ENOSPC, errno.EDQUOT)
 
 
+class FatCrossLink(Exception):
+    """``<file>.new`` on FAT reads the same as ``<file>``: a cut rename may have left both names on
+    the same clusters, which only fsck.fat can untangle."""
+
+    def __init__(self, path, new):
+        mount = mount_point(path)
+        super().__init__(
+            "%s reads the same as %s: a power cut in the middle of a rename on FAT can leave both names on "
+            "the same clusters, and replacing the file would free clusters the other name still uses; nothing "
+            "was written. Check the file system (fsck.fat -a %s, unmounted; boards do at boot when /etc/fstab "
+            "gives %s fsck pass 2), then run again" % (new, path, mount_source(mount) or "<its device>", mount))
+
+
+def mount_source(mount):
+    """The device mounted at ``mount`` (the last such line of /proc/self/mounts), or None."""
+    found = None
+    try:
+        with open("/proc/self/mounts") as handle:
+            for line in handle:
+                fields = line.split()
+                if len(fields) > 1 and fields[1].replace("\\040", " ") == mount:
+                    found = fields[0]
+    except OSError:
+        return None
+    return found
+
+
 def mount_point(path):
     """The mount point of the file system that holds ``path`` (or would, for a missing path)."""
     current = os.path.abspath(path)
@@ -284,7 +311,7 @@ def write_durably(path, text, mode=0o644, owner=None):
         os.chmod(temp, mode)
         os.rename(temp, path)
         temp = None
-    except OSError as error:
+    except (OSError, FatCrossLink) as error:
         raise WriteError(path, error, needed)
     finally:
         if temp is not None:
@@ -329,14 +356,16 @@ def replace_on_fat(path, text):
     entry: the name holds the old or the new data, but a cut between the two directory writes
     can leave ``<path>.new`` sharing its clusters with ``<path>`` until fsck.fat runs. So a
     ``<path>.new`` left by a cut run is only overwritten when it differs from ``<path>`` (a
-    torn step 1); one that reads the same is moved aside to ``<path>.new.stale`` (never
-    truncated or removed, which would free clusters ``<path>`` uses). FAT has no modes or
-    owners (the mount options give them), so none are set. Raises OSError."""
+    torn step 1). One that reads the same may share its clusters with ``<path>``: truncating,
+    removing or even keeping it aside while ``<path>`` is replaced would free clusters a name
+    still points at, so nothing is written and FatCrossLink asks for fsck.fat, which a board
+    runs on /boot at boot. FAT has no modes or owners (the mount options give them), so none
+    are set. Raises OSError or FatCrossLink."""
     directory = os.path.dirname(path)
     new, backup = path + ".new", path + ".bak"
     old = _read_bytes(path)
     if os.path.lexists(new) and _read_bytes(new) == old:
-        os.rename(new, new + ".stale")
+        raise FatCrossLink(path, new)
     _write_synced(new, text.encode("utf-8", "surrogateescape"))
     sync_directory(directory)
     if old is not None:

@@ -251,16 +251,20 @@ def test_on_fat_a_torn_new_file_of_a_cut_run_is_replaced(tmp_path, monkeypatch):
     assert (fs.read_text("/boot/env.txt"), fs.read_text("/boot/env.txt.bak")) == ("new\n", "old\n")
 
 
-def test_on_fat_a_new_file_equal_to_the_file_is_moved_aside_never_truncated(tmp_path, monkeypatch):
+def test_on_fat_a_new_file_equal_to_the_file_stops_the_write_and_asks_for_fsck(tmp_path, monkeypatch):
     # A cut between the two directory writes of vfat's rename can leave env.txt.new sharing its
-    # clusters with env.txt: truncating or removing it would free what env.txt reads.
+    # clusters with env.txt: truncating, removing or moving it aside and then replacing env.txt
+    # would free clusters a name still uses. Nothing is written; fsck.fat is the way out.
     fs = HostFS(root=str(tmp_path))
     fs.write_atomic("/boot/env.txt", "new\n")
     fs.write_atomic("/boot/env.txt.new", "new\n")
     on_fat(monkeypatch)
-    fs.write_atomic("/boot/env.txt", "newer\n")
-    assert sorted(fs.listdir("/boot")) == ["env.txt", "env.txt.bak", "env.txt.new.stale"]
-    assert fs.read_text("/boot/env.txt.new.stale") == "new\n" and fs.read_text("/boot/env.txt") == "newer\n"
+    with pytest.raises(WriteError) as caught:
+        fs.write_atomic("/boot/env.txt", "newer\n")
+    message = str(caught.value)
+    assert "env.txt.new reads the same as" in message and "fsck.fat -a" in message and "nothing was written" in message
+    assert sorted(fs.listdir("/boot")) == ["env.txt", "env.txt.new"]
+    assert fs.read_text("/boot/env.txt") == "new\n" and fs.read_text("/boot/env.txt.new") == "new\n"
 
 
 def test_on_fat_no_space_is_a_write_error_and_the_file_keeps_its_old_version(tmp_path, monkeypatch):
