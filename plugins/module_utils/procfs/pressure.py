@@ -44,12 +44,17 @@ ENABLE_HINT = (
     "update-grub). Radxa BSP kernels are built with CONFIG_PSI_DEFAULT_DISABLED=y, so PSI stays "
     "off until psi=1 is given."
 )
+PSI_OPTIONS = ("CONFIG_PSI", "CONFIG_PSI_DEFAULT_DISABLED")
 REBUILD_HINT = "this kernel is built without CONFIG_PSI; use a kernel with CONFIG_PSI=y (Debian and Armbian kernels have it)"
 
 _LINE = re.compile(
     r"^(?P<kind>some|full)\s+avg10=(?P<avg10>\d+(?:\.\d+)?)\s+avg60=(?P<avg60>\d+(?:\.\d+)?)"
     r"\s+avg300=(?P<avg300>\d+(?:\.\d+)?)\s+total=(?P<total>\d+)\s*$"
 )
+
+_CONFIG_SET = re.compile(r"^(CONFIG_[A-Za-z0-9_]+)=(.*)$")
+_CONFIG_NOT_SET = re.compile(r"^# (CONFIG_[A-Za-z0-9_]+) is not set\s*$")
+_CONFIG_BACKUP = re.compile(r"(~|\.bak|\.old|\.dpkg-[a-z]+)$")
 
 
 class PsiUnavailable(Exception):
@@ -131,36 +136,78 @@ def cmdline_psi(proc_root):
     return value
 
 
-def kernel_config(proc_root, fs_root="/"):
-    """CONFIG_PSI* options of the running kernel, or None when no config can be found.
+def parse_kernel_config(text):
+    """{option: value} of a kernel config (a ``.config``, /boot/config-<release>, /proc/config.gz).
 
-    Looks at /proc/config.gz (CONFIG_IKCONFIG_PROC) and /boot/config-<release>. Returns a dict
-    with ``source`` and the option values as strings (``y``) or None when ``is not set``.
+    ``CONFIG_X=value`` gives the value as written (``y``, ``m``, ``"text"``, ``0x10``; spaces around it dropped);
+    ``# CONFIG_X is not set`` gives None; a later line wins, as kconfig reads it. Other lines
+    (comments, blank lines) are skipped. An option the text does not name is not set either.
     """
-    release = (read_text(os.path.join(proc_root, "sys", "kernel", "osrelease")) or "").strip()
-    candidates = [(os.path.join(proc_root, "config.gz"), "/proc/config.gz")]
-    if release:
-        candidates.append((os.path.join(fs_root, "boot", "config-%s" % release), "/boot/config-%s" % release))
+    options = {}
+    for line in text.splitlines():
+        match = _CONFIG_SET.match(line) or _CONFIG_NOT_SET.match(line)
+        if match:
+            options[match.group(1)] = match.group(2).strip() if match.re is _CONFIG_SET else None
+    return options
+
+
+def _config_options(path, label, release):
+    """The CONFIG_PSI* options of the kernel config file ``path`` (gzip when it ends in .gz), or
+    None when it cannot be read or names no option at all (then it is no kernel config)."""
+    try:
+        if path.endswith(".gz"):
+            # Imported here: the monitor daemon imports this file and never needs gzip.
+            import gzip  # pylint: disable=import-outside-toplevel
+            with gzip.open(path, "rt", encoding="utf-8", errors="replace") as handle:
+                text = handle.read()
+        else:
+            with open(path, encoding="utf-8", errors="replace") as handle:
+                text = handle.read()
+    except (OSError, EOFError):
+        return None
+    parsed = parse_kernel_config(text)
+    if not parsed:
+        return None
+    options = {"source": label, "release": release}
+    options.update((name, parsed.get(name)) for name in PSI_OPTIONS)
+    return options
+
+
+def kernel_config(proc_root, fs_root="/", config_dir="/boot", release=None):
+    """CONFIG_PSI* options of a kernel, or None when no config can be found.
+
+    The running kernel (``release`` None): /proc/config.gz (CONFIG_IKCONFIG_PROC), else
+    ``<config_dir>/config-<release>`` for the release in /proc/sys/kernel/osrelease. An installed
+    kernel (``release`` given): ``<config_dir>/config-<release>`` only. Returns a dict with
+    ``source`` (the file read, as the board names it), ``release`` and the option values as
+    strings (``y``) or None when ``is not set`` or absent.
+    """
+    candidates = []
+    if release is None:
+        release = (read_text(os.path.join(proc_root, "sys", "kernel", "osrelease")) or "").strip()
+        candidates.append((os.path.join(proc_root, "config.gz"), "/proc/config.gz"))
+    if release and "/" not in release:
+        label = "%s/config-%s" % (config_dir.rstrip("/"), release)
+        candidates.append((os.path.join(fs_root, label.lstrip("/")), label))
     for path, label in candidates:
-        try:
-            if path.endswith(".gz"):
-                # Imported here: the monitor daemon imports this file and never needs gzip.
-                import gzip  # pylint: disable=import-outside-toplevel
-                with gzip.open(path, "rt") as handle:
-                    text = handle.read()
-            else:
-                with open(path) as handle:
-                    text = handle.read()
-        except (OSError, EOFError):
-            continue
-        options = {"source": label}
-        for name in ("CONFIG_PSI", "CONFIG_PSI_DEFAULT_DISABLED"):
-            options[name] = None
-            match = re.search(r"^%s=(\S+)" % name, text, re.M)
-            if match:
-                options[name] = match.group(1)
-        return options
+        options = _config_options(path, label, release or None)
+        if options is not None:
+            return options
     return None
+
+
+def installed_kernel_configs(fs_root="/", config_dir="/boot"):
+    """kernel_config() of every kernel whose config is ``<config_dir>/config-<release>``, by
+    release; backups (``~``, ``.bak``, ``.old``, ``.dpkg-*``) and files that are no kernel config
+    are left out."""
+    try:
+        names = os.listdir(os.path.join(fs_root, config_dir.lstrip("/")))
+    except OSError:
+        return []
+    releases = sorted(name[len("config-"):] for name in names
+                      if name.startswith("config-") and len(name) > len("config-") and not _CONFIG_BACKUP.search(name))
+    found = (kernel_config(None, fs_root, config_dir, release) for release in releases)
+    return [options for options in found if options is not None]
 
 
 def diagnose(proc_root, fs_root="/", resource="memory"):
