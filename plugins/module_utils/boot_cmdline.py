@@ -6,8 +6,8 @@
 Standard library only. A command line is split as the kernel's ``next_arg()`` splits it
 (double quotes group, so ``dyndbg="file foo.c +p"`` is one argument) and every argument an edit
 does not touch is written back as it was. Each file kind has a reader/writer working on text,
-so the same argument logic serves U-Boot's extlinux.conf, Armbian's armbianEnv.txt,
-/etc/kernel/cmdline and the u-boot-menu defaults (a file ``sh`` sources) that regenerate
+so the same argument logic serves U-Boot's extlinux.conf, Armbian's armbianEnv.txt, DietPi's
+dietpiEnv.txt (the same ``extraargs=`` format), /etc/kernel/cmdline and the u-boot-menu defaults (a file ``sh`` sources) that regenerate
 extlinux.conf.
 """
 
@@ -23,11 +23,16 @@ KNOWN_FILES = (
     ("u_boot_default", "/etc/default/u-boot"),
     ("extlinux", "/boot/extlinux/extlinux.conf"),
     ("armbian_env", "/boot/armbianEnv.txt"),
+    # DietPi's boot.scr reads its extraargs= as Armbian's reads armbianEnv.txt's.
+    ("dietpi_env", "/boot/dietpiEnv.txt"),
     ("kernel_cmdline", "/etc/kernel/cmdline"),
 )
 # A boot file that is a symbolic link is written through to its target only when the target
 # stays in this directory (the boot partition, or /etc).
-LINK_DIRS = {"u_boot_default": "/etc", "extlinux": "/boot", "armbian_env": "/boot", "kernel_cmdline": "/etc"}
+LINK_DIRS = {"u_boot_default": "/etc", "extlinux": "/boot", "armbian_env": "/boot", "dietpi_env": "/boot",
+             "kernel_cmdline": "/etc"}
+# The files that keep the command line on an ``extraargs=`` line (U-Boot env files boot.scr imports).
+EXTRAARGS_KINDS = ("armbian_env", "dietpi_env")
 
 # The rule for an argument the module adds or removes. Every file kind carries these characters
 # as they are, /etc/default/u-boot inside double quotes too: no quote, space, '$', '`', '\\',
@@ -278,7 +283,7 @@ def edit_file(kind, text, add, remove):
         return new, "" if hits else "no 'append' line to put the arguments on"
     if kind == "u_boot_default":
         return _edit_u_boot(text, add, remove)
-    if kind == "armbian_env":
+    if kind in EXTRAARGS_KINDS:
         new, hits = _edit_lines(text, _EXTRAARGS, add, remove)
         if not hits and add:
             if new and not new.endswith("\n"):
@@ -302,7 +307,7 @@ def file_args(kind, text):
             except ValueError:
                 continue
     else:
-        pattern = {"extlinux": _APPEND, "armbian_env": _EXTRAARGS}[kind]
+        pattern = dict(dict.fromkeys(EXTRAARGS_KINDS, _EXTRAARGS), extlinux=_APPEND)[kind]
         lines = [match.group("args") for match in map(pattern.match, text.splitlines()) if match]
     return [arg for line in lines for arg in _for_kernel(split_args(line))[0]]
 
