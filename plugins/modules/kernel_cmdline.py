@@ -14,7 +14,8 @@ description:
   - Edits the kernel command line where Rock 5B+ images keep it, in one call for all of them
     that exist - C(/etc/default/u-boot) (C(U_BOOT_PARAMETERS), which u-boot-update turns into
     extlinux.conf on every kernel upgrade), C(/boot/extlinux/extlinux.conf) (every C(append) line),
-    C(/boot/armbianEnv.txt) (C(extraargs)) and C(/etc/kernel/cmdline).
+    C(/boot/armbianEnv.txt) and DietPi's C(/boot/dietpiEnv.txt) (C(extraargs), added when missing)
+    and C(/etc/kernel/cmdline).
   - Idempotent - adding C(psi=1) replaces C(psi=0) in place and is a no-op when present.
   - The command line is read as the kernel reads it - a double-quoted value such as
     C(dyndbg="file foo.c +p") is one argument - and every argument the task does not touch is
@@ -26,6 +27,8 @@ description:
   - A file that has no place for the arguments (no C(append) line, a C(U_BOOT_PARAMETERS) that
     uses shell expansion) is left alone with a warning under V(auto), and fails the task when
     named in O(targets).
+  - Before turning PSI on (C(psi=1)), checks that a kernel the board runs or may boot is built with
+    C(CONFIG_PSI=y), see O(psi_check). The check reads only, so it is the same in check mode.
   - Reports whether the running kernel (C(/proc/cmdline)) still differs, that is whether a
     reboot is needed. It never reboots.
   - Files are written atomically and durably (a temporary file synced to disk, renamed over the
@@ -60,8 +63,30 @@ options:
       - Which files to edit. V(auto) edits every known file that exists. At least one.
     type: list
     elements: str
-    choices: [auto, u_boot_default, extlinux, armbian_env, kernel_cmdline]
+    choices: [auto, u_boot_default, extlinux, armbian_env, dietpi_env, kernel_cmdline]
     default: [auto]
+  psi_check:
+    description:
+      - When O(add) turns PSI on (C(psi=1), or another true value the kernel reads), first read the
+        kernel configs - the running kernel's from C(/proc/config.gz), else
+        C(<kernel_config_dir>/config-<release>), and every installed kernel's
+        C(<kernel_config_dir>/config-*) - and fail, nothing written, when the running kernel's
+        config says PSI is not built (C(# CONFIG_PSI is not set), or no C(CONFIG_PSI) line) and no
+        installed kernel has C(CONFIG_PSI=y). C(psi=1) cannot help such a board; the message names
+        the config file read and the kernel release.
+      - When no config of the running kernel is found, the arguments are written and RV(kernel_psi)
+        says so (state V(unknown)). When only another installed kernel has PSI, the arguments are
+        written (state V(other_kernel)); installed kernels without PSI beside one with it are
+        warnings.
+      - V(false) skips the check.
+    type: bool
+    default: true
+  kernel_config_dir:
+    description:
+      - The directory of the installed kernels' C(config-<release>) files, an absolute path. Only
+        read, by O(psi_check).
+    type: str
+    default: /boot
   backup:
     description:
       - Keep a timestamped copy of each file before changing it (beside a link's target).
@@ -69,6 +94,8 @@ options:
     type: bool
     default: true
 notes:
+  - Boot files on FAT (a boot partition) are replaced the FAT-safe way (a synced C(<file>.new) and
+    C(<file>.bak), then the rename), all file kinds alike.
   - Radxa's BSP kernels build PSI with C(CONFIG_PSI_DEFAULT_DISABLED), so C(/proc/pressure) only
     appears after booting with C(psi=1).
   - Adding an argument that asks for the cgroup v1 hierarchy (C(systemd.unified_cgroup_hierarchy=0), or C(false), C(no),
@@ -108,6 +135,20 @@ running:
   description: The running kernel's command line (/proc/cmdline).
   returned: always
   type: str
+kernel_psi:
+  description:
+    - What O(psi_check) found - V(built) (the running kernel has C(CONFIG_PSI=y)), V(other_kernel)
+      (only another installed kernel has it), V(unknown) (no config of the running kernel found),
+      V(not_built) (in the failure's result) or V(not_checked) (O(psi_check) off, or O(add) does
+      not turn PSI on) - with the running release, a message for a person and each kernel whose
+      config was read.
+  returned: always
+  type: dict
+  sample: {"state": "built", "release": "6.1.84-1-rk2410",
+           "message": "6.1.84-1-rk2410 is built with CONFIG_PSI=y and CONFIG_PSI_DEFAULT_DISABLED=y
+                       (/boot/config-6.1.84-1-rk2410): psi=1 turns PSI on at the next boot",
+           "kernels": [{"release": "6.1.84-1-rk2410", "config": "/boot/config-6.1.84-1-rk2410",
+                        "running": true, "psi": true, "default_disabled": true}]}
 pending:
   description: The arguments the running kernel still lacks, or still has, that a reboot would fix.
   returned: always
@@ -116,7 +157,7 @@ pending:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.rock5b.oom.plugins.module_utils import hostfs
+from ansible_collections.rock5b.oom.plugins.module_utils import hostfs, paths, psi_kernels
 from ansible_collections.rock5b.oom.plugins.module_utils.batch import Change, apply_changes
 from ansible_collections.rock5b.oom.plugins.module_utils.boot_cmdline import (
     KNOWN_FILES, arg_key, argument_problem, asks_for_cgroup_v1, edit_file, file_args, missing_from_running, read_boot_file,
@@ -125,10 +166,11 @@ from ansible_collections.rock5b.oom.plugins.module_utils.errors import ModuleErr
 from ansible_collections.rock5b.oom.plugins.module_utils.systemd import board_version, cgroup_v1_refusal, cgroup_v1_warning
 
 
-def check_arguments(add, remove, targets):
+def check_arguments(add, remove, targets, config_dir):
     """Every problem of the options at once, each naming its option, before anything is read."""
     problems = ["%s: %s" % (option, problem) for option, items in (("add", add), ("remove", remove))
                 for problem in map(argument_problem, items) if problem]
+    problems += [problem for problem in [paths.absolute_problem(config_dir, "kernel_config_dir")] if problem]
     if not targets:
         problems.append("targets: give at least one (auto edits every boot file found)")
     if problems:
@@ -209,8 +251,11 @@ def file_change(module, fs, plan, entry):
 
 def run(module, fs):
     add, remove = module.params["add"], module.params["remove"]
-    check_arguments(add, remove, module.params["targets"])
+    check_arguments(add, remove, module.params["targets"], module.params["kernel_config_dir"])
     check_cgroup_v1(module, fs, add)
+    kernel_psi = {"state": "not_checked", "release": "", "message": "", "kernels": [], "warnings": []}
+    if module.params["psi_check"] and psi_kernels.turns_psi_on(add):
+        kernel_psi = psi_kernels.check(fs, module.params["kernel_config_dir"])
     plans = plan_files(fs, module.params["targets"], add, remove)
     running = hostfs.read_text(fs.proc_path("cmdline"))
     if running is None:
@@ -233,10 +278,10 @@ def run(module, fs):
     for plan in plans:
         if plan["problem"]:
             module.warn("%s left alone: %s" % (plan["path"], plan["problem"]))
-    for warning in cgroup_v1_warnings(module, fs, plans):
+    for warning in cgroup_v1_warnings(module, fs, plans) + kernel_psi.pop("warnings"):
         module.warn(warning)
     return dict(changed=any(f["changed"] for f in files), files=files, running=running,
-                pending=pending, reboot_required=bool(pending), diff=diff)
+                pending=pending, reboot_required=bool(pending), diff=diff, kernel_psi=kernel_psi)
 
 
 def main():
@@ -245,7 +290,9 @@ def main():
             add=dict(type="list", elements="str", default=[]),
             remove=dict(type="list", elements="str", default=[]),
             targets=dict(type="list", elements="str", default=["auto"],
-                         choices=["auto", "u_boot_default", "extlinux", "armbian_env", "kernel_cmdline"]),
+                         choices=["auto", "u_boot_default", "extlinux", "armbian_env", "dietpi_env", "kernel_cmdline"]),
+            psi_check=dict(type="bool", default=True),
+            kernel_config_dir=dict(type="str", default="/boot"),
             backup=dict(type="bool", default=True),
         ),
         supports_check_mode=True,
