@@ -11,7 +11,7 @@ import pytest
 
 pytestmark = [pytest.mark.feature("generation facts"), pytest.mark.vm_modes("v2", "v1")]
 
-BOOT_FILES = "/etc/default/u-boot /boot/extlinux/extlinux.conf /boot/armbianEnv.txt /etc/kernel/cmdline"
+BOOT_FILES = "/etc/default/u-boot /boot/extlinux/extlinux.conf /boot/armbianEnv.txt /boot/dietpiEnv.txt /etc/kernel/cmdline"
 
 
 def systemd_version(vm) -> int:
