@@ -71,6 +71,31 @@ def test_monitor_measures_the_fall_between_checks():
     assert m.next_timeout(clock(), psi_active=True) == pytest.approx(0.1)
 
 
+def test_a_check_between_two_steps_of_a_hog_keeps_the_trend():
+    # A hog allocating 16 MiB every 50 ms: a check that lands between two steps sees no fall
+    # since the one before. The rate over the last second still says 16 MiB per 50 ms, so the
+    # next check comes by the predicted crossing instead of 100 ms later (after it).
+    m, clock = make_monitor(), FakeClock()
+    for mb in (242, 226, 210):
+        m.step(clock.advance(0.05), mb_reading(mb))
+    m.step(clock.advance(0.031), mb_reading(210))  # flat: between two steps
+    assert m.falling_kb_s == pytest.approx(32 * MIB / 0.131)
+    assert m.steady_checks == 0
+    assert m.next_timeout(clock(), psi_active=True) == pytest.approx(10 * 0.131 / 32)
+    # Memory rising again (freed) ends the trend at once.
+    m.step(clock.advance(0.05), mb_reading(260))
+    assert m.falling_kb_s == 0.0
+
+
+def test_the_trend_looks_back_one_second_only():
+    m, clock = make_monitor(), FakeClock()
+    m.step(clock(), mb_reading(600))
+    m.step(clock.advance(0.05), mb_reading(400))  # one drop of 200 MiB, then steady
+    for _check in range(6):
+        m.step(clock.advance(0.4), mb_reading(400))
+    assert m.falling_kb_s == 0.0 and m.steady_checks >= 3
+
+
 def test_steady_checks_count_checks_that_found_memory_not_falling():
     m, clock = make_monitor(), FakeClock()
     m.step(clock(), mb_reading(240))

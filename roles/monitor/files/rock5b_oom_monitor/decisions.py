@@ -100,6 +100,9 @@ FALLING_FLOOR_S = 0.01
 # interval, up to STEADY_BACKOFF_MAX times the headroom's, while a PSI trigger is armed.
 STEADY_NOISE_KB = 1024
 STEADY_BACKOFF_MAX = 4
+# How far back the fall rate looks for the highest reading (Monitor._track_fall).
+TREND_WINDOW_S = 1.0
+TREND_WINDOW_CHECKS = 16
 
 
 def next_interval(kb, level, thresholds, poll, psi_active, urgent=False, falling_kb_s=0.0, steady_checks=0):

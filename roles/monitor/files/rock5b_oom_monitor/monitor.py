@@ -5,10 +5,12 @@
 
 from __future__ import annotations
 
+import collections
+
 from rock5b_oom_monitor import (
     CRITICAL, LOG_CRIT, LOG_ERR, LOG_NOTICE, LOG_WARNING, OK, RANK, fmt_kb,
 )
-from rock5b_oom_monitor.decisions import STEADY_NOISE_KB, Action, KillJob, LevelTracker, RateLimiter, next_interval
+from rock5b_oom_monitor.decisions import STEADY_NOISE_KB, TREND_WINDOW_CHECKS, TREND_WINDOW_S, Action, KillJob, LevelTracker, RateLimiter, next_interval
 
 
 def victim_name(victim):
@@ -49,6 +51,9 @@ class Monitor:
         self.last_at = None
         self.falling_kb_s = 0.0
         self.steady_checks = 0  # checks in a row that found memory not falling (next_interval)
+        # (time, effective kB) of the last checks within TREND_WINDOW_S; a few are enough, and
+        # a bounded window keeps each check's cost flat however often it checks.
+        self.recent = collections.deque(maxlen=TREND_WINDOW_CHECKS)
         self.psi_state = "unknown"
 
     @property
@@ -85,12 +90,34 @@ class Monitor:
         text += "; warn below %s, critical below %s)" % (fmt_kb(t.warn_kb), fmt_kb(t.critical_kb))
         return text
 
+    def _track_fall(self, now, kb):
+        """How fast memory falls, and whether this check found it steady (see next_interval).
+
+        A hog allocates in steps: between two checks memory may not move although it falls
+        hundreds of MiB/s, and a rate taken from those two checks alone (0) put the next check
+        100 ms away, just as the next step crossed the threshold (the 86-89 ms reactions of
+        2026-12-06). So the rate is the larger of the fall since the last check and the fall
+        since the highest reading of the last TREND_WINDOW_S (at most TREND_WINDOW_CHECKS checks); memory seen rising since the last
+        check (more than the noise) ends the trend.
+        """
+        elapsed = now - self.last_at
+        fallen_kb = self.last["effective"] - kb
+        window = self.recent
+        window.append((self.last_at, self.last["effective"]))
+        while len(window) > 1 and now - window[0][0] > TREND_WINDOW_S:
+            window.popleft()
+        if fallen_kb < -STEADY_NOISE_KB:
+            rate = 0.0
+        else:
+            peak_at, peak_kb = max(window, key=lambda item: item[1])
+            rate = max(fallen_kb / elapsed, (peak_kb - kb) / (now - peak_at))
+        self.falling_kb_s = max(0.0, rate)
+        self.steady_checks = self.steady_checks + 1 if self.falling_kb_s * elapsed <= STEADY_NOISE_KB else 0
+
     def step(self, now, reading):
         """One MemAvailable check: level changes, repeated warnings, and the critical actions."""
         if self.last is not None and now > self.last_at:
-            fallen_kb = self.last["effective"] - reading["effective"]
-            self.falling_kb_s = max(0.0, fallen_kb / (now - self.last_at))
-            self.steady_checks = self.steady_checks + 1 if fallen_kb <= STEADY_NOISE_KB else 0
+            self._track_fall(now, reading["effective"])
         self.last, self.last_at = reading, now
         kb = reading["effective"]
         previous, level = self.tracker.update(kb)
