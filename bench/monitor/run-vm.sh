@@ -7,29 +7,12 @@
 #
 # Boots the instance (default mbench) when it is not running, and stops it again at the end.
 # Needs `source tools/env.sh` and the VM image (make vm-image). earlyoom's arm64 .deb comes
-# from Debian's archive (checked against the arm64 Packages index) into
-# $ROCK5B_CACHE/bench. Prints the figures and the table; changes nothing on this host.
+# from Debian's archive (tools/vm/fetch-deb.sh: checked against the arm64 Packages index). Prints the figures and the table; changes nothing on this host.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 inst=mbench
 if [[ $# -gt 0 && $1 != -* ]]; then inst=$1; shift; fi
 cache="${ROCK5B_CACHE:-/var/cache/rock5b-oom}"
-mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
-
-fetch_earlyoom() {
-    local dir="$cache/bench" index stanza file sum deb
-    mkdir -p "$dir"
-    index="$dir/Packages-bookworm-arm64.xz"
-    [[ -s $index ]] || curl -fsSL -o "$index.tmp" "$mirror/dists/bookworm/main/binary-arm64/Packages.xz"
-    [[ -s $index ]] || mv "$index.tmp" "$index"
-    stanza=$(xz -dc "$index" | awk '/^Package: earlyoom$/{p=1} p&&/^$/{exit} p')
-    file=$(awk '/^Filename:/{print $2}' <<<"$stanza")
-    sum=$(awk '/^SHA256:/{print $2}' <<<"$stanza")
-    deb="$dir/$(basename "$file")"
-    [[ -s $deb ]] || curl -fsSL -o "$deb" "$mirror/$file"
-    echo "$sum  $deb" | sha256sum -c --quiet - >&2 || { rm -f "$deb"; echo "checksum mismatch: $deb" >&2; exit 1; }
-    echo "$deb"
-}
 
 state="$cache/vm/run/$inst/state.json"
 booted=""
@@ -44,7 +27,7 @@ port=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["port"])'
 key=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["key"])' "$state")
 opts=(-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -o IdentitiesOnly=yes
     -o BatchMode=yes -i "$key")
-deb=$(fetch_earlyoom)
+deb=$(bash "$ROOT/tools/vm/fetch-deb.sh" earlyoom bookworm)
 
 play=$(mktemp --suffix=.yml)
 trap 'rm -f "$play"; cleanup' EXIT
