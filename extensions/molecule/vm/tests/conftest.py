@@ -191,6 +191,15 @@ class VM:
         rc, data, _err = self._ansible(["ansible-playbook", str(path), *extra], timeout)
         return rc, data
 
+    def task_result(self, data: dict, name: str) -> dict:
+        """This VM's result of the task called ``name`` (its role prefix ignored) in a json
+        callback document (what playbook() returns)."""
+        for play in data["plays"]:
+            for task in play["tasks"]:
+                if task["task"]["name"].split(" : ")[-1] == name and self.name in task["hosts"]:
+                    return task["hosts"][self.name]
+        raise AssertionError(f"no task {name!r} for {self.name} in the playbook output")
+
     def boot_id(self) -> str:
         return self.read("/proc/sys/kernel/random/boot_id")
 

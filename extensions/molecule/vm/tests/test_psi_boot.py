@@ -99,15 +99,6 @@ EXPECTED = {
 }
 
 
-def task_result(data: dict, name: str, host: str) -> dict:
-    """The result of the task called ``name`` (its role prefix ignored) in a json callback document."""
-    for play in data["plays"]:
-        for task in play["tasks"]:
-            if task["task"]["name"].split(" : ")[-1] == name and host in task["hosts"]:
-                return task["hosts"][host]
-    raise AssertionError(f"no task {name!r} for {host} in the playbook output")
-
-
 def backups(vm) -> dict[str, str]:
     """Backup path -> content, for every backup of the boot files (module.backup_local: <file>.<pid>.<time>~)."""
     out = vm.run("for f in " + " ".join(f"{shlex.quote(p)}.*~" for p in FILES) +
@@ -143,7 +134,7 @@ def test_psi_boot_adds_psi_1_once_with_backups_and_reboot_report(vm, boot_files)
     # check mode predicts every edit and touches nothing
     rc, data = vm.playbook(PLAYBOOK, "--check", "--diff")
     assert rc == 0, data
-    predicted = task_result(data, TASK, vm.name)
+    predicted = vm.task_result(data, TASK)
     assert predicted["changed"], predicted
     assert {f["path"]: f["changed"] for f in predicted["files"]} == dict.fromkeys(FILES, True), predicted["files"]
     assert {d["after_header"]: d["after"] for d in predicted["diff"]} == EXPECTED, predicted["diff"]
@@ -153,7 +144,7 @@ def test_psi_boot_adds_psi_1_once_with_backups_and_reboot_report(vm, boot_files)
     # first run: what check mode said, a backup of each file, and "reboot needed"
     rc, data = vm.playbook(PLAYBOOK)
     assert rc == 0, data
-    first = task_result(data, TASK, vm.name)
+    first = vm.task_result(data, TASK)
     print(f"{vm.name}: first run files={first['files']} pending={first['pending']}")
     assert first["changed"], first
     assert {f["path"]: f["changed"] for f in first["files"]} == dict.fromkeys(FILES, True), first["files"]
@@ -165,18 +156,18 @@ def test_psi_boot_adds_psi_1_once_with_backups_and_reboot_report(vm, boot_files)
     assert sorted(f["backup_file"] for f in first["files"]) == sorted(made), (first["files"], made)
     for entry in first["files"]:
         assert made[entry["backup_file"]] == FILES[entry["path"]], f"backup of {entry['path']} is not the original"
-    report = task_result(data, REPORT, vm.name)
+    report = vm.task_result(data, REPORT)
     assert "PSI is enabled at the next reboot" in report["msg"], report
     assert data["stats"][vm.name]["changed"] == 1, data["stats"]
 
     # second run: nothing to change, no new backup; the reboot is still pending
     rc, data = vm.playbook(PLAYBOOK)
     assert rc == 0, data
-    second = task_result(data, TASK, vm.name)
+    second = vm.task_result(data, TASK)
     assert not second["changed"], second
     assert not any(f["changed"] or f["backup_file"] for f in second["files"]), second["files"]
     assert data["stats"][vm.name]["changed"] == 0, data["stats"]
     assert contents(vm) == EXPECTED
     assert backups(vm) == made
     assert second["reboot_required"] is True, second
-    assert "PSI is enabled at the next reboot" in task_result(data, REPORT, vm.name)["msg"]
+    assert "PSI is enabled at the next reboot" in vm.task_result(data, REPORT)["msg"]

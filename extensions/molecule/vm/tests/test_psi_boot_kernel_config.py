@@ -34,14 +34,6 @@ FILES = {
 LEFTOVERS = " ".join(f"{shlex.quote(p)}.*~ {shlex.quote(p)}.new {shlex.quote(p)}.bak" for p in FILES)
 
 
-def task_result(data: dict, name: str, host: str) -> dict:
-    for play in data["plays"]:
-        for task in play["tasks"]:
-            if task["task"]["name"].split(" : ")[-1] == name and host in task["hosts"]:
-                return task["hosts"][host]
-    raise AssertionError(f"no task {name!r} for {host} in the playbook output")
-
-
 def boot_state(vm) -> str:
     """sha256 of every boot file, and the names of any backup or temporary beside them."""
     sums = vm.run("sha256sum " + " ".join(FILES))
@@ -80,7 +72,7 @@ def test_psi_boot_refuses_a_kernel_config_without_psi_and_changes_nothing(vm, re
     before = boot_state(vm)
     rc, data = vm.playbook(PLAYBOOK, *mode, "-e", json.dumps({"psi_boot_kernel_config_dir": FAKE}))
     assert rc != 0, data
-    result = task_result(data, TASK, vm.name)
+    result = vm.task_result(data, TASK)
     print(f"{vm.name}: {result.get('msg')}")
     assert result.get("failed"), result
     msg = result["msg"]
@@ -95,7 +87,7 @@ def test_psi_boot_passes_the_check_on_the_real_kernel_config(vm, release, boot_f
     before = boot_state(vm)
     rc, data = vm.playbook(PLAYBOOK, "--check", "--diff")
     assert rc == 0, data
-    result = task_result(data, TASK, vm.name)
+    result = vm.task_result(data, TASK)
     kernel_psi = result["kernel_psi"]
     assert kernel_psi["state"] == "built", kernel_psi
     running = [k for k in kernel_psi["kernels"] if k["running"]]
