@@ -292,3 +292,11 @@ def test_a_backup_is_a_durable_copy_named_as_ansible_names_them_without_colons_o
     fs.write_atomic("/boot/armbianEnv.txt", "extraargs=\n")
     copy = fs.backup("/boot/armbianEnv.txt")
     assert ":" not in os.path.basename(copy) and open(copy).read() == "extraargs=\n"
+
+
+def test_free_space_is_what_df_shows_available_not_the_blocks_ext4_keeps_back(monkeypatch):
+    # ext4's f_bfree counts its reserved clusters, which even root cannot write: a full root
+    # said "16777216 bytes free" beside ENOSPC.
+    full = os.statvfs_result((4096, 4096, 100000, 4096, 0, 1000, 10, 10, 0, 255))
+    monkeypatch.setattr(hostfs.os, "statvfs", lambda path: full)
+    assert hostfs.free_space("/etc/sysctl.d/x.conf") == "0 bytes free on /"
