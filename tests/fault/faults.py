@@ -10,9 +10,9 @@ fault x repetitions x outcome, and exits 1 when any repetition failed.
   managed file must be byte for byte its version of A or of B (the boot files: the original or
   the edited one), the board must boot (SSH, systemd not failed because of our units), and
   site.yml towards the same profile must converge, then change nothing.
-* full disk: the root file system (it holds /etc) filled up to the last block; site.yml B must
-  fail naming a file and the space, leave every file as it was, the monitor running.
-* read-only root: / remounted read-only; site.yml B fails with "read-only ...: cannot persist",
+* full disk: the root file system (it holds /etc) filled up to the last block, /tmp a tmpfs;
+  site.yml B must fail naming a file and the space, leave every file as it was, the monitor running.
+* read-only root: /etc and /usr read-only bind mounts; site.yml B fails with "read-only ...: cannot persist",
   each role says so (harden.yml imported with ignore_errors), the sysctls and oom_score_adj
   values are applied live, the audit reports the board drifted (not persisted).
 
@@ -160,16 +160,30 @@ class Run:
         return names
 
     def messages(self):
-        """The msg of every failed result (json result format)."""
-        found = []
+        """The msg of every failed result. The json result format prints each result indented
+        over several lines (ansible-core 2.19), closed by a "}" of its own."""
+        found, pending = [], None
         for line in self.lines:
-            match = re.match(r"^fatal: \[[^]]+\]: FAILED! => (\{.*\})\s*$", line)
+            if pending is not None:
+                pending.append(line)
+                if line == "}":
+                    found.append(self._msg("\n".join(pending)))
+                    pending = None
+                continue
+            match = re.match(r"^fatal: \[[^]]+\]: FAILED! => (\{.*)$", line)
             if match:
-                try:
-                    found.append(json.loads(match.group(1)).get("msg", ""))
-                except ValueError:
-                    found.append(match.group(1))
+                if match.group(1).rstrip().endswith("}"):
+                    found.append(self._msg(match.group(1)))
+                else:
+                    pending = [match.group(1)]
         return found
+
+    @staticmethod
+    def _msg(document):
+        try:
+            return json.loads(document).get("msg", "")
+        except ValueError:
+            return document
 
 
 # --- the board's files ---------------------------------------------------------------------------------
@@ -218,7 +232,7 @@ def fat16_image(size_mib=16):
     boot[3:11] = b"MSWIN4.1"
     struct.pack_into("<HBHBHHBHHHII", boot, 11, 512, per_cluster, reserved, fats, root_entries,
                      sectors if sectors < 65536 else 0, 0xF8, fat_sectors, 32, 64, 0, sectors if sectors >= 65536 else 0)
-    struct.pack_into("<BBBI11s8s", boot, 36, 0x80, 0, 0x29, 0x20262020, b"BOOT       ", b"FAT16   ")
+    struct.pack_into("<BBBI11s8s", boot, 36, 0x80, 0, 0x29, 0x20262020, b"NO NAME    ", b"FAT16   ")
     boot[510:512] = b"\x55\xaa"
     image = bytearray(sectors * 512)
     image[0:512] = boot
@@ -228,19 +242,57 @@ def fat16_image(size_mib=16):
     return bytes(image)
 
 
+# A board checks its FAT boot partition at every boot (systemd-fsck, fstab pass 2): here a unit
+# runs Debian's fsck.fat -a on the image before boot.mount (fstab's x-systemd.requires), and
+# board_health() reports what it found. fsck.fat exits 1 when it repaired something.
+FSCK_UNIT = """[Unit]
+Description=fsck.fat -a of the boot partition image before it is mounted, as systemd-fsck on a board
+DefaultDependencies=no
+After=systemd-remount-fs.service
+Before=boot.mount
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/usr/local/sbin/fsck.fat -a -w /var/lib/boot-fat.img
+SuccessExitStatus=1
+"""
+
+
+def scp_to_board(local, remote):
+    values = state()
+    subprocess.run(["scp", "-q", "-P", values["VM_SSH_PORT"], "-i", values["VM_SSH_KEY"], "-o", "StrictHostKeyChecking=no",
+                    "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", str(local), "root@127.0.0.1:" + remote],
+                   check=True)
+
+
 def prepare_board():
-    """The boot partition (FAT, in fstab so it is mounted again after a cut) and the boot files."""
+    """The boot partition (FAT, in fstab so it is mounted again after a cut, checked by fsck.fat
+    before) and the boot files."""
+    deb = subprocess.run(["bash", str(VM_TOOLS / "fetch-deb.sh"), "dosfstools", "bookworm"], check=True,
+                         capture_output=True, text=True).stdout.strip()
+    scp_to_board(deb, "/root/dosfstools.deb")
     with tempfile.NamedTemporaryFile(suffix=".img") as image:
         image.write(fat16_image())
         image.flush()
-        values = state()
-        subprocess.run(["scp", "-q", "-P", values["VM_SSH_PORT"], "-i", values["VM_SSH_KEY"], "-o", "StrictHostKeyChecking=no",
-                        "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", image.name,
-                        "root@127.0.0.1:/var/lib/boot-fat.img"], check=True)
-    ssh("set -e; mkdir -p /boot /etc/kernel; grep -q boot-fat /etc/fstab || "
-        "echo '/var/lib/boot-fat.img /boot vfat loop,rw 0 0' >> /etc/fstab; mount /boot; "
-        "[ \"$(stat -f -c %t /boot)\" = 4d44 ]; sync")
+        scp_to_board(image.name, "/var/lib/boot-fat.img")
+    ssh("set -e; rm -rf /root/dosfstools && dpkg-deb -x /root/dosfstools.deb /root/dosfstools; "
+        "install -m 0755 \"$(find /root/dosfstools -name fsck.fat -type f | head -n1)\" /usr/local/sbin/fsck.fat; "
+        "printf %s " + shlex.quote(FSCK_UNIT) + " > /etc/systemd/system/boot-fat-fsck.service; "
+        "mkdir -p /boot /etc/kernel; grep -q boot-fat /etc/fstab || "
+        "echo '/var/lib/boot-fat.img /boot vfat loop,rw,x-systemd.requires=boot-fat-fsck.service 0 0' >> /etc/fstab; "
+        "systemctl daemon-reload; mount /boot; [ \"$(stat -f -c %t /boot)\" = 4d44 ]; sync")
     put_boot_files()
+
+
+def boot_fsck():
+    """What the boot's fsck.fat found: "clean", "repaired: <its first findings>" or why unknown."""
+    status = ssh("systemctl show -P ExecMainStatus boot-fat-fsck.service", check=False).strip()
+    if status == "0":
+        return "clean"
+    found = ssh("journalctl -b -o cat -u boot-fat-fsck.service | grep -v -e '^fsck.fat [0-9]' -e '^Starting' "
+                "-e '^Finished' -e 'Deactivated' | head -n 3", check=False).strip().replace("\n", "; ")
+    return ("repaired: %s" % found[:160]) if status == "1" else "fsck.fat status %s: %s" % (status or "?", found[:160])
 
 
 def board_health():
@@ -317,7 +369,8 @@ def leftover_problems(leftovers, boot_old):
 BOOT_PSI = {}
 
 
-def power_cuts(table, rng, cuts, hashes):
+def power_cuts(table, rng, cuts, hashes, fsck_repairs):
+    """``cuts`` power cuts, a table row each; ``fsck_repairs`` gets whether each boot's fsck.fat repaired /boot."""
     boot_old = dict((path, (sha(text), len(text.encode()))) for path, text in BOOT_FILES.items())
     estimate = hashes["seconds"]
     for rep in range(1, cuts + 1):
@@ -333,8 +386,10 @@ def power_cuts(table, rng, cuts, hashes):
         log("cut %d towards %s at %.1f s, in: %s" % (rep, target, run.cut_at or run.seconds, run.cut_task))
         up, seconds = boot(resume=True)
         healthy, detail = board_health() if up else (False, "no SSH after the cut")
+        fsck = boot_fsck() if up else "-"
+        fsck_repairs.append(fsck.startswith("repaired"))
         row = dict(cut="%s->%s at %.0fs (%s)" % (source, target, run.cut_at or run.seconds, run.cut_task[:40]),
-                   boots="yes (%.0fs)" % seconds if healthy else "NO: %s" % detail)
+                   boots="yes (%.0fs; fsck.fat %s)" % (seconds, fsck) if healthy else "NO: %s (fsck.fat %s)" % (detail, fsck))
         if not up:
             table.add("power cut", rep, files="-", ok="FAIL", **row)
             return False
@@ -371,11 +426,15 @@ def full_disk(table, hashes):
         "i=0; while dd if=/dev/zero of=/var/tmp/fault-fill.$i bs=4k count=256 2>/dev/null; do i=$((i+1)); done; "
         "while dd if=/dev/zero of=/var/tmp/fault-fill.x$i bs=512 count=1 2>/dev/null; do i=$((i+1)); done; df / | tail -1")
     before, _left = managed_files()
-    # Ansible unpacks each module into a temporary directory: with / full it cannot run one at all
-    # ("Module result deserialization failed"), so the module never meets the full disk itself.
-    # ansible_remote_tmp on a tmpfs was not enough on 2026-12-06 (pipelining unpacks elsewhere):
-    # open, docs/faults.md.
-    run = Run(SITE, "B", extra=["-e", "ansible_remote_tmp=/dev/shm/ansible-tmp"])
+    # With pipelining Ansible unpacks each module under Python's tempfile directory (/tmp), not
+    # ansible_remote_tmp: with /tmp on the full / it cannot run a module at all ("Module result
+    # deserialization failed") and the collection's code never meets the full disk. /tmp is a
+    # tmpfs for this run, as on Armbian and Debian 13 images (tmp.mount); remote_tmp goes there too.
+    ssh("mount -t tmpfs -o size=64m,mode=1777 fault-tmp /tmp")
+    try:
+        run = Run(SITE, "B", extra=["-e", "ansible_remote_tmp=/tmp/.ansible-tmp"])
+    finally:
+        ssh("umount -l /tmp", check=False)
     after, leftovers = managed_files()
     monitor = ssh("systemctl is-active rock5b-oom-monitor.service; "
                   "[ \"$(systemctl show -P MainPID rock5b-oom-monitor.service)\" = \"$(cat /run/fault-monitor-pid)\" ] "
@@ -385,6 +444,8 @@ def full_disk(table, hashes):
     named = [msg for msg in messages if "no space left on device writing /" in msg and "bytes needed" in msg]
     traceback = "Traceback" in run.output
     ok = run.rc != 0 and named and not traceback and after == before and monitor[:1] == ["active"] and not leftovers
+    if not ok:
+        log("full disk: site.yml rc %d; its last lines:\n%s" % (run.rc, "\n".join(run.lines[-25:])))
     table.add("full disk", 1, cut="/ full (fallocate+dd)", files="unchanged" if after == before else "CHANGED",
               boots="monitor %s" % " ".join(monitor), rerun="failed: %s" % (named[0][:150] if named else messages[:1]),
               then="no traceback" if not traceback else "TRACEBACK", ok="ok" if ok else "FAIL")
@@ -424,6 +485,9 @@ def read_only(table, hashes):
               rerun="failed per role: %s" % ", ".join(roles),
               then="audit: drifted (%d items)" % (drift.group(1).count(";") + 1) if drift else "audit: NO DRIFT",
               ok="ok" if ok else "FAIL")
+    if not ok:
+        for name, run in (("site.yml", site), ("each_role.yml", each), ("audit.yml", audit)):
+            log("read-only: %s rc %d; its last lines:\n%s" % (name, run.rc, "\n".join(run.lines[-30:])))
     log("read-only: site.yml says:", site.messages()[:1])
     for msg in messages:
         log("read-only, per role:", msg[:300])
@@ -436,7 +500,7 @@ def main():
     rng = random.Random(seed)
     log("seed %d (FAULT_SEED=%d reproduces the cut moments), %d power cuts" % (seed, seed, cuts))
     started = time.monotonic()
-    table, ok = Table(), True
+    table, ok, fsck_repairs = Table(), True, []
     try:
         up, seconds = boot()
         if not up:
@@ -449,7 +513,7 @@ def main():
         BOOT_PSI.update((path, files[path]) for path in BOOT_FILES)
         hashes = {"A": files, "seconds": first.seconds}
         log("profile A converged in %.0f s; %d managed files" % (first.seconds, len(files)))
-        ok = power_cuts(table, rng, cuts, hashes) and ok
+        ok = power_cuts(table, rng, cuts, hashes, fsck_repairs) and ok
         ok = full_disk(table, hashes) and ok
         ok = read_only(table, hashes) and ok
     finally:
@@ -460,7 +524,8 @@ def main():
     print("Fault tests, seed %d, %d s in all:" % (seed, total))
     print(table.render())
     counts = dict(reps=len(table.rows), failed=sum(row["ok"] != "ok" for row in table.rows))
-    print("\n%d repetitions, %d failed; wall time %d s" % (counts["reps"], counts["failed"], total))
+    print("\n%d repetitions, %d failed; wall time %d s; fsck.fat repaired /boot after %d of %d cuts"
+          % (counts["reps"], counts["failed"], total, sum(fsck_repairs), len(fsck_repairs)))
     return 0 if ok and counts["failed"] == 0 else 1
 
 
