@@ -352,7 +352,8 @@ def replace_on_fat(path, text):
     1. write the new version beside it, ``<path>.new``, and fsync it and the directory;
     2. copy the old version to ``<path>.bak`` and fsync it and the directory (kept afterwards:
        the operator's, or a boot script's, way back);
-    3. rename ``<path>.new`` over ``<path>`` and fsync the directory.
+    3. rename ``<path>.new`` over ``<path>``, fsync the file under its new name (vfat writes the
+       renamed entry with the file's inode) and then the directory.
 
     FAT has no journal and Linux's vfat driver renames over a file by pointing the target's
     directory entry (32 bytes in one sector) at the new data and then removing the source's
@@ -375,7 +376,21 @@ def replace_on_fat(path, text):
         _write_synced(backup, old)
         sync_directory(directory)
     os.rename(new, path)
+    _fsync_path(path)
     sync_directory(directory)
+
+
+def _fsync_path(path):
+    """fsync the file now at ``path``. On vfat the renamed file's directory entry (its first
+    cluster and size) is written with that file's inode, not with the directory: fsync of the
+    directory alone wrote the FAT, where the old version's clusters are already free, while the
+    entry still named them, and a power cut then left the file empty ("Contains a free cluster
+    (6). Assuming EOF", fsck.fat after a cut of the fault test, 2026-12-06)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def host():

@@ -514,6 +514,12 @@ def main():
         hashes = {"A": files, "seconds": first.seconds}
         log("profile A converged in %.0f s; %d managed files" % (first.seconds, len(files)))
         ok = power_cuts(table, rng, cuts, hashes, fsck_repairs) and ok
+        if cuts % 2:
+            # An odd number of cuts ends at profile B; the full disk and read-only runs go towards
+            # B and must have something to write (else a full disk changes nothing and fails nothing).
+            back = Run(SITE, "A")
+            if back.rc != 0:
+                raise RuntimeError("site.yml A after the cuts failed: %s" % back.messages())
         ok = full_disk(table, hashes) and ok
         ok = read_only(table, hashes) and ok
     finally:

@@ -227,9 +227,12 @@ def test_on_fat_the_new_version_is_written_beside_synced_backed_up_then_renamed(
     assert fs.read_text("/boot/armbianEnv.txt.bak") == "extraargs=cma=256M\n"
     assert sorted(fs.listdir("/boot")) == ["armbianEnv.txt", "armbianEnv.txt.bak"]
     assert renames == [("armbianEnv.txt.new", "armbianEnv.txt", "extraargs=cma=256M psi=1\n")]
-    # .new synced, the directory, .bak synced, the directory, then (after the rename) the directory
+    # .new synced, the directory, .bak synced, the directory, then (after the rename) the file under
+    # its name and the directory: vfat writes a renamed file's directory entry with the file's
+    # inode, so a directory fsync alone left the entry naming the old version's freed clusters
+    # (a cut then emptied the file: fault test, 2026-12-06)
     names = [os.path.basename(path) for path in synced]
-    assert names == ["armbianEnv.txt.new", "boot", "armbianEnv.txt.bak", "boot", "boot"], names
+    assert names == ["armbianEnv.txt.new", "boot", "armbianEnv.txt.bak", "boot", "armbianEnv.txt", "boot"], names
     assert synced[1] == boot
 
 
@@ -300,3 +303,4 @@ def test_free_space_is_what_df_shows_available_not_the_blocks_ext4_keeps_back(mo
     full = os.statvfs_result((4096, 4096, 100000, 4096, 0, 1000, 10, 10, 0, 255))
     monkeypatch.setattr(hostfs.os, "statvfs", lambda path: full)
     assert hostfs.free_space("/etc/sysctl.d/x.conf") == "0 bytes free on /"
+
