@@ -303,4 +303,3 @@ def test_free_space_is_what_df_shows_available_not_the_blocks_ext4_keeps_back(mo
     full = os.statvfs_result((4096, 4096, 100000, 4096, 0, 1000, 10, 10, 0, 255))
     monkeypatch.setattr(hostfs.os, "statvfs", lambda path: full)
     assert hostfs.free_space("/etc/sysctl.d/x.conf") == "0 bytes free on /"
-
