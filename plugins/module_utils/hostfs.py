@@ -18,6 +18,7 @@ import shutil
 import tempfile
 import time
 
+from ansible_collections.rock5b.oom.plugins.module_utils.mounts import free_space, mount_point, mount_source
 from ansible_collections.rock5b.oom.plugins.module_utils.procfs.files import read_text
 
 # The roots a module's main() gets from host(); tests change them with configure().
@@ -65,46 +66,6 @@ class FatCrossLink(Exception):
             "the same clusters, and replacing the file would free clusters the other name still uses; nothing "
             "was written. Check the file system (fsck.fat -a %s, unmounted; boards do at boot when /etc/fstab "
             "gives %s fsck pass 2), then run again" % (new, path, mount_source(mount) or "<its device>", mount))
-
-
-def mount_source(mount):
-    """The device mounted at ``mount`` (the last such line of /proc/self/mounts), or None."""
-    found = None
-    try:
-        with open("/proc/self/mounts") as handle:
-            for line in handle:
-                fields = line.split()
-                if len(fields) > 1 and fields[1].replace("\\040", " ") == mount:
-                    found = fields[0]
-    except OSError:
-        return None
-    return found
-
-
-def mount_point(path):
-    """The mount point of the file system that holds ``path`` (or would, for a missing path)."""
-    current = os.path.abspath(path)
-    while not os.path.exists(current) and current != os.path.dirname(current):
-        current = os.path.dirname(current)
-    while not os.path.ismount(current) and current != os.path.dirname(current):
-        current = os.path.dirname(current)
-    return current
-
-
-def free_space(path):
-    """"<N> bytes free on <mount point>" for the file system holding ``path``: what df shows as
-    available (f_bavail), or a shorter phrase when it cannot be read.
-
-    Not f_bfree, although root may use the blocks reserved for it: on ext4 f_bfree also counts
-    the clusters the file system keeps back for itself (s_resv_clusters, 16 MiB on a small
-    root), which nobody may write, so a full root reported "16777216 bytes free" beside ENOSPC
-    (the fault test, 2026-12-06)."""
-    mount = mount_point(path)
-    try:
-        info = os.statvfs(mount)
-    except OSError:
-        return "free space on %s unknown" % mount
-    return "%d bytes free on %s" % (info.f_bavail * info.f_frsize, mount)
 
 
 class HostFS:
