@@ -24,9 +24,9 @@ import time
 
 import pytest
 import yaml
+from corpus import load_corpus
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-CORPUS = os.path.join(REPO, "tests", "integration", "bad_input_corpus.yml")
 BOARD, PORT = "lab-board-3", 2223
 # A boot file for kernel_cmdline's cases: Debian's u-boot-menu format, as on many boards.
 U_BOOT_DEFAULT = 'U_BOOT_PARAMETERS="root=/dev/mmcblk0p2 rootwait quiet"\nU_BOOT_TIMEOUT="20"\n'
@@ -64,11 +64,6 @@ def on_board(script):
     done = subprocess.run(["podman", "exec", BOARD, "sh", "-c", script], capture_output=True, text=True, check=False)
     assert done.returncode == 0, "%s: %s" % (BOARD, done.stderr)
     return done.stdout
-
-
-def load_corpus():
-    with open(CORPUS, encoding="utf-8") as handle:
-        return yaml.safe_load(handle)
 
 
 def inventory(tmp_path, cases, group_vars):

@@ -1,6 +1,6 @@
 """Every role variable and module option meets at least one case of the bad-input corpus.
 
-tests/integration/bad_input_corpus.yml is run against a lab board (test_bad_input_corpus.py);
+tests/integration/bad_input_corpus.yml (and bad_input_corpus.d/*.yml, see tests/integration/corpus.py) is run against a lab board (test_bad_input_corpus.py);
 this test keeps it complete without the lab: each top-level option of every role's ``main``
 entry point (roles/*/meta/argument_specs.yml) must be set by some case's ``vars`` (role_cases
 through site.yml, self_heal_cases through playbooks/self_heal.yml), and each option in a
@@ -13,11 +13,13 @@ from __future__ import annotations
 import ast
 import glob
 import os
+import sys
 
 import yaml
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-CORPUS = os.path.join(REPO, "tests", "integration", "bad_input_corpus.yml")
+sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
+from corpus import load_corpus  # noqa: E402  pylint: disable=wrong-import-position
 
 # Modules whose options never reach a board: the corpus measures a board before and after.
 CONTROLLER_ONLY = {
@@ -72,8 +74,7 @@ def role_of(variable, roles):
 
 def exercised(gaps=True):
     """{"role:...", "module:..."} that some corpus case sets (known_gaps too unless ``gaps`` is false)."""
-    with open(CORPUS, encoding="utf-8") as handle:
-        corpus = yaml.safe_load(handle)
+    corpus = load_corpus()
     roles = set(os.path.basename(os.path.dirname(path)) for path in glob.glob(os.path.join(REPO, "roles", "*", "meta")))
     names = set()
     for case in corpus.get("role_cases", []) + corpus.get("self_heal_cases", []):
@@ -110,8 +111,7 @@ def test_cases_set_only_options_that_exist():
 
 
 def test_case_ids_are_unique_and_each_case_names_what_the_message_must_contain():
-    with open(CORPUS, encoding="utf-8") as handle:
-        corpus = yaml.safe_load(handle)
+    corpus = load_corpus()
     gaps = corpus.get("known_gaps") or []
     cases = corpus["role_cases"] + corpus["module_cases"] + corpus.get("self_heal_cases", []) + gaps
     ids = [case["id"] for case in cases]
