@@ -200,6 +200,29 @@ class VM:
                     return task["hosts"][self.name]
         raise AssertionError(f"no task {name!r} for {self.name} in the playbook output")
 
+    def suite(self) -> str:
+        """The VM's Debian release codename (bookworm, trixie), from its os-release."""
+        return self.run(". /etc/os-release && echo $VERSION_CODENAME").strip()
+
+    def install_debs(self, *packages: str) -> None:
+        """Install Debian packages from the archive of the VM's release, as a board's apt would,
+        without apt lists in the VM: tools/vm/fetch-deb.sh downloads and checks each .deb on
+        this host, scp copies them, dpkg installs them (their maintainer scripts run, so a
+        package's units are enabled and started as Debian ships them). Already installed
+        packages are left alone. Dependencies must be in the image or in ``packages``."""
+        missing = [p for p in packages
+                   if self.host.run(f"dpkg-query -W -f='${{Status}}' {shlex.quote(p)} | grep -q 'ok installed'").rc != 0]
+        if not missing:
+            return
+        suite = self.suite()
+        debs = [subprocess.run(["bash", str(REPO / "tools" / "vm" / "fetch-deb.sh"), p, suite], check=True,
+                               capture_output=True, text=True).stdout.strip() for p in missing]
+        scp = ["scp", *self.ssh_opts, "-i", self.key, "-P", str(self.port), "-o", "ControlPath=none", *debs,
+               "root@127.0.0.1:/root/"]
+        subprocess.run(scp, check=True, capture_output=True, timeout=300)
+        names = " ".join(shlex.quote("/root/" + os.path.basename(d)) for d in debs)
+        self.run(f"DEBIAN_FRONTEND=noninteractive dpkg -i {names} && rm -f {names}", timeout=900)
+
     def boot_id(self) -> str:
         return self.read("/proc/sys/kernel/random/boot_id")
 
