@@ -10,7 +10,8 @@ import re
 from ansible_collections.rock5b.oom.plugins.module_utils.procfs.meminfo import commit_limit_kb
 from ansible_collections.rock5b.oom.plugins.module_utils.sysctl import normalize_key, normalize_value
 
-KEY_PATTERN = re.compile(r"^vm\.[a-z0-9_]+$")
+# vm.page-cluster is the one vm.* name with a dash (mm/swap.c); \Z, not $, refuses a trailing newline.
+KEY_PATTERN = re.compile(r"\Avm\.[a-z0-9_]+(?:-[a-z0-9_]+)*\Z")
 
 # The kernel's C types: an int sysctl holds at most INT_MAX, an unsigned long one ULONG_MAX
 # (64-bit on arm64). A larger number in the file fails at boot or wraps.
@@ -35,6 +36,8 @@ KNOWN_RANGES = {
     "vm.admin_reserve_kbytes": (0, ULONG_MAX),
     "vm.user_reserve_kbytes": (0, ULONG_MAX),
     "vm.swappiness": (0, 200),
+    # log2 of the pages read from swap at once; 0 suits zram (no seek to save). mm/swap.c caps it at 31.
+    "vm.page-cluster": (0, 31),
     "vm.vfs_cache_pressure": (0, INT_MAX),
     "vm.dirty_ratio": (0, 100),
     "vm.dirty_background_ratio": (0, 100),

@@ -151,9 +151,10 @@ def parse_kernel_config(text):
     return options
 
 
-def _config_options(path, label, release):
-    """The CONFIG_PSI* options of the kernel config file ``path`` (gzip when it ends in .gz), or
-    None when it cannot be read or names no option at all (then it is no kernel config)."""
+def _config_options(path, label, release, names=PSI_OPTIONS):
+    """The options ``names`` (CONFIG_PSI* unless told) of the kernel config file ``path`` (gzip
+    when it ends in .gz), or None when it cannot be read or names no option at all (then it is
+    no kernel config)."""
     try:
         if path.endswith(".gz"):
             # Imported here: the monitor daemon imports this file and never needs gzip.
@@ -169,12 +170,13 @@ def _config_options(path, label, release):
     if not parsed:
         return None
     options = {"source": label, "release": release}
-    options.update((name, parsed.get(name)) for name in PSI_OPTIONS)
+    options.update((name, parsed.get(name)) for name in names)
     return options
 
 
-def kernel_config(proc_root, fs_root="/", config_dir="/boot", release=None):
-    """CONFIG_PSI* options of a kernel, or None when no config can be found.
+def kernel_config(proc_root, fs_root="/", config_dir="/boot", release=None, names=PSI_OPTIONS):
+    """The options ``names`` (CONFIG_PSI* unless told; zram's check asks for others) of a kernel,
+    or None when no config can be found.
 
     The running kernel (``release`` None): /proc/config.gz (CONFIG_IKCONFIG_PROC), else
     ``<config_dir>/config-<release>`` for the release in /proc/sys/kernel/osrelease. An installed
@@ -190,7 +192,7 @@ def kernel_config(proc_root, fs_root="/", config_dir="/boot", release=None):
         label = "%s/config-%s" % (config_dir.rstrip("/"), release)
         candidates.append((os.path.join(fs_root, label.lstrip("/")), label))
     for path, label in candidates:
-        options = _config_options(path, label, release or None)
+        options = _config_options(path, label, release or None, names)
         if options is not None:
             return options
     return None
