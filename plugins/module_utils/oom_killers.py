@@ -1,13 +1,15 @@
 # -*- coding: utf-8 -*-
 # Copyright: rock5b.oom contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Userspace OOM killers on a board: which run, and the state of the collection's own monitor.
+"""Userspace OOM killers on a board: which run, how each is configured, and the state of the
+collection's own monitor.
 
 Read only. The killers are found by process (``comm``) or by the systemd unit a process runs
 in, from a ``procfs.processes.list_processes`` result. The monitor's state is its unit's
 ``LoadState``/``ActiveState``/``StatusText`` (the program sends ``<level>: <available>, ...``
 with sd_notify), and its resolved thresholds and action counters come from the node_exporter
-textfile its config (``metrics.path``) names.
+textfile its config (``metrics.path``) names. How the other killers are configured is in
+``killer_config`` (oomd.conf, earlyoom's arguments, nohang's config file).
 """
 
 from __future__ import annotations

@@ -23,8 +23,10 @@ description:
   - OOM kill events from the kernel log since a given time, read from journald
     (C(journalctl -o json)) when it runs, else from C(dmesg), with the victim, invoking task, constraint,
     memory cgroups, RSS at the kill, and whether it was a memory cgroup (memcg) OOM.
-  - Which userspace OOM killers run (this collection's monitor, systemd-oomd, earlyoom, nohang)
-    and the state of C(rock5b-oom-monitor.service) with its level and resolved thresholds.
+  - Which userspace OOM killers run (this collection's monitor, systemd-oomd, earlyoom, nohang),
+    how each is configured, and the state of C(rock5b-oom-monitor.service) with its level and
+    resolved thresholds.
+  - The multi-gen LRU (C(/sys/kernel/mm/lru_gen)), whether it is on and its C(min_ttl_ms).
   - Changes nothing.
 author:
   - rock5b.oom contributors (!UNKNOWN)
@@ -250,6 +252,38 @@ ansible_facts:
           elements: str
           returned: always
           sample: ["rock5b-oom-monitor"]
+        killer_config:
+          description:
+            - How each killer of RV(ansible_facts.rock5b_oom.killers) is configured, by its name.
+            - C(systemd-oomd) - C(files) (the oomd.conf and C(oomd.conf.d/*.conf) files it reads, in the order it
+              applies them), C(settings) (C(SwapUsedLimit), C(DefaultMemoryPressureLimit),
+              C(DefaultMemoryPressureDurationSec) in effect, the built-in default where no file sets one),
+              C(set_in) (the file that set each, null for the default) and C(managed_units) (the units whose
+              files set C(ManagedOOM*=), with those settings).
+            - C(earlyoom) - C(pid), C(args) (its command line after the program) and the fields parsed from them
+              - C(mem_term_percent), C(mem_kill_percent), C(swap_term_percent), C(swap_kill_percent) (C(-m),
+              C(-s)), C(mem_term_kib), C(mem_kill_kib), C(swap_term_kib), C(swap_kill_kib) (C(-M), C(-S)), the
+              SIGKILL value half the SIGTERM one where only that is given, null where not given (earlyoom's
+              default is C(-m 10 -s 10)); C(avoid), C(prefer), C(ignore) (regular expressions, null when not
+              given), C(dryrun), C(other) (the arguments not parsed).
+            - C(nohang) - C(pid), C(args) and C(config), the file it reads (its C(--config), else the first of
+              its default paths that exists; null when none does).
+            - C(rock5b-oom-monitor) - C(config) (O(monitor_config)), C(metrics_path), C(warn_bytes), C(critical_bytes).
+          type: dict
+          returned: always
+          sample: {"earlyoom": {"pid": 612, "args": ["-r", "3600", "-m", "5", "--avoid", "(^|/)(sshd)$"],
+                                "mem_term_percent": 5, "mem_kill_percent": 2.5, "swap_term_percent": null,
+                                "swap_kill_percent": null, "mem_term_kib": null, "mem_kill_kib": null,
+                                "swap_term_kib": null, "swap_kill_kib": null, "avoid": "(^|/)(sshd)$",
+                                "prefer": null, "ignore": null, "dryrun": false, "other": ["-r", "3600"]}}
+        lru_gen:
+          description:
+            - The multi-gen LRU. C(present) is false (the rest null) where the kernel has no
+              C(/sys/kernel/mm/lru_gen); C(enabled) is its main switch, C(enabled_mask) the component
+              mask as the kernel shows it, C(min_ttl_ms) its thrashing protection (0 off).
+          type: dict
+          returned: always
+          sample: {"present": true, "enabled": true, "enabled_mask": "0x0007", "min_ttl_ms": 0}
         monitor:
           description:
             - C(rock5b-oom-monitor.service). C(state) is C(active), C(inactive), C(failed) or
@@ -274,50 +308,12 @@ ansible_facts:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.rock5b.oom.plugins.module_utils.cgroupfs import hierarchy as cgroup_hierarchy
-from ansible_collections.rock5b.oom.plugins.module_utils import errors, hostfs, kernel_log_source, numbers, oom_killers, paths
-from ansible_collections.rock5b.oom.plugins.module_utils.procfs import pressure, status, vmstat, zram
-from ansible_collections.rock5b.oom.plugins.module_utils.procfs.meminfo import read_meminfo, read_swaps
-from ansible_collections.rock5b.oom.plugins.module_utils.procfs.processes import list_processes
-
-MEMINFO_FIELDS = (
-    ("mem_total_kb", "MemTotal"), ("mem_free_kb", "MemFree"), ("mem_available_kb", "MemAvailable"),
-    ("committed_as_kb", "Committed_AS"), ("commit_limit_kb", "CommitLimit"),
-    ("swap_total_kb", "SwapTotal"), ("swap_free_kb", "SwapFree"),
+from ansible_collections.rock5b.oom.plugins.module_utils import (
+    errors, hostfs, kernel_log_source, killer_config, memory_state, numbers, oom_killers, paths,
 )
-
-
-def memory_facts(fs):
-    meminfo = read_meminfo(fs.proc)
-    facts = dict((key, meminfo.get(field)) for key, field in MEMINFO_FIELDS)
-    total, available = facts["mem_total_kb"], facts["mem_available_kb"]
-    facts["mem_available_percent"] = round(100.0 * available / total, 1) if total and available is not None else None
-    return facts
-
-
-def psi_facts(fs):
-    diagnosis = pressure.diagnose(fs.proc, fs.root, "memory")
-    return {
-        "available": diagnosis["available"], "state": diagnosis["state"], "reason": diagnosis["reason"],
-        "hint": diagnosis["hint"], "memory": diagnosis["values"],
-    }
-
-
-def top_processes(fs, count, processes=None):
-    """The ``count`` processes with the highest oom_score, highest first (of ``processes``, else all)."""
-    if count <= 0:
-        return []
-    rows = []
-    for pid, process in (list_processes(fs.proc) if processes is None else processes).items():
-        score = hostfs.read_text(fs.proc_path(pid, "oom_score"))
-        if score is None or not score.strip().lstrip("-").isdigit():
-            continue  # exited meanwhile
-        rows.append({
-            "pid": pid, "comm": process["comm"], "oom_score": int(score), "oom_score_adj": process["oom_score_adj"],
-            "rss_kb": status.read_status_kb(fs.proc, pid).get("VmRSS") or 0, "unit": process.get("unit"),
-        })
-    rows.sort(key=lambda row: (-row["oom_score"], -row["rss_kb"], row["pid"]))
-    return rows[:count]
-
+from ansible_collections.rock5b.oom.plugins.module_utils.procfs import lru_gen, vmstat, zram
+from ansible_collections.rock5b.oom.plugins.module_utils.procfs.meminfo import read_swaps
+from ansible_collections.rock5b.oom.plugins.module_utils.procfs.processes import list_processes
 
 def gather(module, fs):
     """(the rock5b_oom fact, warnings)."""
@@ -336,18 +332,21 @@ def gather(module, fs):
         module, fs, params["log_source"], params["since"].strip(), vmstat.boot_time(fs.proc), max_events, max_bytes)
     facts = {
         "kernel": {"release": (hostfs.read_text(fs.proc_path("sys", "kernel", "osrelease")) or "").strip() or None},
-        "memory": memory_facts(fs),
+        "memory": memory_state.memory_facts(fs),
         "swap": swaps,
         "zram": zram.read_zram(fs.sys, swaps),
         "cgroup": cgroup_hierarchy.detect(fs),
-        "psi": psi_facts(fs),
+        "psi": memory_state.psi_facts(fs),
         "vmstat": {"oom_kill": vmstat.oom_kills(fs.proc)},
-        "top_processes": top_processes(fs, top_n, processes),
+        "top_processes": memory_state.top_processes(fs, top_n, processes),
         "oom_events": events,
         "oom_log": log_facts,
+        "lru_gen": lru_gen.read_lru_gen(fs.sys),
     }
     facts["monitor"] = oom_killers.monitor_facts(module, fs, processes, params["monitor_config"])
     facts["killers"] = oom_killers.running_killers(processes, facts["monitor"]["state"] == "active")
+    facts["killer_config"] = killer_config.killer_config(fs, processes, facts["killers"], facts["monitor"],
+                                                         params["monitor_config"])
     return facts, warnings
 
 

@@ -441,3 +441,36 @@ def test_monitor_installed_but_stopped_without_systemctl(board, run):
     board.write("/etc/systemd/system/rock5b-oom-monitor.service", "[Service]\nExecStart=/bin/true\n")
     facts, _result = run(log_source="none", monitor_config="/nonexistent/monitor.json")
     assert facts["monitor"]["state"] == "inactive" and facts["monitor"]["metrics_path"] is None
+
+
+def test_earlyoom_arguments_and_no_config_for_killers_that_do_not_run(board, run):
+    add_process(board.proc, 901, "earlyoom", 0, -100, 2000, "earlyoom.service", False)
+    write(os.path.join(board.proc, "901", "cmdline"), "/usr/bin/earlyoom\0-m\x005,2\0--prefer\0(^|/)chromium$\0")
+    facts, _result = run(log_source="none")
+    assert facts["killers"] == ["earlyoom"]
+    assert list(facts["killer_config"]) == ["earlyoom"]
+    earlyoom = facts["killer_config"]["earlyoom"]
+    assert earlyoom["args"] == ["-m", "5,2", "--prefer", "(^|/)chromium$"]
+    assert (earlyoom["mem_term_percent"], earlyoom["mem_kill_percent"]) == (5, 2)
+    assert earlyoom["prefer"] == "(^|/)chromium$" and earlyoom["avoid"] is None
+
+
+def test_systemd_oomd_configuration_as_it_reads_it(board, run):
+    add_process(board.proc, 300, "systemd-oomd", 0, 0, 4000, "systemd-oomd.service", False)
+    board.write("/etc/systemd/oomd.conf", "[OOM]\nDefaultMemoryPressureDurationSec=10s\n")
+    facts, _result = run(log_source="none")
+    assert facts["killers"] == ["systemd-oomd"]
+    oomd = facts["killer_config"]["systemd-oomd"]
+    assert oomd["settings"] == {"SwapUsedLimit": "90%", "DefaultMemoryPressureLimit": "60%",
+                                "DefaultMemoryPressureDurationSec": "10s"}
+    assert oomd["files"] == ["/etc/systemd/oomd.conf"] and oomd["managed_units"] == {}
+
+
+def test_lru_gen_present_or_absent(board, run):
+    facts, _result = run(log_source="none")
+    assert facts["lru_gen"] == {"present": False, "enabled": None, "enabled_mask": None, "min_ttl_ms": None}
+    lru = os.path.join(board.root, "sys", "kernel", "mm", "lru_gen")
+    write(os.path.join(lru, "enabled"), "0x0007\n")
+    write(os.path.join(lru, "min_ttl_ms"), "1000\n")
+    facts, _result = run(log_source="none")
+    assert facts["lru_gen"] == {"present": True, "enabled": True, "enabled_mask": "0x0007", "min_ttl_ms": 1000}
