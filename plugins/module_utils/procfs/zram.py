@@ -25,6 +25,18 @@ def selected_algorithm(text):
     return selected[0] if selected else None
 
 
+def available_algorithms(text):
+    """Every algorithm comp_algorithm text lists, the selected one without its brackets:
+    ``lzo [lzo-rle] zstd`` -> ["lzo", "lzo-rle", "zstd"]; [] for a missing file."""
+    return [item.strip("[]") for item in (text or "").split() if item.strip("[]")]
+
+
+def read_available_algorithms(sys_root, device="zram0"):
+    """available_algorithms of ``device``'s comp_algorithm; None when the device does not exist."""
+    text = read_text(os.path.join(sys_root, "block", device, "comp_algorithm"))
+    return None if text is None else available_algorithms(text)
+
+
 def parse_mm_stat(text):
     """(orig_data_kb, compr_data_kb, mem_used_kb) from mm_stat text; None for a missing or odd value."""
     values = (text or "").split()[:3]
