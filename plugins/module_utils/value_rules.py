@@ -34,7 +34,7 @@ import collections
 import re
 
 from ansible_collections.rock5b.oom.plugins.module_utils import (
-    memory_targets, monitor_settings, numbers, oom_score, paths, selection, sysctl, systemd, vm_profile)
+    killer_backends, memory_targets, monitor_settings, numbers, oom_score, paths, selection, sysctl, systemd, vm_profile)
 from ansible_collections.rock5b.oom.plugins.module_utils.errors import ModuleError
 from ansible_collections.rock5b.oom.plugins.module_utils.procfs import processes, sizes
 
@@ -137,6 +137,14 @@ def unit_path(value, name, empty_ok=False):
     return [problem] if problem else []
 
 
+def comm(value, name):
+    """A process name as the kernel keeps it (1 to 15 bytes, no control character): ``killer_backends.comm_problem``."""
+    if value is None:
+        return []
+    problem = killer_backends.comm_problem(value, name)
+    return [problem] if problem else []
+
+
 _LISTEN = re.compile(r"\A(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?)?:(?P<port>[0-9]{1,5})\Z")
 
 
@@ -225,6 +233,7 @@ RULES = {
     "dropin_name": dropin_name,
     "absolute_path": absolute_path,
     "unit_path": unit_path,
+    "comm": comm,
     "listen_address": listen_address,
     "oom_score": oom_score_value,
     "vm_profile": vm_profile_settings,
