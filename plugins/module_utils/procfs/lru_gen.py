@@ -19,6 +19,8 @@ from .files import read_text
 
 LRU_GEN_DIR = os.path.join("kernel", "mm", "lru_gen")
 MAIN_SWITCH = 0x0001
+# The first release with the multi-gen LRU (Linux 6.1, built with CONFIG_LRU_GEN).
+MGLRU_SINCE = (6, 1)
 
 
 def lru_gen_path(sys_root, name=""):
