@@ -13,11 +13,31 @@ from __future__ import annotations
 
 import os
 
-from ansible_collections.rock5b.oom.plugins.module_utils import selection, systemd
+from ansible_collections.rock5b.oom.plugins.module_utils import oom_preference, selection, systemd
 from ansible_collections.rock5b.oom.plugins.module_utils.errors import ModuleError, invalid
 from ansible_collections.rock5b.oom.plugins.module_utils.procfs.processes import OOM_SCORE_ADJ_RANGE, read_pidfile
 from ansible_collections.rock5b.oom.plugins.module_utils.selection import descendants, main_processes
 
+# The module's options of a target (oom_score_adj's argument spec takes them from here).
+SCOPES = ["matched", "main", "tree"]
+ON_NO_MATCH = ["fail", "warn", "ignore"]
+SELECTOR_OPTIONS = dict(
+    pid=dict(type="int"),
+    comm=dict(type="str"),
+    pattern=dict(type="str"),
+    unit=dict(type="str"),
+    pidfile=dict(type="path"),
+    value=dict(type="int", aliases=["score"]),
+)
+TARGET_OPTIONS = dict(
+    SELECTOR_OPTIONS,
+    name=dict(type="str"),
+    scope=dict(type="str", choices=SCOPES),
+    persist=dict(type="bool"),
+    on_no_match=dict(type="str", choices=ON_NO_MATCH),
+    state=dict(type="str", choices=["present", "absent"], default="present"),
+    allow_broad=dict(type="bool"),
+)
 TARGET_KEYS = ("name",) + selection.SELECTOR_KEYS + ("value", "scope", "persist", "on_no_match", "state", "allow_broad")
 HEADER = systemd.header("oom_score_adj", "protect_daemons_list", what="the score")
 DROPIN_MODE = 0o644
@@ -42,8 +62,10 @@ def score_problem(value, option="value"):
     return None
 
 
-def render_dropin(value):
-    return systemd.render_dropin(HEADER, "Service", [("OOMScoreAdjust", "%d" % value)])
+def render_dropin(value, preference=None):
+    """The drop-in: OOMScoreAdjust=, then ManagedOOMPreference= when ``preference`` (oom_preference) is given."""
+    settings = [("OOMScoreAdjust", "%d" % value)] + ([(oom_preference.KEY, preference)] if preference else [])
+    return systemd.render_dropin(HEADER, "Service", settings)
 
 
 # --- targets ------------------------------------------------------------------------------------
@@ -204,8 +226,9 @@ def no_match_warnings(no_match):
 
 # --- drop-ins and what the unit's configuration does at the next start ------------------------------
 
-def plan_dropins(fs, targets, units, dropin_name):
-    """The drop-ins to write, remove or check: (entries, conflicts)."""
+def plan_dropins(fs, targets, units, dropin_name, preference=None):
+    """The drop-ins to write, remove or check: (entries, conflicts). ``preference(value)`` is the
+    ManagedOOMPreference= of a drop-in for the score ``value`` (oom_preference.preference_rule), or None."""
     dropins, wanted, conflicts = [], {}, []
     for target in targets:
         if target["state"] == "query" or target["persist"] is None and target["state"] != "absent":
@@ -215,7 +238,8 @@ def plan_dropins(fs, targets, units, dropin_name):
         if state == "present" and not info["exists"]:
             continue  # not installed: nothing to persist for (on_no_match said what to do)
         path = systemd.dropin_path(info["canonical"], dropin_name)
-        text = render_dropin(target["value"]) if state == "present" else None
+        wanted_preference = preference(target["value"]) if preference and state == "present" else None
+        text = render_dropin(target["value"], wanted_preference) if state == "present" else None
         if path in wanted:
             if wanted[path]["text"] != text:
                 conflicts.append("%s and %s disagree about %s" % (wanted[path]["label"], target["label"], path))
@@ -225,7 +249,8 @@ def plan_dropins(fs, targets, units, dropin_name):
         # Same text but the wrong mode or owner is drift too.
         changed = before != text or state == "present" and _attributes_differ(fs, path)
         dropins.append({"unit": info["canonical"], "path": path, "state": state, "changed": changed,
-                        "before": before, "after": text, "target": target["label"]})
+                        "before": before, "after": text, "target": target["label"],
+                        "managed_oom_preference": wanted_preference})
     return dropins, conflicts
 
 

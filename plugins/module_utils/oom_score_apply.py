@@ -11,7 +11,7 @@ run or, with on_denied=warn, is skipped (``denied``).
 
 from __future__ import annotations
 
-from ansible_collections.rock5b.oom.plugins.module_utils import batch, oom_score, selection
+from ansible_collections.rock5b.oom.plugins.module_utils import batch, oom_preference, oom_score, selection
 from ansible_collections.rock5b.oom.plugins.module_utils.errors import ModuleError, invalid
 from ansible_collections.rock5b.oom.plugins.module_utils.procfs.processes import (
     DENIED, ProcessGone, has_capability, list_processes, write_oom_score_adj,
@@ -194,7 +194,10 @@ def run(fs, params, check_mode):
     if broad:
         raise invalid(broad, what="too broad a protection")
     warnings = oom_score.no_match_warnings(no_match)
-    dropins, disagreements = oom_score.plan_dropins(fs, targets, units, params["dropin_name"])
+    preference, preference_warnings = oom_preference.preference_rule(
+        fs, params.get("managed_oom_preference") or "none", bool(params.get("assume_systemd_oomd")))
+    warnings += preference_warnings
+    dropins, disagreements = oom_score.plan_dropins(fs, targets, units, params["dropin_name"], preference)
     if conflicts + disagreements:
         raise invalid(conflicts + disagreements, what="conflicting targets")
     overrides = oom_score.find_overrides(fs, targets, units, params["dropin_name"])
@@ -249,7 +252,7 @@ def report(entries, targets, units, dropins):
             "state": target["state"], "value": target["value"], "scope": target["scope"],
             "persist": target["persist"], "pids": target["pids"],
         } for target in targets],
-        "dropins": [dict((key, entry[key]) for key in ("unit", "path", "state", "changed", "target"))
+        "dropins": [dict((key, entry[key]) for key in ("unit", "path", "state", "changed", "target", "managed_oom_preference"))
                     for entry in dropins],
         "dropins_changed": dropins_changed,
         "diff": diff,

@@ -194,6 +194,25 @@ options:
     description: Lift the O(max_protected) guards; the default of O(targets[].allow_broad).
     type: bool
     default: false
+  managed_oom_preference:
+    description:
+      - Also write C(ManagedOOMPreference=) into the drop-ins of units given a negative value, since
+        systemd-oomd ignores oom_score_adj. V(omit) (oomd never picks the unit) or V(avoid) (only when
+        nothing else is left) for every such unit; V(auto) V(omit) for -1000 and V(avoid) for the other
+        negative values; V(none) writes none (and drops one this module wrote). Never for a value of 0 or more.
+      - Written only where C(systemd-oomd.service) is installed and not masked, or with
+        O(assume_systemd_oomd=true); left out with a warning on systemd older than 248.
+      - systemd-oomd honours it only for units whose cgroup is owned by root (the system
+        manager's units, not a user manager's).
+    type: str
+    choices: [none, auto, avoid, omit]
+    default: none
+  assume_systemd_oomd:
+    description:
+      - Write O(managed_oom_preference) as if C(systemd-oomd.service) were installed (the run that
+        installs it, so check mode predicts that run).
+    type: bool
+    default: false
 notes:
   - Selectors given together must all match (intersection). C(unit=ssh.service) plus
     C(comm=sshd) narrows the unit to the sshd processes; for a union, give several targets.
@@ -215,6 +234,9 @@ seealso:
   - name: systemd.exec(5), OOMScoreAdjust=
     description: The persistent form, per unit.
     link: https://www.freedesktop.org/software/systemd/man/latest/systemd.exec.html#OOMScoreAdjust=
+  - name: systemd.resource-control(5), ManagedOOMPreference=
+    description: What systemd-oomd spares.
+    link: https://www.freedesktop.org/software/systemd/man/latest/systemd.resource-control.html#ManagedOOMPreference=
 """
 
 EXAMPLES = r"""
@@ -303,7 +325,7 @@ dropins:
   type: list
   elements: dict
   sample: [{"unit": "mosquitto.service", "path": "/etc/systemd/system/mosquitto.service.d/50-oom-score-adj.conf",
-            "state": "present", "changed": true}]
+            "state": "present", "changed": true, "target": "mosquitto", "managed_oom_preference": "avoid"}]
 dropins_changed:
   description: Whether a drop-in was (or in check mode would be) written or removed; run C(systemctl daemon-reload) then.
   returned: always
@@ -338,28 +360,11 @@ cap_sys_resource:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.rock5b.oom.plugins.module_utils import errors, hostfs, oom_score_apply
+from ansible_collections.rock5b.oom.plugins.module_utils import errors, hostfs, oom_preference, oom_score_apply
+# A target's options (its selectors among them) are oom_score's, with the rules it checks them by.
+from ansible_collections.rock5b.oom.plugins.module_utils.oom_score import ON_NO_MATCH, SCOPES, SELECTOR_OPTIONS, TARGET_OPTIONS
 from ansible_collections.rock5b.oom.plugins.module_utils.selection import MAX_PROTECTED
 
-SCOPES = ["matched", "main", "tree"]
-ON_NO_MATCH = ["fail", "warn", "ignore"]
-SELECTOR_OPTIONS = dict(
-    pid=dict(type="int"),
-    comm=dict(type="str"),
-    pattern=dict(type="str"),
-    unit=dict(type="str"),
-    pidfile=dict(type="path"),
-    value=dict(type="int", aliases=["score"]),
-)
-TARGET_OPTIONS = dict(
-    SELECTOR_OPTIONS,
-    name=dict(type="str"),
-    scope=dict(type="str", choices=SCOPES),
-    persist=dict(type="bool"),
-    on_no_match=dict(type="str", choices=ON_NO_MATCH),
-    state=dict(type="str", choices=["present", "absent"], default="present"),
-    allow_broad=dict(type="bool"),
-)
 ARGUMENT_SPEC = dict(
     SELECTOR_OPTIONS,
     scope=dict(type="str", choices=SCOPES, default="matched"),
@@ -371,6 +376,8 @@ ARGUMENT_SPEC = dict(
     dropin_name=dict(type="str", default="50-oom-score-adj.conf"),
     max_protected=dict(type="int", default=MAX_PROTECTED),
     allow_broad=dict(type="bool", default=False),
+    managed_oom_preference=dict(type="str", choices=list(oom_preference.CHOICES), default="none"),
+    assume_systemd_oomd=dict(type="bool", default=False),
 )
 
 

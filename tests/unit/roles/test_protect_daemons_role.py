@@ -41,6 +41,7 @@ def test_every_entry_key_is_a_target_option_of_the_module():
     ("allow_broad", "protect_daemons_allow_broad"),
     ("on_denied", "protect_daemons_on_denied"),
     ("dropin_name", "protect_daemons_dropin_name"),
+    ("managed_oom_preference", "protect_daemons_managed_oom_preference"),
 ])
 def test_role_variables_reach_the_module_with_the_same_defaults(option, variable):
     assert MODULE_ARGS[option] == "{{ %s }}" % variable
@@ -63,3 +64,10 @@ def test_the_controller_refuses_a_limit_the_module_refuses(value, problem):
     assert value_rules.check(rules, {"protect_daemons_max_matches": value}) == [problem]
     assert value_rules.check(rules, {"protect_daemons_max_matches": 40}) == []
     assert selection.max_protected_problem(value) is not None
+
+
+def test_the_preference_choices_are_the_modules_and_oomd_is_assumed_only_for_its_backend():
+    spec = SPEC["protect_daemons_managed_oom_preference"]
+    assert sorted(spec["choices"]) == sorted(oom_score_adj.ARGUMENT_SPEC["managed_oom_preference"]["choices"])
+    assert DEFAULTS["protect_daemons_managed_oom_preference"] == "auto"
+    assert MODULE_ARGS["assume_systemd_oomd"] == "{{ (monitor_backend | default('rock5b')) == 'systemd-oomd' }}"

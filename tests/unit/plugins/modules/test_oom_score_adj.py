@@ -643,7 +643,7 @@ def test_persist_writes_the_drop_in_exactly(board, procs, run):
     assert os.stat(board.path(MOSQUITTO_DROPIN)).st_mode & 0o777 == 0o644
     assert result["dropins_changed"] is True and result["dropins"] == [{
         "unit": "mosquitto.service", "path": MOSQUITTO_DROPIN, "state": "present", "changed": True,
-        "target": "the target"}]
+        "target": "the target", "managed_oom_preference": None}]
     again = ok(run(unit="mosquitto.service", value=-900, persist=True))
     assert again["changed"] is False and again["dropins_changed"] is False
 
@@ -903,3 +903,62 @@ def test_an_unreadable_pidfile_fails_naming_it_and_changes_nothing(board, procs,
     assert result["failed"] and result["msg"] == (
         "the target: pidfile /run/x.pid cannot be read: Permission denied. Nothing was changed.")
     assert board.snapshot() == before and procs.score(700) == 0
+
+
+# --- ManagedOOMPreference= where systemd-oomd runs ------------------------------------------------------
+
+def oomd_board(board, version=252, installed=True):
+    board.write("/usr/lib/aarch64-linux-gnu/systemd/libsystemd-shared-%d.so" % version, "")
+    if installed:
+        board.write("/lib/systemd/system/systemd-oomd.service", "[Service]\nExecStart=/lib/systemd/systemd-oomd\n")
+
+
+def test_auto_writes_omit_for_minus_1000_and_avoid_for_other_protection(board, procs, run):
+    oomd_board(board)
+    board.write("/usr/lib/systemd/system/rock5b-oom-monitor.service", "[Service]\nExecStart=/bin/true\n")
+    result = ok(run(targets=[
+        {"name": "mosquitto", "unit": "mosquitto.service", "value": -900},
+        {"name": "monitor", "unit": "rock5b-oom-monitor.service", "value": -1000, "on_no_match": "ignore"},
+        {"name": "cron", "unit": "cron.service", "value": 100}], persist=True, managed_oom_preference="auto"))
+    assert board.read(MOSQUITTO_DROPIN) == dropin(-900) + "ManagedOOMPreference=avoid\n"
+    assert board.read("/etc/systemd/system/rock5b-oom-monitor.service.d/50-oom-score-adj.conf") == (
+        dropin(-1000) + "ManagedOOMPreference=omit\n")
+    assert board.read("/etc/systemd/system/cron.service.d/50-oom-score-adj.conf") == dropin(100)
+    assert [(item["target"], item["managed_oom_preference"]) for item in result["dropins"]] == [
+        ("mosquitto", "avoid"), ("monitor", "omit"), ("cron", None)]
+    # idempotent; and none takes this module's line out again
+    assert ok(run(unit="mosquitto", value=-900, persist=True, managed_oom_preference="auto"))["changed"] is False
+    assert ok(run(unit="mosquitto", value=-900, persist=True))["changed"] is True
+    assert board.read(MOSQUITTO_DROPIN) == dropin(-900)
+
+
+def test_no_preference_without_systemd_oomd_unless_assumed_and_check_mode_predicts_it(board, procs, run):
+    oomd_board(board, installed=False)
+    result = ok(run(unit="mosquitto", value=-900, persist=True, managed_oom_preference="omit"))
+    assert board.read(MOSQUITTO_DROPIN) == dropin(-900) and result["dropins"][0]["managed_oom_preference"] is None
+    before = board.read(MOSQUITTO_DROPIN)
+    predicted = ok(run(check_mode=True, diff=True, unit="mosquitto", value=-900, persist=True,
+                       managed_oom_preference="omit", assume_systemd_oomd=True))
+    assert predicted["changed"] is True and predicted["dropins"][0]["managed_oom_preference"] == "omit"
+    assert board.read(MOSQUITTO_DROPIN) == before
+    assert predicted["diff"][-1]["after"] == dropin(-900) + "ManagedOOMPreference=omit\n"
+    ok(run(unit="mosquitto", value=-900, persist=True, managed_oom_preference="omit", assume_systemd_oomd=True))
+    assert board.read(MOSQUITTO_DROPIN) == predicted["diff"][-1]["after"]
+
+
+def test_systemd_older_than_248_gets_no_preference_and_a_warning(board, procs, run):
+    oomd_board(board, version=247)
+    result = ok(run(unit="mosquitto", value=-900, persist=True, managed_oom_preference="auto"))
+    assert board.read(MOSQUITTO_DROPIN) == dropin(-900)
+    assert any("ManagedOOMPreference= needs systemd 248 or later" in warning for warning in result["warnings"])
+
+
+@pytest.mark.parametrize("args, message", [
+    ({"managed_oom_preference": "always"}, "managed_oom_preference"),
+    ({"assume_systemd_oomd": "perhaps"}, "assume_systemd_oomd"),
+])
+def test_bad_preference_options_fail_naming_them_and_change_nothing(board, procs, run, args, message):
+    oomd_board(board)
+    result = run(unit="mosquitto", value=-900, persist=True, **args)
+    assert result["failed"] and message in result["msg"]
+    assert not board.exists(MOSQUITTO_DROPIN) and procs.score(700) == 0
