@@ -176,6 +176,7 @@ def boot_conflicts(fs, path, desired):
     an earlier directory (it masks the file), or another file, sorted before it, writing the same
     setting (systemd-tmpfiles applies the first line for a path and ignores the later ones)."""
     directory, base = os.path.split(path)
+    asked = set(setting for setting in SETTINGS if desired[setting] is not None)
     found, seen = [], set()
     for other_dir in TMPFILES_DIRS:
         for name in sorted(fs.listdir(other_dir)):
@@ -186,7 +187,7 @@ def boot_conflicts(fs, path, desired):
             if name == base and other_dir != directory and TMPFILES_DIRS.index(other_dir) < TMPFILES_DIRS.index(directory):
                 found.append("%s masks %s at boot (same name, earlier directory)" % (other, path))
             elif name < base:
-                for setting in sorted(set(parse(fs.read_text(other))) & set(name for name in SETTINGS if desired[name] is not None)):
+                for setting in sorted(set(parse(fs.read_text(other))) & asked):
                     found.append("%s writes %s/%s before %s at boot: its value wins" % (other, BOARD_DIR, setting, path))
     return found
 
