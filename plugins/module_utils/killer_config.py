@@ -18,6 +18,7 @@ Read only, from files and /proc, nothing run:
 
 from __future__ import annotations
 
+import math
 import os
 
 from ansible_collections.rock5b.oom.plugins.module_utils import oom_killers, systemd
@@ -140,7 +141,7 @@ def _number(text):
         value = float(text)
     except (TypeError, ValueError):
         return None
-    if value != value or value in (float("inf"), float("-inf")):
+    if not math.isfinite(value):
         return None
     return int(value) if value == int(value) else value
 

@@ -315,6 +315,7 @@ from ansible_collections.rock5b.oom.plugins.module_utils.procfs import lru_gen, 
 from ansible_collections.rock5b.oom.plugins.module_utils.procfs.meminfo import read_swaps
 from ansible_collections.rock5b.oom.plugins.module_utils.procfs.processes import list_processes
 
+
 def gather(module, fs):
     """(the rock5b_oom fact, warnings)."""
     params = module.params
