@@ -139,10 +139,11 @@ def apply(fs, systemctl, planned):
             fs.backup(setups.CONFIG_PATH)
         fs.write_atomic(setups.CONFIG_PATH, planned["config_after"], mode=0o644)
         changed = True
-    if changed and planned["generator_installed"]:
-        systemctl.daemon_reload()
+    device_path = fs.sys_path("block", setups.DEVICE)
+    if planned["generator_installed"] and (changed or (planned["action"] == "restart" and not os.path.exists(device_path))):
+        systemctl.daemon_reload()  # the generator (re)writes the units and makes zram0
     if planned["action"] == "restart":
-        if not os.path.exists(fs.sys_path("block", setups.DEVICE)):
+        if not os.path.exists(device_path):
             planned.update(action="not_possible", reason="the kernel did not make /dev/%s (no zram module?)" % setups.DEVICE)
         else:
             _start(systemctl)

@@ -231,7 +231,7 @@ def run(module, fs):
                        or planned["action"] == "restart")
         if module.check_mode:
             changed = bool(will_change)
-            live = dict(planned["wanted"], swap=True, used_kb=0) if planned["action"] in ("restart", "none") else live_before
+            live = dict(planned["wanted"], swap=True, used_kb=0) if planned["action"] == "restart" else live_before
         else:
             changed, live = zram_apply.apply(fs, systemctl, planned)
         if planned["action"] == "pending_reboot":

@@ -4,6 +4,7 @@ a systemctl acting as systemd and zram-generator)."""
 from __future__ import annotations
 
 import os
+import shutil
 
 import pytest
 
@@ -173,3 +174,12 @@ def test_bad_input_fails_naming_the_option_and_changes_nothing(board, run_module
     result = run(run_module, args)
     assert result["failed"] and names in result["msg"] and "nothing was changed" in result["msg"]
     assert board.host.snapshot() == before and board.verbs() == []
+
+
+def test_a_device_gone_since_the_last_run_is_made_again(board, run_module):
+    run(run_module)
+    board.swap_off()
+    shutil.rmtree(board.sys("zram0"))
+    board.calls.clear()
+    result = run(run_module)
+    assert result["changed"] and result["live_applied"] and board.verbs()[0] == "daemon-reload"
