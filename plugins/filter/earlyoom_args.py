@@ -9,7 +9,7 @@ DOCUMENTATION = r"""
 name: earlyoom_args
 author:
   - rock5b.oom contributors (!UNKNOWN)
-version_added: 0.1.0
+version_added: 0.2.0
 short_description: earlyoom's arguments from the low-memory monitor's settings
 description:
   - The arguments P(rock5b.oom.monitor#role) gives Debian's earlyoom with C(monitor_backend=earlyoom),
