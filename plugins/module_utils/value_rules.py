@@ -34,7 +34,8 @@ import collections
 import re
 
 from ansible_collections.rock5b.oom.plugins.module_utils import (
-    killer_backends, memory_targets, monitor_settings, numbers, oom_score, paths, selection, sysctl, systemd, vm_profile)
+    killer_backends, lru_gen_settings, memory_targets, monitor_settings, numbers, oom_score, paths, selection, sysctl, systemd,
+    vm_profile)
 from ansible_collections.rock5b.oom.plugins.module_utils.errors import ModuleError
 from ansible_collections.rock5b.oom.plugins.module_utils.procfs import processes, sizes
 
@@ -179,6 +180,12 @@ def sysctl_path(value, name):
     return ["%s: %s" % (name, problem)] if problem else []
 
 
+def tmpfiles_path(value, name):
+    """A tmpfiles.d file systemd-tmpfiles reads at boot: ``lru_gen_settings.tmpfiles_path_problem``."""
+    problem = lru_gen_settings.tmpfiles_path_problem(value, name) if value is not None else None
+    return [problem] if problem else []
+
+
 def _as_typed_int(value):
     """``"100"`` (an entry typed on the command line) as the module's int would read it; anything
     else as it is, so the layer's own check judges it (``"١٠٠"`` stays text and is refused)."""
@@ -238,6 +245,7 @@ RULES = {
     "oom_score": oom_score_value,
     "vm_profile": vm_profile_settings,
     "sysctl_path": sysctl_path,
+    "tmpfiles_path": tmpfiles_path,
     "cgroup_target": cgroup_target,
     "protect_entry": protect_entry,
 }

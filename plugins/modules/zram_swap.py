@@ -9,7 +9,7 @@ DOCUMENTATION = r"""
 ---
 module: zram_swap
 short_description: One compressed swap device in RAM (zram) through Debian's systemd-zram-generator
-version_added: 0.1.0
+version_added: 0.2.0
 description:
   - Finds who sets zram up on the board - systemd-zram-generator (a C([zramN]) section in
     C(zram-generator.conf) under C(/run/systemd), C(/etc/systemd), C(/usr/local/lib/systemd),

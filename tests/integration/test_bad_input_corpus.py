@@ -38,14 +38,14 @@ SELF_HEAL_SOURCE = {"self_heal_repo_url": "https://git.example.org/infra/rock5b-
 # What "the board as it was" means, read inside the board (podman exec, not SSH, so the
 # snapshot's own processes never show in it).
 SNAPSHOT = r"""
-paths="/etc/sysctl.d /etc/systemd/system /etc/rock5b-oom /usr/local/lib/rock5b-oom /usr/local/sbin /etc/default/u-boot /boot /tmp"
+paths="/etc/sysctl.d /etc/systemd/system /etc/systemd/zram-generator.conf /etc/systemd/zram-generator.conf.d /etc/systemd/oomd.conf.d /etc/tmpfiles.d /etc/rock5b-oom /usr/local/lib/rock5b-oom /usr/local/sbin /etc/default/u-boot /boot /tmp"
 find $paths \( -type f -o -type l -o -type d \) 2>/dev/null | sort | while read -r f; do
     if [ -L "$f" ]; then echo "link $f -> $(readlink "$f")";
     elif [ -f "$f" ]; then echo "file $f $(stat -c '%a %U:%G' "$f") $(sha256sum < "$f" | cut -c1-16)";
     else echo "dir $f $(stat -c '%a %U:%G' "$f")"; fi
 done
 props=ActiveState,SubState,MainPID,NRestarts,MemoryMax,MemoryHigh,MemorySwapMax,OOMScoreAdjust,ManagedOOMPreference
-for u in rock5b-oom-monitor.service demo-app.service ssh.service rock5b-untrusted.slice; do
+for u in rock5b-oom-monitor.service earlyoom.service systemd-oomd.service demo-app.service ssh.service rock5b-untrusted.slice; do
     echo "unit $u $(systemctl show -p "$props" --value -- "$u" | tr '\n' ' ')"
 done
 for p in /proc/[0-9]*; do
@@ -57,6 +57,9 @@ for p in /proc/[0-9]*; do
 done | sort -n -k2
 find /sys/fs/cgroup -maxdepth 4 -type d -name 'corpus*' 2>/dev/null | sed 's/^/cgroup /'
 sysctl -a 2>/dev/null | grep '^vm\.' | grep -v -E 'nr_|stat' | sed 's/^/sysctl /'
+cat /proc/swaps | sed 's/^/swap /'
+for f in /sys/kernel/mm/lru_gen/enabled /sys/kernel/mm/lru_gen/min_ttl_ms; do [ -r "$f" ] && echo "lru_gen $f $(cat "$f")"; done
+dpkg-query -W -f='pkg ${Package} ${Status}\n' earlyoom systemd-oomd systemd-zram-generator 2>/dev/null; true
 """
 
 

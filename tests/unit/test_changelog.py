@@ -70,12 +70,46 @@ def new_entries(markdown):
     return entries
 
 
-def plugin_fqcns(directory):
-    return sorted("%s.%s" % (COLLECTION, path.stem) for path in (REPO / directory).glob("*.py") if path.name != "__init__.py")
+def version_added(path):
+    """The version_added of a plugin file (its DOCUMENTATION, which a filter file keeps in a
+    YAML string too) or of a role directory (meta/argument_specs.yml, entry point main)."""
+    if path.is_dir():
+        specs = yaml.safe_load((path / "meta" / "argument_specs.yml").read_text(encoding="utf-8"))
+        return str(specs["argument_specs"]["main"]["version_added"])
+    match = re.search(r"^version_added: *['\"]?([0-9][0-9.]*)", path.read_text(encoding="utf-8"), re.M)
+    assert match, "%s has no version_added" % path
+    return match.group(1)
 
 
-def role_fqcns():
-    return sorted("%s.%s" % (COLLECTION, path.name) for path in (REPO / "roles").iterdir() if path.is_dir())
+def as_tuple(version):
+    return tuple(int(part) for part in version.split("."))
+
+
+def latest_release():
+    changes = yaml.safe_load((REPO / "changelogs" / "changelog.yaml").read_text(encoding="utf-8"))
+    return max(changes["releases"], key=as_tuple)
+
+
+def released(path):
+    """True when the plugin or role says it came with a version that is released already; a
+    newer version_added is what the next release adds (antsibull-changelog lists it then)."""
+    return as_tuple(version_added(path)) <= as_tuple(latest_release())
+
+
+def plugin_paths(directory):
+    return sorted(path for path in (REPO / directory).glob("*.py") if path.name != "__init__.py")
+
+
+def role_paths():
+    return sorted(path for path in (REPO / "roles").iterdir() if path.is_dir())
+
+
+def plugin_fqcns(directory, only_released=True):
+    return sorted("%s.%s" % (COLLECTION, path.stem) for path in plugin_paths(directory) if released(path) or not only_released)
+
+
+def role_fqcns(only_released=True):
+    return sorted("%s.%s" % (COLLECTION, path.name) for path in role_paths() if released(path) or not only_released)
 
 
 def test_fragments_lint_clean():
@@ -134,6 +168,25 @@ def test_every_module_filter_and_role_is_in_the_changelog():
         missing = sorted(set(fqcns) - entries.get(section, set()))
         assert not missing, "%s without an entry under %s in CHANGELOG.md (antsibull-changelog release adds what has version_added)" % (
             missing, section)
+
+
+def test_what_is_not_in_the_changelog_yet_is_for_the_next_release():
+    """A plugin or role missing from CHANGELOG.md must say it comes with a version after the last
+    release (so the next ``antsibull-changelog release`` lists it), never with a released one."""
+    latest = latest_release()
+    entries = set().union(*new_entries((REPO / "CHANGELOG.md").read_text(encoding="utf-8")).values())
+    paths = plugin_paths("plugins/modules") + plugin_paths("plugins/filter") + role_paths()
+    unlisted = [path for path in paths if "%s.%s" % (COLLECTION, path.stem if path.suffix else path.name) not in entries]
+    stale = sorted("%s (version_added %s)" % (path.relative_to(REPO), version_added(path)) for path in unlisted
+                   if as_tuple(version_added(path)) <= as_tuple(latest))
+    assert not stale, "not in CHANGELOG.md but version_added says released (latest release %s): %s" % (latest, stale)
+
+
+def test_released_reads_version_added_of_modules_filters_and_roles():
+    assert version_added(REPO / "plugins" / "modules" / "oom_facts.py") == "0.1.0"
+    assert version_added(REPO / "plugins" / "filter" / "merge_by_name.py") == "0.1.0"
+    assert version_added(REPO / "roles" / "monitor") == "0.1.0"
+    assert released(REPO / "roles" / "monitor")
 
 
 def test_new_entries_reads_antsibull_markdown():
