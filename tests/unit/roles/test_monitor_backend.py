@@ -227,13 +227,12 @@ def psi(available, reason="", hint=""):
     return {"available": available, "state": "enabled" if available else "disabled", "reason": reason, "hint": hint}
 
 
+PSI_DISABLED = "reading /proc/pressure/memory fails with EOPNOTSUPP (errno 95): PSI is built into the kernel but disabled at boot"
 OOMD_CHECKS = {
     "v2_psi": ({"version": "v2"}, psi(True)),
     "v1": ({"version": "v1"}, psi(True)),
     "hybrid": ({"version": "hybrid"}, psi(True)),
-    "psi_off": ({"version": "v2"}, psi(False, "reading /proc/pressure/memory fails with EOPNOTSUPP (errno 95): PSI is "
-                                           "built into the kernel but disabled at boot",
-                                    "add psi=1 to the kernel command line and reboot")),
+    "psi_off": ({"version": "v2"}, psi(False, PSI_DISABLED, "add psi=1 to the kernel command line and reboot")),
 }
 
 

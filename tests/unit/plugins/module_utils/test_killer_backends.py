@@ -113,8 +113,8 @@ def test_the_value_rule_and_the_filter_say_the_same():
         earlyoom_args_filter("100M", prefer="chromium")
     with pytest.raises(AnsibleFilterError, match="boolean"):
         earlyoom_args_filter("100M", count_swap="no")
-    assert earlyoom_args_filter("5%", count_swap=False, avoid=["sshd"]) == ["-r", "3600", "-m", "5", "-s", "100",
-                                                                          "--avoid", "^(sshd)$"]
+    expected = ["-r", "3600", "-m", "5", "-s", "100", "--avoid", "^(sshd)$"]
+    assert earlyoom_args_filter("5%", count_swap=False, avoid=["sshd"]) == expected
 
 
 def test_the_role_flags_are_the_ones_earlyoom_args_sets():
