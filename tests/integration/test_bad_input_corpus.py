@@ -38,7 +38,8 @@ SELF_HEAL_SOURCE = {"self_heal_repo_url": "https://git.example.org/infra/rock5b-
 # What "the board as it was" means, read inside the board (podman exec, not SSH, so the
 # snapshot's own processes never show in it).
 SNAPSHOT = r"""
-paths="/etc/sysctl.d /etc/systemd/system /etc/systemd/zram-generator.conf /etc/systemd/zram-generator.conf.d /etc/systemd/oomd.conf.d /etc/tmpfiles.d /etc/rock5b-oom /usr/local/lib/rock5b-oom /usr/local/sbin /etc/default/u-boot /boot /tmp"
+paths="/etc/sysctl.d /etc/systemd/system /etc/systemd/zram-generator.conf /etc/systemd/zram-generator.conf.d"
+paths="$paths /etc/systemd/oomd.conf.d /etc/tmpfiles.d /etc/rock5b-oom /usr/local/lib/rock5b-oom /usr/local/sbin /etc/default/u-boot /boot /tmp"
 find $paths \( -type f -o -type l -o -type d \) 2>/dev/null | sort | while read -r f; do
     if [ -L "$f" ]; then echo "link $f -> $(readlink "$f")";
     elif [ -f "$f" ]; then echo "file $f $(stat -c '%a %U:%G' "$f") $(sha256sum < "$f" | cut -c1-16)";

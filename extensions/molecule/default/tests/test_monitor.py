@@ -20,6 +20,9 @@ with open(os.path.join(REPO, "roles", "monitor", "files", "manifest.json")) as _
     MANIFEST = json.load(_handle)["files"]
 CONFIG = "/etc/rock5b-oom/monitor.json"
 METRICS = "/var/lib/prometheus/node-exporter/rock5b_oom_monitor.prom"
+# The boards whose monitor_backend runs the monitor's unit; on the others (board-2: earlyoom)
+# its files are installed and its unit stopped (test_monitor_backend.py checks that).
+RUNS_THE_MONITOR = pytest.mark.board_vars(monitor_backend="rock5b")
 
 
 def show(host, *props):
@@ -44,6 +47,7 @@ def test_the_files_of_the_manifest_are_installed(host):
     assert host.run("/usr/local/sbin/rock5b-oom-monitor --version").stdout.startswith("rock5b-oom-monitor ")
 
 
+@RUNS_THE_MONITOR
 def test_unit_installed_enabled_running_ready(host):
     service = host.service(UNIT)
     assert service.is_enabled
@@ -85,6 +89,7 @@ def test_config_contents(host):
     assert host.run("rock5b-oom-monitor --validate-config %s" % CONFIG).rc == 0
 
 
+@RUNS_THE_MONITOR
 def test_metrics_file_is_written(host):
     deadline = time.time() + 60
     while not host.file(METRICS).exists and time.time() < deadline:
@@ -105,6 +110,7 @@ def test_check_mode_prints_the_state(host):
     assert "warn below 200 MiB" in result.stdout
 
 
+@RUNS_THE_MONITOR
 def test_started_record_in_the_journal(host):
     out = host.check_output("journalctl -u %s -o json --no-pager ROCK5B_OOM_EVENT=start" % UNIT)
     records = [json.loads(line) for line in out.splitlines() if line.strip()]
@@ -122,6 +128,7 @@ def test_bad_config_is_reported_clearly(host):
     assert result.rc == 78 and "critical (200M) must be below warn (100M)" in result.stderr
 
 
+@RUNS_THE_MONITOR
 @pytest.mark.parametrize("setting", ["PrivateTmp", "PrivateDevices"])
 def test_namespaces_match_what_systemd_can_do(host, setting):
     cap_eff = int(host.check_output("awk '/^CapEff:/ {print $2}' /proc/1/status"), 16)
@@ -135,6 +142,7 @@ NODE_EXPORTER_DROPIN = "/etc/systemd/system/prometheus-node-exporter.service.d/r
 NODE_EXPORTER_URL = "http://127.0.0.1:9109/metrics"
 
 
+@pytest.mark.board_vars(monitor_node_exporter=True)
 def test_node_exporter_serves_the_monitors_metrics_on_its_port(host):
     """The role's drop-in points Debian's exporter at the monitor's directory and port 9109."""
     assert host.package("prometheus-node-exporter").is_installed

@@ -6,7 +6,8 @@ In these containers PID 1 lacks CAP_SYS_ADMIN: earlyoom's drop-in is the variant
 DynamicUser= and the Private*= settings (they would fail with 226/NAMESPACE).
 """
 
-EARLYOOM_BOARDS = ("board-2",)
+from conftest import board_vars
+
 MONITOR = "rock5b-oom-monitor.service"
 EARLYOOM = "earlyoom.service"
 DROPIN = "/etc/systemd/system/earlyoom.service.d/rock5b-oom.conf"
@@ -22,7 +23,7 @@ def show(host, unit, *props):
 
 
 def backend(host):
-    return "earlyoom" if host.backend.get_hostname() in EARLYOOM_BOARDS else "rock5b"
+    return board_vars(host.backend.get_hostname())["monitor_backend"]
 
 
 def test_the_chosen_killer_runs_and_the_other_does_not(host):

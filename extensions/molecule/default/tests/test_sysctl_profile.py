@@ -1,4 +1,7 @@
-"""The converged board holds the vm.* OOM profile drop-in, exactly."""
+"""The converged board holds the vm.* OOM profile drop-in, exactly (with zram's swap sysctls
+where zram_enabled: the zram role hands them to sysctl_profile, the file's one writer)."""
+
+from conftest import board_vars
 
 PATH = "/etc/sysctl.d/99-oom-rock5b.conf"
 EXPECTED = """\
@@ -10,15 +13,23 @@ vm.oom_dump_tasks = 1
 vm.oom_kill_allocating_task = 0
 vm.overcommit_memory = 2
 vm.overcommit_ratio = 80
-vm.panic_on_oom = 0
-vm.watermark_scale_factor = 10
+{zram_page_cluster}vm.panic_on_oom = 0
+{zram_swappiness}vm.watermark_scale_factor = 10
 """
+
+
+def expected(board):
+    values = board_vars(board)
+    if not values["zram_enabled"]:
+        return EXPECTED.format(zram_page_cluster="", zram_swappiness="")
+    return EXPECTED.format(zram_page_cluster="vm.page-cluster = %d\n" % values["zram_page_cluster"],
+                           zram_swappiness="vm.swappiness = %d\n" % values["zram_swappiness"])
 
 
 def test_drop_in_has_exactly_the_profile(host):
     drop_in = host.file(PATH)
     assert drop_in.is_file
-    assert drop_in.content_string == EXPECTED
+    assert drop_in.content_string == expected(host.backend.get_hostname())
     assert drop_in.mode == 0o644
     assert drop_in.user == "root" and drop_in.group == "root"
 

@@ -1,18 +1,19 @@
-"""The zram role in the containers: board-1 has zram_enabled (molecule.yml host_vars), the others
+"""The zram role in the containers: board-1 has zram_enabled (molecule.yml host_vars, read by conftest.board_vars), the others
 do not. A container cannot make a zram device (zram-generator makes none there), so board-1
 gets the generator's config and package, no device and no failed unit, and the swap sysctls in
 sysctl_profile's drop-in; the other boards get none of it."""
 
 import re
 
+from conftest import board_vars
+
 CONFIG = "/etc/systemd/zram-generator.conf"
 PROFILE = "/etc/sysctl.d/99-oom-rock5b.conf"
-ZRAM_BOARDS = ("board-1",)
 MIB = 1 << 20
 
 
 def zram_enabled(host):
-    return host.check_output("hostname") in ZRAM_BOARDS
+    return bool(board_vars(host.backend.get_hostname())["zram_enabled"])
 
 
 def default_size_mib(host):
