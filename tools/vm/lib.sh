@@ -34,7 +34,7 @@ vm_live_pid() {
     [[ -f $pidfile ]] || return 0
     pid=$(cat "$pidfile")
     [[ $pid =~ ^[0-9]+$ ]] || return 0
-    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "$VM_RUN/$1/" && printf '%s\n' "$pid"
+    tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -qF "$VM_RUN/$1/" && printf '%s\n' "$pid"
     return 0
 }
 
