@@ -10,7 +10,8 @@ The set-ups Rock 5B+ images ship, and how each is recognised (read only, nothing
 * ``zram-generator`` - Debian's systemd-zram-generator: a ``[zramN]`` section in
   ``zram-generator.conf`` (``/run``, ``/etc``, ``/usr/local/lib``, ``/usr/lib`` under ``systemd/``,
   the first found wins) or in a ``zram-generator.conf.d/*.conf`` drop-in (not masked by a link to
-  /dev/null). The file this collection writes (its header) is ``rock5b``, not a foreign owner.
+  /dev/null). The file this collection writes (its header) is ``rock5b``, not a foreign owner;
+  neither is the package's own default config while dpkg's recorded md5sum still matches it.
 * ``zram-tools`` - Debian's zramswap: ``zramswap.service`` enabled or active (its settings in
   ``/etc/default/zramswap``).
 * ``armbian-zram-config`` - Armbian's: ``armbian-zram-config.service`` enabled or active
@@ -26,7 +27,7 @@ from __future__ import annotations
 import os
 import re
 
-from ansible_collections.rock5b.oom.plugins.module_utils import numbers
+from ansible_collections.rock5b.oom.plugins.module_utils import dpkg_conffiles, numbers
 from ansible_collections.rock5b.oom.plugins.module_utils.errors import ModuleError
 from ansible_collections.rock5b.oom.plugins.module_utils.procfs import kernel, meminfo, pressure, sizes, zram
 
@@ -169,7 +170,8 @@ def generator_files(fs):
             masked = fs.islink(main) and fs.readlink(main) == "/dev/null"
             text = None if masked else fs.read_text(main)
             found.append({"path": main, "kind": "main", "masked": masked, "effective": not masked and not main_won,
-                          "ours": is_ours(text), "sections": zram_sections(text)})
+                          "ours": is_ours(text), "sections": zram_sections(text),
+                          "package_default": dpkg_conffiles.is_package_default(fs, main, text)})
             main_won = main_won or not masked
         dropins = os.path.join(directory, "zram-generator.conf.d")
         for name in sorted(fs.listdir(dropins)):
@@ -179,7 +181,7 @@ def generator_files(fs):
             masked = fs.islink(path) and fs.readlink(path) == "/dev/null"
             text = None if masked else fs.read_text(path)
             found.append({"path": path, "kind": "dropin", "masked": masked, "effective": not masked and name not in dropin_names,
-                          "ours": False, "sections": zram_sections(text)})
+                          "ours": False, "sections": zram_sections(text), "package_default": False})
             dropin_names.add(name)  # the same name further down is masked by this one
     return found
 
@@ -203,7 +205,10 @@ def detect(fs, systemctl):
     swaps = meminfo.read_swaps(fs.proc)
     files = generator_files(fs)
     ours = any(f["ours"] and f["effective"] for f in files)
-    foreign_files = [f for f in files if f["effective"] and not f["ours"] and f["sections"]]
+    # Debian's systemd-zram-generator ships a config that makes a zram0 (50 % of RAM, at most
+    # 4 GiB): untouched, it is the package's default, which the role's config replaces, not
+    # somebody's set-up to adopt.
+    foreign_files = [f for f in files if f["effective"] and not f["ours"] and not f["package_default"] and f["sections"]]
     owners = []
     if foreign_files:
         owners.append({"name": "zram-generator", "unit": None, "enabled": True, "active": None,
@@ -213,7 +218,8 @@ def detect(fs, systemctl):
         if owner:
             owners.append(owner)
     zram_swaps = [swap for swap in swaps if swap["zram"]]
-    explained = owners or (ours and all(os.path.basename(s["path"]) == DEVICE for s in zram_swaps))
+    package_default = any(f["package_default"] and f["effective"] for f in files)
+    explained = owners or ((ours or package_default) and all(os.path.basename(s["path"]) == DEVICE for s in zram_swaps))
     if zram_swaps and not explained:
         owners.append({"name": "unknown", "unit": None, "enabled": None, "active": True, "config_files": [],
                        "devices": [swap["path"] for swap in zram_swaps]})

@@ -31,7 +31,8 @@ def test_the_generator_config_is_written_where_zram_is_enabled(host):
     assert config.is_file and config.mode == 0o644 and config.user == "root"
     text = config.content_string
     assert text.startswith("# Managed by Ansible (rock5b.oom.zram).")
-    assert text.endswith("[zram0]\nzram-size = %d\ncompression-algorithm = zstd\nswap-priority = 100\n" % default_size_mib(host))
+    assert text.endswith("[zram0]\nzram-size = %d\ncompression-algorithm = %s\nswap-priority = 100\n" % (
+        default_size_mib(host), board_vars(host.backend.get_hostname())["zram_algorithm"]))
 
 
 def test_the_package_is_installed_only_where_zram_is_enabled(host):

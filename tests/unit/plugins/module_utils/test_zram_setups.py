@@ -128,6 +128,42 @@ def test_a_disabled_inactive_zramswap_owns_nothing(tmp_path):
     assert setups.detect(fs, systemctl_with({"zramswap.service": (False, False)}))["owner"] == "none"
 
 
+DEBIAN_DEFAULT = "# This config file enables a /dev/zram0 swap device ...\n[zram0]\n"
+
+
+def dpkg_status(fs, md5):
+    write(fs.path("/var/lib/dpkg/status"),
+          "Package: systemd-zram-generator\nStatus: install ok installed\nConffiles:\n"
+          " /etc/systemd/zram-generator.conf %s\n /etc/modules-load.d/20-zram-generator.conf 0123\n\n"
+          "Package: other\nStatus: install ok installed\n" % md5)
+
+
+def with_zram0_swap(fs):
+    write(os.path.join(fs.proc, "swaps"), "Filename Type Size Used Priority\n/dev/zram0 partition 1048572 0 100\n")
+
+
+def test_debians_untouched_default_config_is_no_owner_to_adopt(tmp_path):
+    """systemd-zram-generator's own /etc/systemd/zram-generator.conf makes a zram0: untouched
+    (dpkg's recorded md5sum matches), the role replaces it instead of calling it somebody's set-up."""
+    import hashlib
+    fs = board(tmp_path)
+    write(fs.path(setups.CONFIG_PATH), DEBIAN_DEFAULT)
+    dpkg_status(fs, hashlib.md5(DEBIAN_DEFAULT.encode()).hexdigest())
+    with_zram0_swap(fs)
+    found = setups.detect(fs, systemctl_with({}))
+    assert found["owner"] == "none" and found["owners"] == [], found
+    assert found["generator_files"][0]["package_default"]
+
+
+def test_an_edited_default_config_is_an_owner(tmp_path):
+    fs = board(tmp_path)
+    write(fs.path(setups.CONFIG_PATH), DEBIAN_DEFAULT + "zram-size = ram\n")
+    dpkg_status(fs, "0" * 32)
+    with_zram0_swap(fs)
+    found = setups.detect(fs, systemctl_with({}))
+    assert found["owner"] == "zram-generator" and found["owners"][0]["config_files"] == [setups.CONFIG_PATH]
+
+
 # --- the kernel ------------------------------------------------------------------------------
 def kernel_board(tmp_path, release, config, gz=False):
     fs = board(tmp_path)
