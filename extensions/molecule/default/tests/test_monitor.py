@@ -60,6 +60,7 @@ def test_unit_installed_enabled_running_ready(host):
     assert "available" in state["StatusText"]
 
 
+@RUNS_THE_MONITOR  # WatchdogUSec is the running unit's (infinity while stopped)
 def test_unit_settings(host):
     state = show(host, "Restart", "WatchdogUSec", "MemoryMax", "MemoryLow", "NoNewPrivileges", "ProtectSystem",
                  "ProtectHome", "RestrictAddressFamilies", "CapabilityBoundingSet", "ProtectKernelTunables",
