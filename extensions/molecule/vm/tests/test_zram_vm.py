@@ -1,8 +1,9 @@
 """The zram role on real kernels (not run by the author: make vm-test).
 
 (a) v2 and v1 VMs: the role's device is the only zram swap after a reboot, of the size,
-    algorithm and priority the role computed; oom_facts reports it; SwapTotal counts it, and so
-    does the CommitLimit the strict-overcommit pre-flight computes (vm_profile's arithmetic).
+    algorithm and priority the role computed; oom_facts reports it; the monitor's check counts
+    it; SwapTotal counts it, and so does the CommitLimit the strict-overcommit pre-flight
+    computes (vm_profile's arithmetic).
 (b) nopsi VM: zram-tools set up first is reported and left alone (one device, nothing changed);
     with zram_takeover it is stopped and disabled and the role's device replaces it (one device).
 """
@@ -80,6 +81,11 @@ def test_zram_device_of_the_configured_size_after_a_reboot_counted_everywhere(vm
 
     vm.reboot()
     swap = the_device_is(vm, wanted)
+    # the monitor counts the new device too: its check names the zram swap's size
+    check = vm.run("/usr/local/sbin/rock5b-oom-monitor --check", check=False)
+    kb = swap["size_kb"]
+    size_text = "%.1f GiB" % (kb / 1048576.0) if kb >= 1048576 else "%d MiB" % (kb // 1024)
+    assert re.search(r"zram free \S+ \S+ of %s" % re.escape(size_text), check), (size_text, check)
     assert "active" == vm.run("systemctl is-active systemd-zram-setup@zram0.service", check=False).strip()
     assert "failed" not in vm.run("systemctl is-failed dev-zram0.swap", check=False)
 
