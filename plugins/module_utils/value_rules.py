@@ -35,7 +35,7 @@ import re
 
 from ansible_collections.rock5b.oom.plugins.module_utils import (
     killer_backends, lru_gen_settings, memory_targets, monitor_settings, numbers, oom_score, paths, selection, sysctl, systemd,
-    vm_profile)
+    vm_profile, zram_setups)
 from ansible_collections.rock5b.oom.plugins.module_utils.errors import ModuleError
 from ansible_collections.rock5b.oom.plugins.module_utils.procfs import processes, sizes
 
@@ -186,6 +186,21 @@ def tmpfiles_path(value, name):
     return [problem] if problem else []
 
 
+def zram_size(value, name, allow_max=True):
+    """A zram size of at least 1M (max only where ``allow_max``): ``zram_setups.checked_size``."""
+    if value is None or value == "":
+        return []
+    problem = zram_setups.checked_size(value, name, allow_max)[1]
+    return [problem] if problem else []
+
+
+def zram_tiers(value, name):
+    """A non-empty size_tiers list as the zram_swap module checks it: ``zram_setups.tier_problems``."""
+    if isinstance(value, list) and not value:
+        return ["%s: give at least one tier, e.g. {ram_up_to: 8G, percent: 50}" % name]
+    return [problem.replace("size_tiers", name, 1) for problem in zram_setups.tier_problems(value)]
+
+
 def _as_typed_int(value):
     """``"100"`` (an entry typed on the command line) as the module's int would read it; anything
     else as it is, so the layer's own check judges it (``"١٠٠"`` stays text and is refused)."""
@@ -246,6 +261,8 @@ RULES = {
     "vm_profile": vm_profile_settings,
     "sysctl_path": sysctl_path,
     "tmpfiles_path": tmpfiles_path,
+    "zram_size": zram_size,
+    "zram_tiers": zram_tiers,
     "cgroup_target": cgroup_target,
     "protect_entry": protect_entry,
 }

@@ -42,12 +42,13 @@ def _wanted(params, memtotal_kb):
 def _masks(found):
     """The foreign generator files to neutralise on takeover: (path to write, what it replaces).
     A drop-in is masked by a link to /dev/null under /etc (the generator's documented way); the
-    /etc main file is replaced by ours; a /run main file wins over /etc and is refused."""
+    /etc main file is replaced by ours; a /run file (main or drop-in) wins over /etc and is refused."""
     masks = []
     for item in found["generator_files"]:
         if not item["effective"] or item["ours"] or not item["sections"]:
             continue
-        if item["kind"] == "main" and item["path"].startswith("/run/"):
+        if item["path"].startswith("/run/"):
+            # /run wins over /etc, for the main file and for drop-ins alike: no mask under /etc hides it
             raise ModuleError("takeover: %s is a runtime zram-generator config that wins over %s; remove what writes it, "
                               "then run again; nothing was changed" % (item["path"], setups.CONFIG_PATH))
         if item["kind"] == "dropin":
@@ -98,7 +99,10 @@ def plan(module, fs, params):
     wanted, rule = _wanted(params, meminfo.read_meminfo(fs.proc).get("MemTotal", 0))
     kernel = setups.kernel_check(fs, params["algorithm"])
     action, reason, used = _live_action(fs, params, found, wanted, stops)
-    base.update(managed=True, takeover=[owner["unit"] for owner in stops], masks=masks, wanted=wanted, rule=rule,
+    # An owner left running by an earlier takeover that had to wait for a reboot (disabled,
+    # still active) is not disabled again: nothing would change, so nothing is reported.
+    takeover = [owner["unit"] for owner in stops if owner["enabled"] or action == "restart"]
+    base.update(managed=True, takeover=takeover, masks=masks, wanted=wanted, rule=rule,
                 kernel=kernel, action=action, reason=reason, used_kb=used,
                 config_before=fs.read_text(setups.CONFIG_PATH),
                 config_after=setups.render_config(wanted["size_mib"], wanted["algorithm"], wanted["priority"]))

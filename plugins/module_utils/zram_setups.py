@@ -56,11 +56,13 @@ KERNEL_OPTIONS = ("CONFIG_ZRAM",) + tuple(sorted(set(CRYPTO_OPTIONS.values()) | 
 PRIORITY_RANGE = (-1, 32767)  # swap-priority as zram-generator takes it
 PERCENT_RANGE = (1, 200)
 MIB = 1 << 20
+SIZE_STEP_MIB = 64
 _SECTION = re.compile(r"^\s*\[(zram[0-9]+)\]\s*$")
 
 
 # --- options ---------------------------------------------------------------------------------
-def _size(value, name, allow_max):
+def checked_size(value, name, allow_max):
+    """(bytes or MAX, None) for a zram size of at least 1M, else (None, why)."""
     try:
         parsed = sizes.parse_size(value, name)
     except sizes.SizeError as error:
@@ -72,7 +74,8 @@ def _size(value, name, allow_max):
     return parsed, None
 
 
-def _tier_problems(tiers):
+def tier_problems(tiers):
+    """Every problem of a size_tiers list: its shape, each ram_up_to and percent, a ram_up_to given twice."""
     problems, seen = [], set()
     if not isinstance(tiers, list):
         return ["size_tiers: must be a list of {ram_up_to, percent}"]
@@ -81,7 +84,7 @@ def _tier_problems(tiers):
         if not isinstance(tier, dict) or set(tier) != {"ram_up_to", "percent"}:
             problems.append("%s: must be a mapping with exactly ram_up_to and percent, got %r" % (name, tier))
             continue
-        limit, problem = _size(tier["ram_up_to"], name + ".ram_up_to", True)
+        limit, problem = checked_size(tier["ram_up_to"], name + ".ram_up_to", True)
         try:
             numbers.whole_number(tier["percent"], name + ".percent", *PERCENT_RANGE)
         except ModuleError as error:
@@ -99,11 +102,11 @@ def check_params(params):
     is read; raises ModuleError ("nothing was changed")."""
     problems = []
     if params.get("size") not in (None, ""):
-        problems += [problem for problem in [_size(params["size"], "size", False)[1]] if problem]
+        problems += [problem for problem in [checked_size(params["size"], "size", False)[1]] if problem]
     elif not params.get("size_tiers"):
         problems.append("size_tiers: give at least one tier (or a fixed size)")
-    problems += _tier_problems(params.get("size_tiers") or [])
-    problems += [problem for problem in [_size(params.get("size_max"), "size_max", True)[1]] if problem]
+    problems += tier_problems(params.get("size_tiers") or [])
+    problems += [problem for problem in [checked_size(params.get("size_max"), "size_max", True)[1]] if problem]
     for option, low, high in (("priority",) + PRIORITY_RANGE, ("swapoff_margin_mb", 0, 1 << 20)):
         try:
             numbers.whole_number(params.get(option), option, low, high)
@@ -122,7 +125,8 @@ def _tier_key(tier):
 def size_mib(memtotal_kb, params):
     """(size in MiB, how it was chosen) for a board with ``memtotal_kb`` of RAM: the fixed
     ``size``, else the percent of the first tier (by ram_up_to) whose ram_up_to is at least
-    MemTotal (a board bigger than every tier takes the last one), capped at ``size_max``."""
+    MemTotal (a board bigger than every tier takes the last one) rounded down to 64 MiB, capped
+    at ``size_max``."""
     if params.get("size") not in (None, ""):
         wanted = sizes.parse_size(params["size"]) // MIB
         rule = "fixed size %s" % params["size"]
@@ -131,6 +135,9 @@ def size_mib(memtotal_kb, params):
         tier = next((t for t in tiers if _tier_key(t) >= (0, memtotal_kb * 1024)), tiers[-1])
         percent = numbers.whole_number(tier["percent"], "percent")
         wanted = memtotal_kb * percent // 100 // 1024
+        # in steps of 64 MiB: MemTotal moves by a few MiB with a kernel update, which must not
+        # rewrite the config and swapoff a device in use for a size that did not really change
+        wanted -= wanted % SIZE_STEP_MIB if wanted >= SIZE_STEP_MIB else 0
         rule = "%d %% of MemTotal %d MiB (tier ram_up_to %s)" % (percent, memtotal_kb // 1024, tier["ram_up_to"])
     cap = sizes.parse_size(params["size_max"])
     if cap != sizes.MAX and wanted > cap // MIB:

@@ -1,4 +1,4 @@
-"""rock5b.oom.zram on the controller: its variables' rules, its own check, and the swap sysctls it
+"""rock5b.oom.zram on the controller: its variables' rules (the zram_swap module's checks, run before any role writes), and the swap sysctls it
 hands to sysctl_profile (the settings expression of roles/sysctl_profile/tasks/main.yml, taken
 from the file as it is and rendered with ansible-playbook against localhost: nothing on this
 host is read or changed)."""
@@ -61,17 +61,22 @@ def test_defaults_and_argument_spec_agree():
     assert all(options[name].get("default") == value for name, value in defaults.items())
 
 
-# --- tasks/validate.yml ----------------------------------------------------------------------
-def test_no_tiers_and_no_size_fail_naming_the_variable(tmp_path):
-    proc = playbook(tmp_path, {"zram_size_tiers": [], "zram_size": None},
-                    [{"ansible.builtin.import_tasks": os.path.join(ZRAM, "tasks", "validate.yml")}])
-    assert proc.returncode != 0 and "zram_size_tiers is empty" in proc.stdout, proc.stdout
+# --- what used to reach the board: now refused on the controller, before sysctl_profile writes
+@pytest.mark.parametrize("variables, named", [
+    ({"zram_size_tiers": []}, "zram_size_tiers: give at least one tier"),
+    ({"zram_size_tiers": [{"ram_up_to": "8G", "percent": 50}, {"ram_up_to": "8G", "percent": 25}]}, "zram_size_tiers[1].ram_up_to"),
+    ({"zram_size_tiers": [{"ram_up_to": "8G"}]}, "zram_size_tiers[0]: must be a mapping"),
+    ({"zram_size": "512K"}, "zram_size: '512K' is below 1M"),
+    ({"zram_size_max": "512K"}, "zram_size_max: '512K' is below 1M"),
+])
+def test_the_modules_own_checks_run_on_the_controller(variables, named):
+    problems = value_rules.check(load(os.path.join(ZRAM, "meta", "value_rules.yml"))["value_rules"], variables)
+    assert problems and problems[0].startswith(named), problems
 
 
-def test_a_fixed_size_needs_no_tier(tmp_path):
-    proc = playbook(tmp_path, {"zram_size_tiers": [], "zram_size": "2G"},
-                    [{"ansible.builtin.import_tasks": os.path.join(ZRAM, "tasks", "validate.yml")}])
-    assert proc.returncode == 0, proc.stdout
+def test_a_fixed_size_passes_with_the_default_tiers():
+    rules = load(os.path.join(ZRAM, "meta", "value_rules.yml"))["value_rules"]
+    assert value_rules.check(rules, {"zram_size": "2G", "zram_size_max": "max"}) == []
 
 
 # --- the swap sysctls, written by sysctl_profile ---------------------------------------------

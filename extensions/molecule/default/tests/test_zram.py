@@ -20,7 +20,8 @@ def default_size_mib(host):
     """The role's default tiers: 50 % of MemTotal up to 8 GiB, 25 % above, at most 8 GiB."""
     memtotal_kb = int(re.search(r"^MemTotal:\s+(\d+)", host.file("/proc/meminfo").content_string, re.M).group(1))
     percent = 50 if memtotal_kb * 1024 <= 8 << 30 else 25
-    return min(memtotal_kb * percent // 100 // 1024, (8 << 30) // MIB)
+    mib = memtotal_kb * percent // 100 // 1024
+    return min(mib - mib % 64, (8 << 30) // MIB)  # in 64 MiB steps
 
 
 def test_the_generator_config_is_written_where_zram_is_enabled(host):

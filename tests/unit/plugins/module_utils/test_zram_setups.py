@@ -27,7 +27,7 @@ def params(**changes):
 
 # --- the size rule ---------------------------------------------------------------------------
 @pytest.mark.parametrize("memtotal_kb, size", [
-    (3995120, 3995120 // 2 // 1024),   # a 4 GB board: half
+    (3995120, 1920),                   # a 4 GB board: half (1950 MiB) in 64 MiB steps
     (8 * GIB_KB, 4096),                # exactly 8 GiB is still the first tier
     (8 * GIB_KB + 4, 2048),            # just above: a quarter
     (16 * GIB_KB, 4096),
@@ -36,6 +36,10 @@ def params(**changes):
 ])
 def test_the_default_tiers_and_the_cap(memtotal_kb, size):
     assert setups.size_mib(memtotal_kb, params())[0] == size
+
+
+def test_a_kernel_update_moving_memtotal_a_few_mib_keeps_the_size():
+    assert setups.size_mib(3995120, params())[0] == setups.size_mib(3995120 - 4096, params())[0] == 1920
 
 
 def test_tiers_are_taken_by_size_not_by_order_and_bigger_boards_take_the_last():

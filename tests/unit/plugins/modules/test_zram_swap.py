@@ -11,8 +11,8 @@ import pytest
 from ansible_collections.rock5b.oom.plugins.modules import zram_swap
 from zram_board import CONFIG, SETUP, SWAP, ZramBoard
 
-# MemTotal of the 4 GiB fake board (conftest.MEMINFO_4G): 3995120 kB; 50 % is 1950 MiB.
-SIZE_4G = 3995120 * 50 // 100 // 1024
+# MemTotal of the 4 GiB fake board (conftest.MEMINFO_4G): 3995120 kB; 50 % is 1950 MiB, 1920 in 64 MiB steps.
+SIZE_4G = 1920
 
 
 @pytest.fixture
@@ -112,6 +112,17 @@ def test_takeover_of_a_loaded_zram_tools_only_disables_it(board, run_module):
     result = run(run_module, {"takeover": True})
     assert result["pending_reboot"] and board.units["zramswap.service"] == {"enabled": False, "active": True}
     assert "restart " + SETUP not in board.verbs()
+    # until the reboot, the next runs find zram-tools still running but have nothing to disable
+    again = run(run_module, {"takeover": True})
+    assert not again["changed"] and again["takeover"] == [] and again["pending_reboot"] and board.units["zramswap.service"]["active"]
+
+
+def test_a_runtime_drop_in_cannot_be_masked_and_fails_the_takeover(board, run_module):
+    board.host.write("/run/systemd/zram-generator.conf.d/50-x.conf", "[zram0]\nzram-size = ram\n")
+    before = board.host.snapshot()
+    result = run(run_module, {"takeover": True})
+    assert result["failed"] and "/run/systemd/zram-generator.conf.d/50-x.conf is a runtime" in result["msg"]
+    assert board.host.snapshot() == before
 
 
 def test_a_foreign_generator_drop_in_is_masked_on_takeover(board, run_module):
