@@ -32,6 +32,7 @@ from ansible_collections.rock5b.oom.plugins.module_utils.errors import ModuleErr
 from ansible_collections.rock5b.oom.plugins.module_utils.procfs import kernel, meminfo, pressure, sizes, zram
 
 DEVICE = "zram0"
+PACKAGE = "systemd-zram-generator"
 CONFIG_PATH = "/etc/systemd/zram-generator.conf"
 SETUP_UNIT = "systemd-zram-setup@zram0.service"
 SWAP_UNIT = "dev-zram0.swap"
@@ -178,7 +179,7 @@ def generator_files(fs):
             text = None if masked else fs.read_text(main)
             found.append({"path": main, "kind": "main", "masked": masked, "effective": not masked and not main_won,
                           "ours": is_ours(text), "sections": zram_sections(text),
-                          "package_default": dpkg_conffiles.is_package_default(fs, main, text)})
+                          "package_default": dpkg_conffiles.is_package_default(fs, main, text, PACKAGE)})
             main_won = main_won or not masked
         dropins = os.path.join(directory, "zram-generator.conf.d")
         for name in sorted(fs.listdir(dropins)):

@@ -26,3 +26,16 @@ def test_a_file_is_the_package_default_only_while_its_md5_matches(tmp_path):
     assert dpkg_conffiles.is_package_default(fs, "/etc/g.conf", text)
     assert not dpkg_conffiles.is_package_default(fs, "/etc/g.conf", text + "zram-size = ram\n")
     assert not dpkg_conffiles.is_package_default(fs, "/etc/g.conf", None)
+
+
+def test_a_usr_file_of_the_package_counts_by_its_md5sums_list(tmp_path):
+    """trixie's systemd-zram-generator ships its default in /usr/lib/systemd (no conffile)."""
+    fs = HostFS(str(tmp_path))
+    text = "[zram0]\n"
+    write(fs.path("/var/lib/dpkg/info/systemd-zram-generator.md5sums"),
+          "%s  usr/lib/systemd/zram-generator.conf\n0123  usr/lib/systemd/system-generators/zram-generator\n"
+          % hashlib.md5(text.encode()).hexdigest())
+    path = "/usr/lib/systemd/zram-generator.conf"
+    assert dpkg_conffiles.is_package_default(fs, path, text, "systemd-zram-generator")
+    assert not dpkg_conffiles.is_package_default(fs, path, text)  # which package's list: it must be told
+    assert not dpkg_conffiles.is_package_default(fs, path, "[zram0]\nzram-size = ram\n", "systemd-zram-generator")

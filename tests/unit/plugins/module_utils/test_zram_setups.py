@@ -159,6 +159,17 @@ def test_debians_untouched_default_config_is_no_owner_to_adopt(tmp_path):
     assert found["generator_files"][0]["package_default"]
 
 
+def test_trixies_default_under_usr_lib_is_no_owner_either(tmp_path):
+    import hashlib
+    fs = board(tmp_path)
+    write(fs.path("/usr/lib/systemd/zram-generator.conf"), DEBIAN_DEFAULT)
+    write(fs.path("/var/lib/dpkg/info/systemd-zram-generator.md5sums"),
+          "%s  usr/lib/systemd/zram-generator.conf\n" % hashlib.md5(DEBIAN_DEFAULT.encode()).hexdigest())
+    with_zram0_swap(fs)
+    found = setups.detect(fs, systemctl_with({}))
+    assert found["owner"] == "none" and found["owners"] == [], found
+
+
 def test_an_edited_default_config_is_an_owner(tmp_path):
     fs = board(tmp_path)
     write(fs.path(setups.CONFIG_PATH), DEBIAN_DEFAULT + "zram-size = ram\n")
