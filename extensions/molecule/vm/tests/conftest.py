@@ -41,6 +41,10 @@ REPO = pathlib.Path(__file__).resolve().parents[4]
 OPTIONAL_MARKERS = {
     "needs_monitor": "needs the rock5b-oom-monitor role (rock5b-oom-monitor.service) in site.yml",
     "needs_protect_daemons": "needs the protect_daemons role (sshd at oom_score_adj -1000) in site.yml",
+    # Tests written for issue #15 that failed their first VM run (2026-12-06) for reasons not yet
+    # understood; open work, named in the issue's note, never counted as passing. Run them with
+    # VM_TEST_ENABLE=needs_protect_daemons,needs_monitor,not_passing_yet.
+    "not_passing_yet": "a test of open work that does not pass yet (see its docstring)",
 }
 _CONTROL_DIR = tempfile.mkdtemp(prefix="rock5b-vm-ssh-")
 
@@ -51,6 +55,9 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "reboots: the test reboots the VM")
     config.addinivalue_line(
         "markers", "vm_modes(*modes): run only on the VMs booted in these modes (v2, v1, nopsi)"
+    )
+    config.addinivalue_line(
+        "markers", "vm_suites(*suites): run only on the VMs of these Debian releases (bookworm, trixie)"
     )
     vm_results.register(config)
     vm_results.set_platforms(config, [(n, _instance_mode(n)) for n in _instance_names()])
@@ -182,7 +189,8 @@ class VM:
 
     def module(self, name: str, args: dict, check: bool = False, timeout: float = 300) -> dict:
         """Run one module on the VM (ansible ad-hoc, as root); its result dict, failed or not."""
-        argv = ["ansible", "all", "-m", name, "-a", json.dumps(args)] + (["--check"] if check else [])
+        # ansible reads `-a '{}'` as raw parameters, which modules refuse: no -a without arguments
+        argv = ["ansible", "all", "-m", name, *(["-a", json.dumps(args)] if args else [])] + (["--check"] if check else [])
         _rc, data, _err = self._ansible(argv, timeout)
         return data["plays"][0]["tasks"][0]["hosts"][self.name]
 
@@ -257,9 +265,29 @@ def _instance_mode(name: str) -> str | None:
         return None
 
 
+def _instance_suite(name: str) -> str | None:
+    """The Debian release in an instance's state file (bookworm, trixie), None when not running."""
+    state_file = CACHE / "run" / name / "state.json"
+    try:
+        return json.loads(state_file.read_text()).get("suite", "bookworm")
+    except (OSError, ValueError):
+        return None
+
+
 def pytest_generate_tests(metafunc):
     if "vm" in metafunc.fixturenames:
         names = _instance_names()
+        # vm_suites("bookworm"): a test whose Debian release makes no difference to what it
+        # proves runs on the VMs of these releases only (CI's time budget), recorded as not
+        # applicable on the others.
+        suites = metafunc.definition.get_closest_marker("vm_suites")
+        if suites is not None:
+            for name in names:
+                suite = _instance_suite(name)
+                if suite not in (None, *suites.args):
+                    vm_results.not_applicable(metafunc.config, metafunc.definition, name,
+                                              f"runs on {', '.join(suites.args)} VMs only, this one is {suite}")
+            names = [n for n in names if _instance_suite(n) in (None, *suites.args)]
         # vm_modes("v2", "v1"): the test is about those boot modes only; VMs in another mode
         # are not parametrized (neither run nor counted). An instance that is not running
         # stays in, so its fixture fails.

@@ -12,7 +12,7 @@ import shlex
 
 import pytest
 
-pytestmark = [pytest.mark.vm_modes("v2"), pytest.mark.feature("lru_gen across reboot")]
+pytestmark = [pytest.mark.vm_modes("v2"), pytest.mark.vm_suites("bookworm"), pytest.mark.feature("lru_gen across reboot")]
 
 PLAYBOOK = pathlib.Path(__file__).resolve().parents[1] / "mglru.yml"
 TASK = "Keep the multi-gen LRU settings live and across reboots"

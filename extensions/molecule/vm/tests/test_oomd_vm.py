@@ -19,7 +19,11 @@ import pytest
 
 from backend_vm import MONITOR, changed_tasks, converge, scenario_vars, unit_state, wait_for
 
-pytestmark = [pytest.mark.vm_modes("v2"), pytest.mark.feature("monitor_backend systemd-oomd")]
+# Not passing yet (first VM run, 2026-12-06): oomctl never listed the test slice within 60 s (an
+# empty slice has no cgroup until a unit runs in it, so the wait comes too early), and the
+# protected unit's cgroup had no user.oomd_omit xattr when read. To be worked out on a VM.
+pytestmark = [pytest.mark.vm_modes("v2"), pytest.mark.vm_suites("bookworm"), pytest.mark.not_passing_yet,
+              pytest.mark.feature("monitor_backend systemd-oomd")]
 
 OOMD = "systemd-oomd.service"
 SLICE = "rock5b-oomd-test.slice"

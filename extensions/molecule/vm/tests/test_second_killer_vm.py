@@ -18,7 +18,7 @@ import time
 import pytest
 import yaml
 
-pytestmark = [pytest.mark.vm_modes("v2"), pytest.mark.feature("second killer in the audit")]
+pytestmark = [pytest.mark.vm_modes("v2"), pytest.mark.vm_suites("bookworm"), pytest.mark.feature("second killer in the audit")]
 
 SCENARIO = pathlib.Path(__file__).resolve().parents[1]
 REPO = SCENARIO.parents[2]
