@@ -118,3 +118,13 @@ def test_case_ids_are_unique_and_each_case_names_what_the_message_must_contain()
     assert len(ids) == len(set(ids)), sorted(set(i for i in ids if ids.count(i) > 1))
     assert all(case.get("names") and case.get("class") for case in cases)
     assert all(case.get("bug") for case in gaps), "each known gap says what the bug is"
+
+
+def test_every_module_of_a_case_has_a_task_that_runs_it():
+    """tests/integration/bad_input_modules.yml runs each case's module by name; a module without
+    its task there runs nothing, and every case of it reads as "the run did not fail"."""
+    with open(os.path.join(REPO, "tests", "integration", "bad_input_modules.yml"), encoding="utf-8") as handle:
+        tasks = yaml.safe_load(handle)[0]["tasks"]
+    runnable = set(name[len("rock5b.oom."):] for task in tasks for name in task if name.startswith("rock5b.oom."))
+    named = set(case["module"] for case in load_corpus()["module_cases"])
+    assert not named - runnable, "modules with corpus cases but no task in bad_input_modules.yml: %s" % sorted(named - runnable)
