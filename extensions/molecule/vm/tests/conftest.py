@@ -274,33 +274,33 @@ def _instance_suite(name: str) -> str | None:
         return None
 
 
+def _keep_matching(metafunc, names, marker_name, fact, what):
+    """``names`` whose ``fact`` (mode or suite) is among the marker's arguments, or unknown (not
+    running: its fixture fails); the others are recorded as not applicable, neither run nor
+    counted. Without the marker, ``names`` as they are."""
+    marker = metafunc.definition.get_closest_marker(marker_name)
+    if marker is None:
+        return names
+    kept = []
+    for name in names:
+        value = fact(name)
+        if value in (None, *marker.args):
+            kept.append(name)
+        else:
+            vm_results.not_applicable(metafunc.config, metafunc.definition, name,
+                                      f"runs on {', '.join(marker.args)} VMs only, this one {what} {value}")
+    # none of them running: one case that fails, never an empty (skipped) set
+    return kept or [f"no-{'-or-'.join(marker.args)}-vm-running"]
+
+
 def pytest_generate_tests(metafunc):
     if "vm" in metafunc.fixturenames:
         names = _instance_names()
         # vm_suites("bookworm"): a test whose Debian release makes no difference to what it
-        # proves runs on the VMs of these releases only (CI's time budget), recorded as not
-        # applicable on the others.
-        suites = metafunc.definition.get_closest_marker("vm_suites")
-        if suites is not None:
-            for name in names:
-                suite = _instance_suite(name)
-                if suite not in (None, *suites.args):
-                    vm_results.not_applicable(metafunc.config, metafunc.definition, name,
-                                              f"runs on {', '.join(suites.args)} VMs only, this one is {suite}")
-            names = [n for n in names if _instance_suite(n) in (None, *suites.args)]
-        # vm_modes("v2", "v1"): the test is about those boot modes only; VMs in another mode
-        # are not parametrized (neither run nor counted). An instance that is not running
-        # stays in, so its fixture fails.
-        marker = metafunc.definition.get_closest_marker("vm_modes")
-        if marker is not None:
-            for name in names:
-                mode = _instance_mode(name)
-                if mode not in (None, *marker.args):
-                    vm_results.not_applicable(metafunc.config, metafunc.definition, name,
-                                              f"runs on {', '.join(marker.args)} VMs only, this one boots {mode}")
-            names = [n for n in names if _instance_mode(n) in (None, *marker.args)]
-            # none of those modes booted: one case that fails, never an empty (skipped) set
-            names = names or [f"no-{'-or-'.join(marker.args)}-vm-running"]
+        # proves runs on the VMs of these releases only (CI's time budget).
+        names = _keep_matching(metafunc, names, "vm_suites", _instance_suite, "is")
+        # vm_modes("v2", "v1"): the test is about those boot modes only.
+        names = _keep_matching(metafunc, names, "vm_modes", _instance_mode, "boots")
         # no VM found: one case that fails in the fixture, never an empty (skipped) set
         names = names or ["no-vm-running"]
         metafunc.parametrize("vm", names, indirect=True, scope="module", ids=names)
