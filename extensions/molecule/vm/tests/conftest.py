@@ -41,10 +41,6 @@ REPO = pathlib.Path(__file__).resolve().parents[4]
 OPTIONAL_MARKERS = {
     "needs_monitor": "needs the rock5b-oom-monitor role (rock5b-oom-monitor.service) in site.yml",
     "needs_protect_daemons": "needs the protect_daemons role (sshd at oom_score_adj -1000) in site.yml",
-    # Tests written for issue #15 that failed their first VM run (2026-12-06) for reasons not yet
-    # understood; open work, named in the issue's note, never counted as passing. Run them with
-    # VM_TEST_ENABLE=needs_protect_daemons,needs_monitor,not_passing_yet.
-    "not_passing_yet": "a test of open work that does not pass yet (see its docstring)",
 }
 _CONTROL_DIR = tempfile.mkdtemp(prefix="rock5b-vm-ssh-")
 
