@@ -63,8 +63,10 @@ def score_problem(value, option="value"):
 
 
 def render_dropin(value, preference=None):
-    """The drop-in: OOMScoreAdjust=, then ManagedOOMPreference= when ``preference`` (oom_preference) is given."""
-    settings = [("OOMScoreAdjust", "%d" % value)] + ([(oom_preference.KEY, preference)] if preference else [])
+    """The drop-in: OOMScoreAdjust= (unless ``value`` is None), then ManagedOOMPreference= when
+    ``preference`` (oom_preference) is given."""
+    settings = ([] if value is None else [("OOMScoreAdjust", "%d" % value)]) + (
+        [(oom_preference.KEY, preference)] if preference else [])
     return systemd.render_dropin(HEADER, "Service", settings)
 
 
@@ -234,12 +236,15 @@ def plan_dropins(fs, targets, units, dropin_name, preference=None):
         if target["state"] == "query" or target["persist"] is None and target["state"] != "absent":
             continue
         info = units[target["unit"]]
-        state = "present" if target["state"] == "present" and target["persist"] else "absent"
+        wanted_preference = preference(target["value"]) if preference and target["state"] == "present" else None
+        # persist false (sshd: its sessions would inherit OOMScoreAdjust=) still tells systemd-oomd,
+        # which goes by cgroup, not by score: a drop-in with ManagedOOMPreference= alone
+        state = "present" if target["state"] == "present" and (target["persist"] or wanted_preference) else "absent"
         if state == "present" and not info["exists"]:
             continue  # not installed: nothing to persist for (on_no_match said what to do)
         path = systemd.dropin_path(info["canonical"], dropin_name)
-        wanted_preference = preference(target["value"]) if preference and state == "present" else None
-        text = render_dropin(target["value"], wanted_preference) if state == "present" else None
+        score = target["value"] if target["persist"] else None
+        text = render_dropin(score, wanted_preference) if state == "present" else None
         if path in wanted:
             if wanted[path]["text"] != text:
                 conflicts.append("%s and %s disagree about %s" % (wanted[path]["label"], target["label"], path))

@@ -946,6 +946,36 @@ def test_no_preference_without_systemd_oomd_unless_assumed_and_check_mode_predic
     assert board.read(MOSQUITTO_DROPIN) == predicted["diff"][-1]["after"]
 
 
+SSHD_LIVE_ONLY = {"name": "sshd", "unit": "ssh.service", "comm": "sshd", "scope": "main", "value": -1000,
+                  "persist": False}
+PREFERENCE_ONLY = dropin(0).split("OOMScoreAdjust", maxsplit=1)[0] + "ManagedOOMPreference=omit\n"
+
+
+def test_a_live_only_entry_gets_a_drop_in_with_the_preference_alone_where_oomd_runs(board, procs, run):
+    # sshd (persist false: its sessions would inherit OOMScoreAdjust=) is still a cgroup oomd may pick
+    oomd_board(board)
+    board.write(SSH_DROPIN, dropin(-1000))  # an earlier run's persisted score
+    predicted = ok(run(check_mode=True, diff=True, targets=[SSHD_LIVE_ONLY], managed_oom_preference="auto"))
+    assert predicted["changed"] and board.read(SSH_DROPIN) == dropin(-1000)
+    result = ok(run(targets=[SSHD_LIVE_ONLY], managed_oom_preference="auto"))
+    assert board.read(SSH_DROPIN) == PREFERENCE_ONLY == predicted["diff"][-1]["after"]
+    assert "OOMScoreAdjust" not in board.read(SSH_DROPIN)
+    assert [(d["unit"], d["state"], d["managed_oom_preference"]) for d in result["dropins"]] == [
+        ("ssh.service", "present", "omit")]
+    assert result["dropins_changed"] and procs.score(412) == -1000 and procs.score(900) == 0
+    assert ok(run(targets=[SSHD_LIVE_ONLY], managed_oom_preference="auto"))["changed"] is False
+    # no preference wanted any more: the drop-in goes, as persist false always did
+    assert ok(run(targets=[SSHD_LIVE_ONLY], managed_oom_preference="none"))["changed"] is True
+    assert not board.exists(SSH_DROPIN)
+
+
+def test_a_live_only_entry_gets_no_drop_in_without_oomd(board, procs, run):
+    oomd_board(board, installed=False)
+    board.write(SSH_DROPIN, dropin(-1000))
+    result = ok(run(targets=[SSHD_LIVE_ONLY], managed_oom_preference="auto"))
+    assert not board.exists(SSH_DROPIN) and result["dropins"][0]["state"] == "absent"
+
+
 def test_systemd_older_than_248_gets_no_preference_and_a_warning(board, procs, run):
     oomd_board(board, version=247)
     result = ok(run(unit="mosquitto", value=-900, persist=True, managed_oom_preference="auto"))
