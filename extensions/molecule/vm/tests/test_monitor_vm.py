@@ -61,13 +61,18 @@ def test_two_dips_below_critical_drop_caches_once_and_log_each(vm):
     vm.run(f"systemctl restart {MONITOR}")
     pid_before = unit_props(vm, MONITOR, "MainPID")["MainPID"]
     since = vm.run("date +%s").strip()
-    bottoms = [dip(vm, 80 * 1024, 4), dip(vm, 80 * 1024, 4)]
+    bottoms = [dip(vm, 80 * 1024, 4)]
+    since_second = vm.run("date +%s").strip()
+    bottoms.append(dip(vm, 80 * 1024, 4))
     assert all(bottom < 100 * 1024 for bottom in bottoms), bottoms  # both below critical (100 MiB)
     vm.run("sleep 2")
     records = records_since(vm, since)
     events = [rec.get("ROCK5B_OOM_EVENT") for rec in records]
     messages = "\n".join(rec.get("MESSAGE", "") for rec in records)
-    assert events.count("critical") == 2, messages
+    # each dip is logged (a dip that hovers around the threshold during its hold may cross it
+    # twice: the trixie VM's first dip rose to 118 MiB after the drop and fell back to 98 MiB)
+    second = [rec.get("ROCK5B_OOM_EVENT") for rec in records_since(vm, since_second)]
+    assert events.count("critical") - second.count("critical") >= 1 and second.count("critical") >= 1, messages
     assert events.count("recover") >= 2, messages
     # within one drop_caches.interval_s: synced and dropped once, not per dip
     assert events.count("drop_caches") == 1, messages
