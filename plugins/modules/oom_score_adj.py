@@ -84,9 +84,8 @@ options:
     default: matched
   persist:
     description:
-      - For a target with a O(unit), V(true) writes the drop-in with C(OOMScoreAdjust=<value>),
-        V(false) removes this module's drop-in (or keeps only its O(managed_oom_preference) line),
-        unset leaves files alone.
+      - For a target with a O(unit), V(true) writes the drop-in with C(OOMScoreAdjust=<value>), V(false) removes
+        this module's drop-in (or keeps only its O(managed_oom_preference) line), unset leaves files alone.
       - The default for every target that does not set its own (ignored for targets without a
         unit).
     type: bool
